@@ -1,0 +1,139 @@
+package loop
+
+import (
+	"log/slog"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/streamd/streamd/httpcodec"
+)
+
+// Defaults for Config fields left at their zero value.
+const (
+	DefaultAddr              = ":8080"
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultHighWatermark     = 256 << 10
+	DefaultLowWatermark      = 64 << 10
+	DefaultQueueLimit        = 1 << 16
+	DefaultMaxPendingInput   = 256 << 10
+
+	// TickInterval is the resolution of the per-loop timing wheel: every
+	// deadline (header read, idle, heartbeat, ping) fires within one tick
+	// after it is due.
+	TickInterval = 100 * time.Millisecond
+
+	// fdReserve is how many file descriptors the default MaxConns leaves
+	// free for the listener, the pollers, log files and outbound sockets,
+	// so that accept(2) never meets EMFILE (gnet stops its engine on any
+	// accept error other than EAGAIN/EINTR/ECONNRESET/ECONNABORTED).
+	fdReserve = 256
+)
+
+// Config configures a Server. The zero value of every field means its
+// default; New fills them in.
+type Config struct {
+	// Addr is the TCP address to listen on, "host:port". Port 0 picks a
+	// free port; Server.Addr reports it once the server is ready.
+	Addr string
+	// Loops is the number of event loops (one goroutine each, locked to
+	// an OS thread). Default: runtime.NumCPU().
+	Loops int
+	// MaxConns caps open connections; above it a new connection gets
+	// "503 Service Unavailable" with "Connection: close" and is closed.
+	// Default: the process's RLIMIT_NOFILE minus a reserve of 256.
+	MaxConns int
+
+	// ReadHeaderTimeout bounds the time from the first byte of a request
+	// (or from accept, for the first request) until its head is complete;
+	// past it the client gets 408 and the connection is closed.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that has sent no request
+	// for this long. It does not apply to connections that carry a stream.
+	IdleTimeout time.Duration
+	// WriteTimeout closes a connection whose queued output has made no
+	// progress for this long (a peer that stopped reading).
+	WriteTimeout time.Duration
+	// ShutdownTimeout bounds graceful shutdown; connections still open
+	// after it are closed.
+	ShutdownTimeout time.Duration
+
+	// Limits for the HTTP parser (header, URI and body sizes).
+	Limits httpcodec.Limits
+
+	// HighWatermark and LowWatermark bound each connection's queued output
+	// in bytes. Above HighWatermark a connection is under backpressure:
+	// Conn.Write reports Queued and producers pause; once the queue falls
+	// to LowWatermark the connection's Mode gets OnDrain.
+	HighWatermark int
+	LowWatermark  int
+
+	// QueueLimit bounds each loop's cross-goroutine task queue. Post
+	// returns ErrQueueFull when it is reached; the caller decides whether
+	// to drop, retry or close (see the sse, ws and chunked packages).
+	QueueLimit int
+
+	// MaxPendingInput bounds input a connection may buffer while it cannot
+	// be processed (a deferred reply is outstanding or a stream ignores
+	// input); past it the connection is closed.
+	MaxPendingInput int
+
+	// ReusePort enables SO_REUSEPORT with one listener per loop.
+	ReusePort bool
+
+	// Logger receives structured logs. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.Loops <= 0 {
+		c.Loops = runtime.NumCPU()
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = defaultMaxConns()
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.HighWatermark <= 0 {
+		c.HighWatermark = DefaultHighWatermark
+	}
+	if c.LowWatermark <= 0 || c.LowWatermark >= c.HighWatermark {
+		c.LowWatermark = min(DefaultLowWatermark, c.HighWatermark/4)
+	}
+	if c.QueueLimit <= 0 {
+		c.QueueLimit = DefaultQueueLimit
+	}
+	if c.MaxPendingInput <= 0 {
+		c.MaxPendingInput = DefaultMaxPendingInput
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// defaultMaxConns derives the connection cap from RLIMIT_NOFILE (the Go
+// runtime has already raised the soft limit to the hard limit).
+func defaultMaxConns() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
+		return 1024
+	}
+	n := int(min(rl.Cur, 1<<22)) - fdReserve
+	return max(n, 64)
+}

@@ -1,0 +1,304 @@
+package loop
+
+import (
+	"net"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/streamd/streamd/httpcodec"
+)
+
+// Mode takes over a connection's byte stream after a handler hands it
+// over with Ctx.TakeOver: an SSE stream, a chunked response, a WebSocket.
+// Every method is called on the connection's loop and must not block.
+type Mode interface {
+	// OnData receives the connection's unconsumed input (a view into the
+	// loop's buffer, valid only during the call) and returns how many
+	// bytes it consumed; the rest is offered again with the next input.
+	// A non-nil error closes the connection.
+	OnData(c *Conn, in []byte) (consumed int, err error)
+	// OnTimer fires once when the delay set with Conn.SetTimer is due.
+	OnTimer(c *Conn)
+	// OnDrain fires once after Conn.WantDrain when the queued output has
+	// fallen to the low watermark.
+	OnDrain(c *Conn)
+	// OnShutdown fires when the server starts a graceful shutdown. The
+	// mode should end its stream soon (a WebSocket closes with 1001, an
+	// SSE stream ends so the client reconnects elsewhere); connections
+	// still open at the shutdown deadline are closed.
+	OnShutdown(c *Conn)
+	// OnClose fires exactly once when the connection is gone; err is the
+	// reason (nil for a close we asked for).
+	OnClose(c *Conn, err error)
+}
+
+// WriteResult is the outcome of a write, as uWebSockets reports it.
+type WriteResult uint8
+
+const (
+	// Written means the bytes were handed to the kernel or sit in a queue
+	// below the high watermark.
+	Written WriteResult = iota
+	// Queued means the bytes were accepted but the connection's queued
+	// output is now above the high watermark: the producer should pause
+	// and ask for a drain callback.
+	Queued
+	// Dropped means the bytes were not accepted (the connection is closed,
+	// or a policy above this layer chose to drop them).
+	Dropped
+)
+
+func (r WriteResult) String() string {
+	switch r {
+	case Written:
+		return "written"
+	case Queued:
+		return "queued"
+	default:
+		return "dropped"
+	}
+}
+
+// Conn is one client connection, owned by one event loop.
+//
+// # Concurrency
+//
+// Methods documented "on the loop" may only be called from the loop that
+// owns the connection: inside a handler, a Mode callback, or a function
+// run by Post. ID, RemoteAddr, Server, OnLoop and Post are safe from any
+// goroutine. A *Conn stays valid after close (methods then report
+// ErrClosed or Dropped); it is never reused for another connection.
+type Conn struct {
+	gc     gnet.Conn
+	el     *eventLoop
+	id     uint64
+	remote net.Addr
+
+	parser *httpcodec.Parser // owned only while a request is partially received
+	mode   Mode
+
+	// Data holds per-connection state of the Mode (a stream, a socket).
+	// On the loop only.
+	Data any
+
+	closed          bool
+	closeAfterFlush bool // close once queued output has drained
+	deferred        bool // a Deferred reply is outstanding: do not parse further
+	wantDrain       bool
+	watched         bool // in el.watch
+	stopParsing     bool // after Connection: close or an error response
+
+	// timers, in wheel ticks
+	tnext, tprev *Conn
+	tslot        int32
+	tat          int64
+	modeAt       int64 // mode timer due tick, 0 = none
+	headerStart  int64 // first byte of the pending request head, 0 = none
+	lastActive   int64
+
+	// output accounting for write-progress checks
+	queuedTotal  uint64
+	lastSent     uint64
+	lastProgress int64
+
+	// all connections of the loop, for shutdown
+	lnext, lprev *Conn
+}
+
+// ID is a process-unique connection number. Safe from any goroutine.
+func (c *Conn) ID() uint64 { return c.id }
+
+// RemoteAddr is the peer address. Safe from any goroutine.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// Server returns the server that accepted the connection.
+func (c *Conn) Server() *Server { return c.el.srv }
+
+// Loop returns the event loop that owns the connection.
+func (c *Conn) Loop() *Loop { return c.el.handle }
+
+// OnLoop reports whether the caller runs on the connection's loop (and so
+// may call the on-loop methods). Safe from any goroutine; it costs a
+// gettid(2) system call.
+func (c *Conn) OnLoop() bool { return c.el.onLoop() }
+
+// Post runs fn on the connection's loop, unless the connection has closed
+// by then. Safe from any goroutine. It returns ErrQueueFull when the
+// loop's queue is at Config.QueueLimit (nothing is queued) and
+// ErrServerClosed after the server stopped.
+func (c *Conn) Post(fn func(*Conn)) error {
+	return c.el.post(func() {
+		if !c.closed {
+			fn(c)
+		}
+	})
+}
+
+// PostControl is Post for work that must not be lost: the end of a
+// response, a close frame, a connection close. It bypasses the queue
+// limit; callers must ensure at most a bounded number (one per
+// connection) is in flight.
+func (c *Conn) PostControl(fn func(*Conn)) error {
+	return c.el.postControl(func() {
+		if !c.closed {
+			fn(c)
+		}
+	})
+}
+
+// Closed reports whether the connection is closed. On the loop.
+func (c *Conn) Closed() bool { return c.closed }
+
+// Write queues p for sending; it never blocks and never drops on its own.
+// Within a handler or callback for this connection the bytes are corked
+// and flushed with one write when the callback returns. p is copied; the
+// caller may reuse it. On the loop.
+func (c *Conn) Write(p []byte) WriteResult {
+	if c.closed {
+		return Dropped
+	}
+	el := c.el
+	if el.corked == c {
+		el.out = append(el.out, p...)
+		if len(el.out) >= maxCork {
+			el.flushCork()
+		}
+	} else {
+		c.queuedTotal += uint64(len(p))
+		_, _ = c.gc.Write(p) // on error gnet closes the conn: OnClose follows
+		c.afterWrite()
+	}
+	if c.Buffered() > el.srv.cfg.HighWatermark {
+		return Queued
+	}
+	return Written
+}
+
+// Writev queues several buffers as one write. On the loop.
+func (c *Conn) Writev(bufs ...[]byte) WriteResult {
+	if c.closed {
+		return Dropped
+	}
+	if c.el.corked == c || len(bufs) == 1 {
+		r := Written
+		for _, b := range bufs {
+			r = c.Write(b)
+		}
+		return r
+	}
+	for _, b := range bufs {
+		c.queuedTotal += uint64(len(b))
+	}
+	_, _ = c.gc.Writev(bufs)
+	c.afterWrite()
+	if c.Buffered() > c.el.srv.cfg.HighWatermark {
+		return Queued
+	}
+	return Written
+}
+
+// afterWrite puts the connection on the loop's watch list when output is
+// left queued, so write progress and drains get checked.
+func (c *Conn) afterWrite() {
+	if !c.closed && !c.watched && c.gc.OutboundBuffered() > 0 {
+		c.el.watchConn(c)
+	}
+}
+
+// Buffered returns the bytes queued for this connection and not yet
+// accepted by the kernel. On the loop.
+func (c *Conn) Buffered() int {
+	if c.closed {
+		return 0
+	}
+	n := c.gc.OutboundBuffered()
+	if c.el.corked == c {
+		n += len(c.el.out)
+	}
+	return n
+}
+
+// HighWatermark returns the configured high watermark, in bytes.
+func (c *Conn) HighWatermark() int { return c.el.srv.cfg.HighWatermark }
+
+// WantDrain asks for one Mode.OnDrain call once the queued output has
+// fallen to the low watermark. On the loop.
+func (c *Conn) WantDrain() {
+	if c.closed || c.wantDrain {
+		return
+	}
+	c.wantDrain = true
+	c.el.drainWaiters++
+	c.el.watchConn(c)
+}
+
+// SetTimer arranges one Mode.OnTimer call after d (rounded up to the
+// wheel's TickInterval); d <= 0 cancels. Replaces any earlier mode timer.
+// On the loop.
+func (c *Conn) SetTimer(d time.Duration) {
+	if c.closed {
+		return
+	}
+	if d <= 0 {
+		c.modeAt = 0
+		c.el.reschedule(c)
+		return
+	}
+	c.modeAt = c.el.wheel.now + int64((d+TickInterval-1)/TickInterval)
+	c.el.reschedule(c)
+}
+
+// Close closes the connection now; queued output is flushed as far as the
+// socket takes it. On the loop.
+func (c *Conn) Close() {
+	if c.closed {
+		return
+	}
+	if c.el.corked == c {
+		c.el.flushCork()
+	}
+	// Synchronous on the loop: OnClose (and the mode's OnClose) has run
+	// when Close returns.
+	_ = c.el.gl.Close(c.gc)
+}
+
+// CloseAfterFlush closes the connection once its queued output has been
+// written (or Config.WriteTimeout passes without progress). On the loop.
+func (c *Conn) CloseAfterFlush() {
+	if c.closed || c.closeAfterFlush {
+		return
+	}
+	c.closeAfterFlush = true
+	c.stopParsing = true
+	if c.el.corked == c {
+		return // handled when the cork is flushed
+	}
+	if c.gc.OutboundBuffered() == 0 {
+		c.Close()
+		return
+	}
+	c.el.watchConn(c)
+}
+
+// EndMode hands the connection back to HTTP after a stream ends (a
+// chunked response with its last chunk written). With keepAlive false it
+// closes after flushing; otherwise pipelined requests that arrived during
+// the stream are served now. On the loop.
+func (c *Conn) EndMode(keepAlive bool) {
+	if c.closed {
+		return
+	}
+	c.mode = nil
+	c.Data = nil
+	c.modeAt = 0
+	if !keepAlive || c.el.srv.draining.Load() {
+		c.CloseAfterFlush()
+		return
+	}
+	c.lastActive = c.el.wheel.now
+	c.el.reschedule(c)
+	if c.el.corked != c {
+		c.el.resume(c)
+	}
+}

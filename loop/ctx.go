@@ -1,0 +1,231 @@
+package loop
+
+import (
+	"strconv"
+	"sync/atomic"
+
+	"github.com/streamd/streamd/httpcodec"
+)
+
+// Ctx is the request context a handler receives. It is owned by the loop
+// and reused for the next request: a handler must not keep it, nor any
+// slice it returns, after it returns (copy what a goroutine needs, and use
+// Defer to answer later).
+type Ctx struct {
+	conn      *Conn
+	el        *eventLoop
+	req       *httpcodec.Request
+	params    [maxParams]param
+	nparams   int
+	headers   []byte // extra response header lines
+	keepAlive bool
+	responded bool
+	deferred  bool
+	tookOver  bool
+}
+
+func (c *Ctx) reset(conn *Conn, req *httpcodec.Request) {
+	c.conn, c.el, c.req = conn, conn.el, req
+	c.nparams = 0
+	c.headers = c.headers[:0]
+	c.keepAlive = req.KeepAlive
+	c.responded, c.deferred, c.tookOver = false, false, false
+}
+
+func (c *Ctx) release() {
+	c.conn, c.req = nil, nil
+	if cap(c.headers) > 16<<10 {
+		c.headers = nil
+	}
+}
+
+// Request returns the parsed request. Its slices are views into the
+// connection's input, valid until the handler returns.
+func (c *Ctx) Request() *httpcodec.Request { return c.req }
+
+// Conn returns the connection the request came on.
+func (c *Ctx) Conn() *Conn { return c.conn }
+
+// Method returns the request method.
+func (c *Ctx) Method() string { return string(c.req.Method) }
+
+// Path returns the request path (without the query).
+func (c *Ctx) Path() string { return string(c.req.Path) }
+
+// Param returns the path parameter name of the route pattern ("" if none).
+func (c *Ctx) Param(name string) string {
+	for i := 0; i < c.nparams; i++ {
+		if p := &c.params[i]; p.name == name {
+			return string(c.req.Path[p.start:p.end])
+		}
+	}
+	return ""
+}
+
+// Query returns the unescaped value of the first query argument name, and
+// whether it was present.
+func (c *Ctx) Query(name string) (string, bool) { return c.req.QueryValue(name) }
+
+// Header returns the value of the first request header name
+// (case-insensitive), or "".
+func (c *Ctx) Header(name string) string { return string(c.req.Header(name)) }
+
+// Body returns the request body, valid until the handler returns.
+func (c *Ctx) Body() []byte { return c.req.Body }
+
+// KeepAlive reports whether the connection stays open after this response.
+func (c *Ctx) KeepAlive() bool { return c.keepAlive }
+
+// SetHeader adds a response header line. Name and value must be valid
+// header tokens/values (httpcodec.ValidHeaderName/ValidHeaderValue);
+// invalid ones are dropped rather than risk response splitting.
+func (c *Ctx) SetHeader(name, value string) {
+	if !httpcodec.ValidHeaderName(name) || !httpcodec.ValidHeaderValue(value) {
+		return
+	}
+	c.headers = httpcodec.AppendHeader(c.headers, name, value)
+}
+
+// Text answers with a text/plain body.
+func (c *Ctx) Text(status int, body string) {
+	c.respond(status, "text/plain; charset=utf-8", body, nil)
+}
+
+// Bytes answers with body and the given content type.
+func (c *Ctx) Bytes(status int, contentType string, body []byte) {
+	c.respond(status, contentType, "", body)
+}
+
+// NoContent answers with an empty body (204, 304, ...).
+func (c *Ctx) NoContent(status int) { c.respond(status, "", "", nil) }
+
+// Error answers with status and a one-line text/plain message.
+func (c *Ctx) Error(status int, msg string) {
+	c.respond(status, "text/plain; charset=utf-8", msg+"\n", nil)
+}
+
+func (c *Ctx) respond(status int, contentType, sbody string, body []byte) {
+	if c.responded {
+		return
+	}
+	c.responded = true
+	n := len(sbody) + len(body)
+	el := c.el
+	el.out = appendHead(el.out, status, contentType, n, c.keepAlive, c.headers)
+	if string(c.req.Method) != "HEAD" && bodyAllowed(status) {
+		el.out = append(el.out, sbody...)
+		el.out = append(el.out, body...)
+	}
+}
+
+// bodyAllowed reports whether status may carry a body (RFC 9110 §6.4.1).
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != 204 && status != 304
+}
+
+// appendHead writes the status line and headers of a fixed-length response.
+func appendHead(dst []byte, status int, contentType string, contentLength int, keepAlive bool, extra []byte) []byte {
+	dst = httpcodec.AppendStatusLine(dst, status)
+	dst = append(dst, "Server: streamd\r\n"...)
+	dst = httpcodec.AppendDate(dst)
+	if contentType != "" {
+		dst = append(dst, "Content-Type: "...)
+		dst = append(dst, contentType...)
+		dst = append(dst, "\r\n"...)
+	}
+	if bodyAllowed(status) {
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, int64(contentLength), 10)
+		dst = append(dst, "\r\n"...)
+	}
+	if !keepAlive {
+		dst = append(dst, "Connection: close\r\n"...)
+	}
+	dst = append(dst, extra...)
+	return append(dst, "\r\n"...)
+}
+
+// AppendStreamHead appends the head of a response without a length (a
+// stream): status line, Server, Date, the given extra header lines
+// (complete "Name: value\r\n" lines) and the headers set with SetHeader,
+// then the blank line. Streaming packages use it before TakeOver.
+func (c *Ctx) AppendStreamHead(dst []byte, status int, extra string) []byte {
+	dst = httpcodec.AppendStatusLine(dst, status)
+	dst = append(dst, "Server: streamd\r\n"...)
+	dst = httpcodec.AppendDate(dst)
+	dst = append(dst, extra...)
+	dst = append(dst, c.headers...)
+	return append(dst, "\r\n"...)
+}
+
+// TakeOver hands the connection to m: no automatic response is written,
+// later input goes to m.OnData, and m ends the stream with Conn.EndMode
+// or Conn.Close. The caller writes the response head itself (with
+// Conn.Write, corked with anything else this callback writes).
+func (c *Ctx) TakeOver(m Mode) *Conn {
+	if c.responded {
+		panic("BUG: loop: TakeOver after the response was written")
+	}
+	c.responded, c.tookOver = true, true
+	c.conn.mode = m
+	c.conn.modeAt = 0
+	c.el.reschedule(c.conn)
+	return c.conn
+}
+
+// Defer tells the loop that the response will come later, from any
+// goroutine, through the returned Deferred. Pipelined requests behind
+// this one wait, so responses stay in order. Copy what the goroutine
+// needs from the request first: the Ctx and its slices are reused.
+func (c *Ctx) Defer() *Deferred {
+	if c.responded {
+		panic("BUG: loop: Defer after the response was written")
+	}
+	c.responded, c.deferred = true, true
+	return &Deferred{conn: c.conn, keepAlive: c.keepAlive, head: string(c.req.Method) == "HEAD"}
+}
+
+// Deferred is a response promised by a handler that called Ctx.Defer.
+//
+// # Concurrency
+//
+// Its methods are safe from any goroutine; only the first reply counts.
+type Deferred struct {
+	conn      *Conn
+	keepAlive bool
+	head      bool
+	done      atomic.Bool
+}
+
+// Reply sends the response. body is not copied: do not modify it after
+// the call. It returns ErrAlreadyResponded on a second call and
+// ErrServerClosed when the server has stopped. The reply is never dropped
+// for a full queue.
+func (d *Deferred) Reply(status int, contentType string, body []byte) error {
+	if !d.done.CompareAndSwap(false, true) {
+		return ErrAlreadyResponded
+	}
+	return d.conn.PostControl(func(c *Conn) {
+		el := c.el
+		keepAlive := d.keepAlive && !el.srv.draining.Load()
+		el.cork(c)
+		el.out = appendHead(el.out, status, contentType, len(body), keepAlive, nil)
+		if !d.head && bodyAllowed(status) {
+			el.out = append(el.out, body...)
+		}
+		c.deferred = false
+		c.lastActive = el.wheel.now
+		if !keepAlive {
+			c.CloseAfterFlush()
+		} else {
+			el.reschedule(c)
+			el.process(c) // serve pipelined requests that waited
+		}
+		el.uncork()
+	})
+}
+
+// Text is Reply with a text/plain body.
+func (d *Deferred) Text(status int, body string) error {
+	return d.Reply(status, "text/plain; charset=utf-8", []byte(body))
+}

@@ -1,0 +1,613 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/streamd/streamd/httpcodec"
+)
+
+// maxCork is the size at which a corked batch of responses is written
+// early, so one read of many tiny pipelined requests cannot grow the
+// loop's output buffer without bound.
+const maxCork = 256 << 10
+
+// Loop is the public handle of one event loop, for sharding per-loop
+// state (the hub keeps its subscribers per Loop).
+type Loop struct {
+	el *eventLoop
+	// Index is the loop's number, 0 ≤ Index < number of loops.
+	Index int
+}
+
+// Post runs fn on this loop. Safe from any goroutine; see Conn.Post for
+// the errors.
+func (l *Loop) Post(fn func()) error { return l.el.post(fn) }
+
+// OnLoop reports whether the caller runs on this loop.
+func (l *Loop) OnLoop() bool { return l.el.onLoop() }
+
+// eventLoop is streamd's state for one gnet event loop. Everything but
+// the task queue, tid and counters is touched only on the loop.
+type eventLoop struct {
+	srv    *Server
+	gl     gnet.EventLoop
+	handle *Loop
+	tid    atomic.Int32 // OS thread of the loop (gnet locks loops to threads)
+
+	queue taskQueue
+
+	wheel  wheel
+	out    []byte // cork buffer: all responses of one callback
+	corked *Conn
+
+	shared *httpcodec.Parser   // parser used by connections with no partial request
+	free   []*httpcodec.Parser // parsers returned by connections
+	req    httpcodec.Request
+	ctx    Ctx
+
+	conns        *Conn   // list of open connections (lnext/lprev)
+	watch        []*Conn // connections with queued output
+	drainWaiters int
+	pollArmed    atomic.Bool
+	pollTimer    *time.Timer
+
+	stats loopStats
+}
+
+// loopStats are written by the loop only and read by Server.Stats.
+type loopStats struct {
+	open     atomic.Int64
+	accepted atomic.Int64
+	requests atomic.Int64
+	refused  atomic.Int64
+	errors   atomic.Int64
+	_        [64]byte // keep loops' counters on separate cache lines
+}
+
+func newEventLoop(srv *Server, gl gnet.EventLoop, idx int) *eventLoop {
+	el := &eventLoop{srv: srv, gl: gl}
+	el.handle = &Loop{el: el, Index: idx}
+	el.queue.limit = srv.cfg.QueueLimit
+	el.shared = httpcodec.NewParser(srv.cfg.Limits)
+	el.wheel.now = srv.tickNow()
+	return el
+}
+
+func (el *eventLoop) onLoop() bool {
+	return int32(syscall.Gettid()) == el.tid.Load()
+}
+
+// post queues fn to run on the loop, waking it once per batch.
+func (el *eventLoop) post(fn func()) error {
+	wake, err := el.queue.push(fn)
+	if wake {
+		el.wake()
+	}
+	return err
+}
+
+// postControl queues fn ignoring the queue limit (see Conn.PostControl).
+func (el *eventLoop) postControl(fn func()) error {
+	el.queue.mu.Lock()
+	if el.queue.stopped {
+		el.queue.mu.Unlock()
+		return ErrServerClosed
+	}
+	el.queue.tasks = append(el.queue.tasks, fn)
+	wake := len(el.queue.tasks) == 1
+	el.queue.mu.Unlock()
+	if wake {
+		el.wake()
+	}
+	return nil
+}
+
+func (el *eventLoop) wake() {
+	if err := el.gl.Execute(context.Background(), drainRunnable{el}); err != nil {
+		// The engine is shutting down: nothing will run the queue again.
+		el.queue.stop()
+	}
+}
+
+func (el *eventLoop) drainTasks() {
+	el.noteThread()
+	for {
+		tasks := el.queue.take()
+		if len(tasks) == 0 {
+			el.queue.recycle(tasks)
+			return
+		}
+		for _, fn := range tasks {
+			fn()
+		}
+		el.queue.recycle(tasks)
+	}
+}
+
+func (el *eventLoop) noteThread() {
+	if el.tid.Load() == 0 {
+		el.tid.Store(int32(syscall.Gettid()))
+	}
+}
+
+// cork starts gathering c's output in el.out; uncork writes it with one
+// system call.
+func (el *eventLoop) cork(c *Conn) { el.corked = c }
+
+func (el *eventLoop) uncork() {
+	c := el.corked
+	if c == nil {
+		return
+	}
+	el.flushCork()
+	el.corked = nil
+	if c.closed {
+		return
+	}
+	if c.closeAfterFlush && c.gc.OutboundBuffered() == 0 {
+		c.Close()
+		return
+	}
+	c.afterWrite()
+}
+
+func (el *eventLoop) flushCork() {
+	c := el.corked
+	if len(el.out) == 0 || c == nil {
+		return
+	}
+	if !c.closed {
+		c.queuedTotal += uint64(len(el.out))
+		_, _ = c.gc.Write(el.out)
+	}
+	if cap(el.out) > 4*maxCork {
+		el.out = nil // do not keep a huge buffer after a burst
+	} else {
+		el.out = el.out[:0]
+	}
+}
+
+// onOpen sets up a new connection.
+func (el *eventLoop) onOpen(gc gnet.Conn) (*Conn, bool) {
+	el.noteThread()
+	el.stats.accepted.Add(1)
+	srv := el.srv
+	if srv.draining.Load() || int(srv.openConns()) >= srv.cfg.MaxConns {
+		el.stats.refused.Add(1)
+		return nil, false
+	}
+	c := &Conn{
+		gc:     gc,
+		el:     el,
+		id:     srv.connIDs.Add(1),
+		remote: gc.RemoteAddr(),
+		tslot:  -1,
+	}
+	now := el.wheel.now
+	c.lastActive = now
+	c.headerStart = now // the first request must arrive within ReadHeaderTimeout
+	c.lastProgress = now
+	el.linkConn(c)
+	el.stats.open.Add(1)
+	el.reschedule(c)
+	gc.SetContext(c)
+	return c, true
+}
+
+func (el *eventLoop) linkConn(c *Conn) {
+	c.lnext = el.conns
+	if el.conns != nil {
+		el.conns.lprev = c
+	}
+	el.conns = c
+}
+
+func (el *eventLoop) unlinkConn(c *Conn) {
+	if c.lprev != nil {
+		c.lprev.lnext = c.lnext
+	} else {
+		el.conns = c.lnext
+	}
+	if c.lnext != nil {
+		c.lnext.lprev = c.lprev
+	}
+	c.lnext, c.lprev = nil, nil
+}
+
+// onClose releases everything the connection holds.
+func (el *eventLoop) onClose(c *Conn, err error) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	el.stats.open.Add(-1)
+	el.wheel.cancel(c)
+	el.unlinkConn(c)
+	if c.wantDrain {
+		c.wantDrain = false
+		el.drainWaiters--
+	}
+	if c.parser != nil {
+		el.releaseParser(c)
+	}
+	if m := c.mode; m != nil {
+		c.mode = nil
+		m.OnClose(c, err)
+	}
+	c.Data = nil
+}
+
+func (el *eventLoop) releaseParser(c *Conn) {
+	c.parser.Reset()
+	if len(el.free) < 64 {
+		el.free = append(el.free, c.parser)
+	}
+	c.parser = nil
+}
+
+// onTraffic runs when input arrives.
+func (el *eventLoop) onTraffic(c *Conn) {
+	c.lastActive = el.wheel.now
+	el.cork(c)
+	el.process(c)
+	el.uncork()
+}
+
+// resume processes input left waiting (after a deferred reply or the end
+// of a stream), outside gnet's OnTraffic.
+func (el *eventLoop) resume(c *Conn) {
+	el.cork(c)
+	el.process(c)
+	el.uncork()
+}
+
+// process feeds the connection's input to its mode or to the HTTP parser
+// and serves every complete request, in order. Responses are corked.
+func (el *eventLoop) process(c *Conn) {
+	for !c.closed && !c.stopParsing {
+		in, _ := c.gc.Peek(-1)
+		if len(in) == 0 {
+			return
+		}
+		if c.mode != nil {
+			n, err := c.mode.OnData(c, in)
+			if n > 0 {
+				_, _ = c.gc.Discard(n)
+			}
+			if err != nil {
+				el.srv.logDebug("stream input rejected", c, err)
+				c.Close()
+				return
+			}
+			if c.mode != nil || n == 0 {
+				el.checkPending(c, len(in)-n)
+				return
+			}
+			continue // the mode ended: serve what follows as HTTP
+		}
+		if c.deferred {
+			el.checkPending(c, len(in))
+			return
+		}
+		off := el.parseAndServe(c, in)
+		if off > 0 {
+			_, _ = c.gc.Discard(off)
+		}
+		if c.mode == nil || off == 0 {
+			return
+		}
+		// A handler took the connection over; feed the rest to its mode.
+	}
+}
+
+// checkPending closes a connection that piles up input it cannot use.
+func (el *eventLoop) checkPending(c *Conn, n int) {
+	if n > el.srv.cfg.MaxPendingInput {
+		el.srv.logDebug("pending input overflow", c, ErrInputOverflow)
+		c.Close()
+	}
+}
+
+// parseAndServe serves the complete requests at the start of in and
+// returns the bytes consumed.
+func (el *eventLoop) parseAndServe(c *Conn, in []byte) int {
+	off := 0
+	for off < len(in) && !c.closed && !c.stopParsing && !c.deferred && c.mode == nil {
+		p := c.parser
+		if p == nil {
+			p = el.shared
+		}
+		n, err := p.Parse(in[off:], &el.req)
+		switch {
+		case err == nil:
+			off += n
+			if c.parser != nil {
+				el.releaseParser(c)
+			}
+			c.headerStart = 0
+			el.stats.requests.Add(1)
+			el.serve(c, &el.req)
+			el.req.Reset()
+		case err == httpcodec.ErrNeedMore || err == httpcodec.ErrExpectContinue:
+			if c.parser == nil {
+				c.parser = el.shared
+				el.shared = el.newParser()
+			}
+			if c.headerStart == 0 {
+				c.headerStart = el.wheel.now
+				el.reschedule(c)
+			}
+			if err == httpcodec.ErrExpectContinue {
+				el.out = append(el.out, continueResponse...)
+				continue
+			}
+			return off
+		default:
+			el.stats.errors.Add(1)
+			var pe *httpcodec.ProtocolError
+			if !errors.As(err, &pe) {
+				pe = httpcodec.ErrMalformed
+			}
+			el.srv.logDebug("bad request", c, err)
+			el.out = httpcodec.AppendError(el.out, pe)
+			c.CloseAfterFlush()
+			return off
+		}
+	}
+	return off
+}
+
+var continueResponse = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
+func (el *eventLoop) newParser() *httpcodec.Parser {
+	if n := len(el.free); n > 0 {
+		p := el.free[n-1]
+		el.free = el.free[:n-1]
+		return p
+	}
+	return httpcodec.NewParser(el.srv.cfg.Limits)
+}
+
+// serve routes one request and runs its handler.
+func (el *eventLoop) serve(c *Conn, req *httpcodec.Request) {
+	ctx := &el.ctx
+	ctx.reset(c, req)
+	if el.srv.draining.Load() {
+		ctx.keepAlive = false
+	}
+	h, pathFound := el.srv.router.lookup(req.Method, req.Path, &ctx.params, &ctx.nparams)
+	switch {
+	case h != nil:
+		el.call(h, ctx)
+	case pathFound:
+		ctx.SetHeader("Allow", el.srv.router.allowed(req.Path))
+		ctx.Error(405, "method not allowed")
+	default:
+		ctx.Error(404, "not found")
+	}
+	if !ctx.responded {
+		el.srv.log.LogAttrs(context.Background(), slog.LevelError, "handler returned without a response",
+			slog.String("path", string(req.Path)))
+		ctx.Error(500, "handler did not respond")
+	}
+	if ctx.deferred {
+		c.deferred = true
+	}
+	if !ctx.keepAlive && !ctx.tookOver && !ctx.deferred {
+		c.CloseAfterFlush()
+	}
+	ctx.release()
+}
+
+// call runs a handler, turning a panic into a 500 and a closed connection
+// instead of a dead loop.
+func (el *eventLoop) call(h HandlerFunc, ctx *Ctx) {
+	defer func() {
+		if r := recover(); r != nil {
+			el.srv.log.LogAttrs(context.Background(), slog.LevelError, "handler panic",
+				slog.Any("panic", r), slog.String("path", string(ctx.req.Path)))
+			if !ctx.responded {
+				ctx.keepAlive = false
+				ctx.Error(500, "internal server error")
+			}
+			ctx.conn.CloseAfterFlush()
+		}
+	}()
+	h(ctx)
+}
+
+// reschedule puts c on the wheel at its earliest deadline.
+func (el *eventLoop) reschedule(c *Conn) {
+	if c.closed {
+		return
+	}
+	at := el.deadline(c)
+	if at == 0 {
+		el.wheel.cancel(c)
+		return
+	}
+	if c.tslot >= 0 && c.tat <= at {
+		return // fires earlier and re-computes then
+	}
+	el.wheel.schedule(c, at)
+}
+
+// deadline computes the connection's next due tick (0 = none).
+func (el *eventLoop) deadline(c *Conn) int64 {
+	cfg := &el.srv.cfg
+	switch {
+	case c.mode != nil:
+		return c.modeAt
+	case c.deferred:
+		return 0 // the handler answers; write progress is watched separately
+	case c.headerStart != 0:
+		return c.headerStart + ticks(cfg.ReadHeaderTimeout)
+	default:
+		return c.lastActive + ticks(cfg.IdleTimeout)
+	}
+}
+
+func ticks(d time.Duration) int64 { return int64((d + TickInterval - 1) / TickInterval) }
+
+// fire handles a due wheel entry.
+func (el *eventLoop) fire(c *Conn) {
+	now := el.wheel.now
+	at := el.deadline(c)
+	if at == 0 {
+		return
+	}
+	if at > now {
+		el.wheel.schedule(c, at)
+		return
+	}
+	switch {
+	case c.mode != nil:
+		c.modeAt = 0
+		el.cork(c)
+		c.mode.OnTimer(c)
+		el.uncork()
+	case c.headerStart != 0:
+		if c.gc.InboundBuffered() > 0 || c.parser != nil {
+			el.cork(c)
+			el.out = httpcodec.AppendError(el.out, errRequestTimeout)
+			el.uncork()
+		}
+		el.srv.logDebug("closing connection", c, ErrHeaderTimeout)
+		c.Close()
+	default:
+		c.Close()
+	}
+}
+
+var errRequestTimeout = &httpcodec.ProtocolError{Status: 408, Reason: "request header timeout"}
+
+// tick advances the wheel and checks the watch list.
+func (el *eventLoop) tick(now int64) {
+	el.noteThread()
+	el.wheel.advance(now, el.fire)
+	el.pollWatch()
+}
+
+// watchConn adds c to the list of connections with queued output.
+func (el *eventLoop) watchConn(c *Conn) {
+	if !c.watched {
+		c.watched = true
+		c.lastSent = c.queuedTotal - uint64(c.gc.OutboundBuffered())
+		c.lastProgress = el.wheel.now
+		el.watch = append(el.watch, c)
+	}
+	if el.drainWaiters > 0 {
+		el.armPoll()
+	}
+}
+
+// pollWatch checks every connection with queued output: drained ones
+// leave the list (closing those waiting to close, notifying drain
+// waiters), stuck ones are closed after WriteTimeout.
+func (el *eventLoop) pollWatch() {
+	cfg := &el.srv.cfg
+	now := el.wheel.now
+	keep := el.watch[:0]
+	for _, c := range el.watch {
+		if c.closed {
+			c.watched = false
+			continue
+		}
+		buffered := c.gc.OutboundBuffered()
+		if sent := c.queuedTotal - uint64(buffered); sent != c.lastSent {
+			c.lastSent, c.lastProgress = sent, now
+		}
+		if c.wantDrain && buffered <= cfg.LowWatermark {
+			c.wantDrain = false
+			el.drainWaiters--
+			if c.mode != nil {
+				el.cork(c)
+				c.mode.OnDrain(c)
+				el.uncork()
+			}
+			if c.closed {
+				c.watched = false
+				continue
+			}
+			buffered = c.gc.OutboundBuffered()
+		}
+		if buffered == 0 && !c.wantDrain {
+			c.watched = false
+			if c.closeAfterFlush {
+				c.Close()
+			}
+			continue
+		}
+		if buffered > 0 && now-c.lastProgress > ticks(cfg.WriteTimeout) {
+			c.watched = false
+			el.srv.logDebug("closing connection", c, ErrWriteTimeout)
+			c.Close()
+			continue
+		}
+		keep = append(keep, c)
+	}
+	clear(el.watch[len(keep):])
+	el.watch = keep
+}
+
+// drainPollInterval is how often connections waiting for a drain are
+// checked between wheel ticks: gnet has no writable callback for users.
+const drainPollInterval = time.Millisecond
+
+// armPoll schedules a fast watch-list check while some connection waits
+// for a drain. One timer per loop, never one per connection.
+func (el *eventLoop) armPoll() {
+	if !el.pollArmed.CompareAndSwap(false, true) {
+		return
+	}
+	if el.pollTimer == nil {
+		el.pollTimer = time.AfterFunc(drainPollInterval, el.pollFire)
+	} else {
+		el.pollTimer.Reset(drainPollInterval)
+	}
+}
+
+func (el *eventLoop) pollFire() {
+	_ = el.post(func() {
+		el.pollArmed.Store(false)
+		el.pollWatch()
+		if el.drainWaiters > 0 {
+			el.armPoll()
+		}
+	})
+}
+
+// shutdown asks every connection to finish: idle ones close now, streams
+// are told by their mode, busy ones close after their response.
+func (el *eventLoop) shutdown() {
+	for c := el.conns; c != nil; {
+		next := c.lnext
+		switch {
+		case c.mode != nil:
+			el.cork(c)
+			c.mode.OnShutdown(c)
+			el.uncork()
+		case c.deferred || c.parser != nil:
+			// serve and Deferred.Reply see draining and close after the
+			// response; the shutdown deadline cuts slow ones.
+		case c.gc.OutboundBuffered() > 0:
+			c.CloseAfterFlush()
+		default:
+			c.Close()
+		}
+		c = next
+	}
+}
+
+func (el *eventLoop) stopTimers() {
+	if el.pollTimer != nil {
+		el.pollTimer.Stop()
+	}
+}

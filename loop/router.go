@@ -1,0 +1,166 @@
+package loop
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// maxParams bounds path parameters per route; Ctx stores them inline.
+const maxParams = 8
+
+// HandlerFunc handles one request on the loop. It must not block: slow
+// work goes to a goroutine that answers through Ctx.Defer.
+type HandlerFunc func(*Ctx)
+
+type param struct {
+	name  string
+	start int32 // offsets into the request path
+	end   int32
+}
+
+type route struct {
+	segments []string // literal segments; "" where a parameter sits
+	isParam  []bool   // isParam[i]: segment i is a parameter
+	params   []string // parameter names, in order
+	handler  HandlerFunc
+}
+
+// router matches method + path: exact paths through a map (string(b)
+// lookups do not allocate), parameter patterns segment by segment.
+type router struct {
+	exact   map[string]map[string]HandlerFunc // path → method → handler
+	pattern []patternRoute
+}
+
+type patternRoute struct {
+	method string
+	route
+}
+
+func newRouter() *router {
+	return &router{exact: make(map[string]map[string]HandlerFunc)}
+}
+
+// add registers a handler. Patterns are "/exact/path" or segments with
+// ":name" parameters ("/users/:id/posts/:post"). It panics on malformed
+// or duplicate routes: these are programmer errors found at start-up.
+func (r *router) add(method, pattern string, h HandlerFunc) {
+	if method == "" || h == nil || !strings.HasPrefix(pattern, "/") {
+		panic(fmt.Sprintf("BUG: loop: bad route %q %q", method, pattern))
+	}
+	if !strings.Contains(pattern, "/:") {
+		m := r.exact[pattern]
+		if m == nil {
+			m = make(map[string]HandlerFunc)
+			r.exact[pattern] = m
+		}
+		if _, dup := m[method]; dup {
+			panic(fmt.Sprintf("BUG: loop: duplicate route %s %s", method, pattern))
+		}
+		m[method] = h
+		return
+	}
+	segs := strings.Split(pattern[1:], "/")
+	rt := route{segments: make([]string, len(segs)), isParam: make([]bool, len(segs)), handler: h}
+	for i, s := range segs {
+		if strings.HasPrefix(s, ":") {
+			rt.isParam[i] = true
+			if len(s) == 1 {
+				panic(fmt.Sprintf("BUG: loop: empty parameter name in %q", pattern))
+			}
+			rt.params = append(rt.params, s[1:])
+			continue
+		}
+		rt.segments[i] = s
+	}
+	if len(rt.params) > maxParams {
+		panic(fmt.Sprintf("BUG: loop: more than %d parameters in %q", maxParams, pattern))
+	}
+	for _, p := range r.pattern {
+		if p.method == method && slices.Equal(p.segments, rt.segments) && slices.Equal(p.isParam, rt.isParam) {
+			panic(fmt.Sprintf("BUG: loop: duplicate route %s %s", method, pattern))
+		}
+	}
+	r.pattern = append(r.pattern, patternRoute{method: method, route: rt})
+}
+
+// lookup finds the handler for method and path and fills params.
+// pathFound reports whether the path exists for some method (405 vs 404).
+// HEAD falls back to the GET handler; the response writer omits the body.
+func (r *router) lookup(method, path []byte, params *[maxParams]param, nparams *int) (h HandlerFunc, pathFound bool) {
+	if m, ok := r.exact[string(path)]; ok {
+		if h = m[string(method)]; h == nil && string(method) == "HEAD" {
+			h = m["GET"]
+		}
+		return h, true
+	}
+	for i := range r.pattern {
+		pr := &r.pattern[i]
+		if !matchPattern(&pr.route, path, params, nparams) {
+			continue
+		}
+		pathFound = true
+		if pr.method == string(method) {
+			return pr.handler, true
+		}
+	}
+	if pathFound && string(method) == "HEAD" {
+		return r.lookup([]byte("GET"), path, params, nparams)
+	}
+	return nil, pathFound
+}
+
+// allowed lists the methods registered for path, for a 405 Allow header.
+func (r *router) allowed(path []byte) string {
+	var methods []string
+	if m, ok := r.exact[string(path)]; ok {
+		for k := range m {
+			methods = append(methods, k)
+		}
+	}
+	var params [maxParams]param
+	var n int
+	for i := range r.pattern {
+		if matchPattern(&r.pattern[i].route, path, &params, &n) {
+			methods = append(methods, r.pattern[i].method)
+		}
+	}
+	slices.Sort(methods)
+	return strings.Join(slices.Compact(methods), ", ")
+}
+
+func matchPattern(rt *route, path []byte, params *[maxParams]param, nparams *int) bool {
+	if len(path) == 0 || path[0] != '/' {
+		return false
+	}
+	n := 0
+	pos := 1
+	for i, lit := range rt.segments {
+		end := pos
+		for end < len(path) && path[end] != '/' {
+			end++
+		}
+		seg := path[pos:end]
+		if rt.isParam[i] {
+			if len(seg) == 0 {
+				return false
+			}
+			params[n] = param{name: rt.params[n], start: int32(pos), end: int32(end)}
+			n++
+		} else if string(seg) != lit {
+			return false
+		}
+		last := i == len(rt.segments)-1
+		if last {
+			if end != len(path) {
+				return false
+			}
+		} else if end == len(path) {
+			return false
+		}
+		pos = end + 1
+	}
+	*nparams = n
+	return true
+}

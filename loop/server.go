@@ -1,0 +1,325 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/streamd/streamd/httpcodec"
+)
+
+// Server is an HTTP/1.1 server on gnet event loops. Register routes, then
+// call Serve.
+//
+// # Concurrency
+//
+// Route registration (Handle, GET, ...) must finish before Serve.
+// Addr, Ready, Stats, Loops and Serve's cancellation are safe from any
+// goroutine.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	router *router
+	start  time.Time
+
+	eng     gnet.Engine
+	addr    atomic.Pointer[net.TCPAddr]
+	ready   chan struct{}
+	serving atomic.Bool
+
+	loopsMu sync.Mutex
+	loops   atomic.Pointer[[]*eventLoop]
+
+	connIDs  atomic.Uint64
+	draining atomic.Bool
+	stopped  chan struct{}
+}
+
+// New creates a server; zero Config fields take their defaults.
+func New(cfg Config) *Server {
+	cfg.setDefaults()
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		router:  newRouter(),
+		start:   time.Now(),
+		ready:   make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	empty := []*eventLoop{}
+	s.loops.Store(&empty)
+	return s
+}
+
+// Config returns the server's configuration with defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// Handle registers h for method and pattern. A pattern is an exact path
+// ("/hello") or has ":name" segments ("/rooms/:room"). HEAD requests use
+// the GET handler when no HEAD handler is registered. Panics on a
+// duplicate or malformed route.
+func (s *Server) Handle(method, pattern string, h HandlerFunc) {
+	if s.serving.Load() {
+		panic("BUG: loop: route registered after Serve")
+	}
+	s.router.add(method, pattern, h)
+}
+
+// GET registers a GET route.
+func (s *Server) GET(pattern string, h HandlerFunc) { s.Handle("GET", pattern, h) }
+
+// POST registers a POST route.
+func (s *Server) POST(pattern string, h HandlerFunc) { s.Handle("POST", pattern, h) }
+
+// Ready is closed once the server accepts connections.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr returns the listening address once Ready is closed (nil before).
+func (s *Server) Addr() *net.TCPAddr { return s.addr.Load() }
+
+// Loops returns the event loops that have served at least one
+// connection. Safe from any goroutine.
+func (s *Server) Loops() []*Loop {
+	els := *s.loops.Load()
+	out := make([]*Loop, len(els))
+	for i, el := range els {
+		out[i] = el.handle
+	}
+	return out
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	Open, Accepted, Requests, Refused, BadRequests int64
+}
+
+// Stats sums the per-loop counters. Safe from any goroutine.
+func (s *Server) Stats() Stats {
+	var st Stats
+	for _, el := range *s.loops.Load() {
+		st.Open += el.stats.open.Load()
+		st.Accepted += el.stats.accepted.Load()
+		st.Requests += el.stats.requests.Load()
+		st.Refused += el.stats.refused.Load()
+		st.BadRequests += el.stats.errors.Load()
+	}
+	return st
+}
+
+func (s *Server) openConns() int64 {
+	var n int64
+	for _, el := range *s.loops.Load() {
+		n += el.stats.open.Load()
+	}
+	return n
+}
+
+func (s *Server) tickNow() int64 { return int64(time.Since(s.start) / TickInterval) }
+
+// Serve listens on Config.Addr and serves until ctx is cancelled, then
+// shuts down gracefully: it stops taking new connections (they get 503),
+// lets in-flight responses finish, tells streams to end, and after
+// Config.ShutdownTimeout closes whatever is left. It returns nil after a
+// clean shutdown, or the error that stopped the engine.
+func (s *Server) Serve(ctx context.Context) error {
+	if !s.serving.CompareAndSwap(false, true) {
+		return errors.New("loop: Serve called twice")
+	}
+	defer close(s.stopped)
+	addr := s.cfg.Addr
+	if strings.HasPrefix(addr, ":") {
+		addr = "0.0.0.0" + addr
+	}
+	h := &handler{srv: s}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- gnet.Run(h, "tcp://"+addr,
+			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(s.cfg.Loops),
+			gnet.WithLockOSThread(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithReusePort(s.cfg.ReusePort),
+			gnet.WithLogger(gnetLogger{s.log}),
+		)
+	}()
+
+	select {
+	case err := <-errc:
+		if err == nil {
+			err = errors.New("loop: engine stopped before boot")
+		}
+		return fmt.Errorf("loop: serve %s: %w", s.cfg.Addr, err)
+	case <-s.ready:
+	}
+
+	tickDone := make(chan struct{})
+	tickStop := make(chan struct{})
+	go s.ticker(tickStop, tickDone)
+
+	var engineErr error
+	select {
+	case engineErr = <-errc:
+	case <-ctx.Done():
+		s.shutdown()
+	}
+	close(tickStop)
+	<-tickDone
+	if engineErr == nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.eng.Stop(stopCtx)
+		cancel()
+		engineErr = <-errc
+	}
+	for _, el := range *s.loops.Load() {
+		el.queue.stop()
+		el.stopTimers()
+	}
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "server stopped", slog.Int64("open", s.openConns()))
+	return engineErr
+}
+
+// shutdown drains connections until none is left or the deadline passes.
+func (s *Server) shutdown() {
+	s.draining.Store(true)
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "shutting down",
+		slog.Int64("open", s.openConns()), slog.Duration("timeout", s.cfg.ShutdownTimeout))
+	for _, el := range *s.loops.Load() {
+		_ = el.postControl(el.shutdown)
+	}
+	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for s.openConns() > 0 && time.Now().Before(deadline) {
+		<-poll.C
+	}
+}
+
+// ticker drives every loop's timing wheel and the Date header cache.
+func (s *Server) ticker(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(TickInterval)
+	defer t.Stop()
+	lastSec := time.Now().Unix()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			if sec := now.Unix(); sec != lastSec {
+				lastSec = sec
+				httpcodec.RefreshDate(now)
+			}
+			tick := s.tickNow()
+			for _, el := range *s.loops.Load() {
+				_ = el.post(func() { el.tick(tick) })
+			}
+		}
+	}
+}
+
+// loopFor finds (or creates, on its first connection) the eventLoop of a
+// gnet loop.
+func (s *Server) loopFor(gl gnet.EventLoop) *eventLoop {
+	for _, el := range *s.loops.Load() {
+		if el.gl == gl {
+			return el
+		}
+	}
+	s.loopsMu.Lock()
+	defer s.loopsMu.Unlock()
+	old := *s.loops.Load()
+	for _, el := range old {
+		if el.gl == gl {
+			return el
+		}
+	}
+	el := newEventLoop(s, gl, len(old))
+	nl := append(append([]*eventLoop(nil), old...), el)
+	s.loops.Store(&nl)
+	return el
+}
+
+func (s *Server) logDebug(msg string, c *Conn, err error) {
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	s.log.LogAttrs(context.Background(), slog.LevelDebug, msg,
+		slog.Uint64("conn_id", c.id), slog.String("remote", c.remote.String()), slog.Any("err", err))
+}
+
+// handler adapts gnet's callbacks.
+type handler struct {
+	gnet.BuiltinEventEngine
+	srv *Server
+}
+
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	s := h.srv
+	s.eng = eng
+	if fd, err := eng.Dup(); err == nil {
+		if sa, err := unix.Getsockname(fd); err == nil {
+			switch a := sa.(type) {
+			case *unix.SockaddrInet4:
+				s.addr.Store(&net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port})
+			case *unix.SockaddrInet6:
+				s.addr.Store(&net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port})
+			}
+		}
+		_ = unix.Close(fd)
+	}
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "listening",
+		slog.String("addr", fmt.Sprint(s.addr.Load())), slog.Int("loops", s.cfg.Loops),
+		slog.Int("max_conns", s.cfg.MaxConns))
+	close(s.ready)
+	return gnet.None
+}
+
+var refusal = []byte("HTTP/1.1 503 Service Unavailable\r\nServer: streamd\r\nContent-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\nserver at capacity.\n")
+
+func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	el := h.srv.loopFor(gc.EventLoop())
+	if _, ok := el.onOpen(gc); !ok {
+		return refusal, gnet.Close
+	}
+	return nil, gnet.None
+}
+
+func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
+	if c, ok := gc.Context().(*Conn); ok {
+		c.el.onClose(c, err)
+	}
+	return gnet.None
+}
+
+func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok {
+		return gnet.Close
+	}
+	c.el.onTraffic(c)
+	return gnet.None
+}
+
+// gnetLogger forwards gnet's printf-style logs to slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.log(slog.LevelDebug, f, a) }
+func (g gnetLogger) Infof(f string, a ...any)  { g.log(slog.LevelInfo, f, a) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.log(slog.LevelWarn, f, a) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.log(slog.LevelError, f, a) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.log(slog.LevelError, f, a) }
+
+func (g gnetLogger) log(level slog.Level, f string, a []any) {
+	if g.l.Enabled(context.Background(), level) {
+		g.l.LogAttrs(context.Background(), level, fmt.Sprintf(f, a...), slog.String("component", "gnet"))
+	}
+}
