@@ -1,0 +1,119 @@
+// Command streamd runs the streamd server with its demo pages: a plain
+// endpoint for benchmarks, a chunked stream, and (as their packages land)
+// the SSE and WebSocket demos.
+//
+// Configuration comes from flags, each with an environment variable
+// fallback (flag wins):
+//
+//	-addr      STREAMD_ADDR       listen address (default ":8080")
+//	-loops     STREAMD_LOOPS      event loops (default: number of CPUs)
+//	-log-level STREAMD_LOG_LEVEL  debug, info, warn or error (default info)
+//	-shutdown-timeout STREAMD_SHUTDOWN_TIMEOUT  graceful shutdown bound (default 10s)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/streamd/streamd/loop"
+)
+
+type config struct {
+	addr            string
+	loops           int
+	logLevel        slog.Level
+	shutdownTimeout time.Duration
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("streamd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := config{}
+	envOr := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&cfg.addr, "addr", envOr("STREAMD_ADDR", loop.DefaultAddr), "listen address (env STREAMD_ADDR)")
+	loops := fs.String("loops", envOr("STREAMD_LOOPS", strconv.Itoa(runtime.NumCPU())), "event loops (env STREAMD_LOOPS)")
+	level := fs.String("log-level", envOr("STREAMD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env STREAMD_LOG_LEVEL)")
+	shutdown := fs.String("shutdown-timeout", envOr("STREAMD_SHUTDOWN_TIMEOUT", loop.DefaultShutdownTimeout.String()), "graceful shutdown bound (env STREAMD_SHUTDOWN_TIMEOUT)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	n, err := strconv.Atoi(*loops)
+	if err != nil || n < 1 || n > 1024 {
+		return cfg, fmt.Errorf("invalid -loops %q: want a number from 1 to 1024", *loops)
+	}
+	cfg.loops = n
+	if err := cfg.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return cfg, fmt.Errorf("invalid -log-level %q: want debug, info, warn or error", *level)
+	}
+	d, err := time.ParseDuration(*shutdown)
+	if err != nil || d <= 0 {
+		return cfg, fmt.Errorf("invalid -shutdown-timeout %q: want a positive duration like 10s", *shutdown)
+	}
+	cfg.shutdownTimeout = d
+	return cfg, nil
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "streamd:", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log, nil); err != nil {
+		log.Error("server failed", slog.Any("err", err))
+		os.Exit(1)
+	}
+}
+
+// run builds the server and serves until ctx is cancelled. ready, if not
+// nil, receives the server once it listens (tests use it for the port).
+func run(ctx context.Context, cfg config, log *slog.Logger, ready chan<- *loop.Server) error {
+	srv := loop.New(loop.Config{
+		Addr:            cfg.addr,
+		Loops:           cfg.loops,
+		ShutdownTimeout: cfg.shutdownTimeout,
+		Logger:          log,
+	})
+	app := newApp(srv, log)
+	app.routes()
+	if ready != nil {
+		go func() {
+			select {
+			case <-srv.Ready():
+				ready <- srv
+			case <-ctx.Done():
+			}
+		}()
+	}
+	go func() {
+		<-ctx.Done()
+		log.Info("signal received, shutting down gracefully")
+	}()
+	err := srv.Serve(ctx)
+	app.close()
+	return err
+}
