@@ -19,6 +19,8 @@ type app struct {
 	srv *loop.Server
 	log *slog.Logger
 	web fs.FS
+	hub *loop.Hub
+	sse *sseDemos
 }
 
 func newApp(srv *loop.Server, log *slog.Logger) *app {
@@ -26,16 +28,33 @@ func newApp(srv *loop.Server, log *slog.Logger) *app {
 	if err != nil {
 		panic("BUG: embedded web assets missing: " + err.Error())
 	}
-	return &app{srv: srv, log: log, web: sub}
+	hub, err := loop.NewHub(loop.HubConfig{
+		Topics: map[string]loop.TopicConfig{
+			// A clock reader only needs the latest time.
+			"clock": {Policy: loop.PolicyConflate, RingSize: 16},
+		},
+	})
+	if err != nil {
+		panic("BUG: in-process hub failed: " + err.Error())
+	}
+	a := &app{srv: srv, log: log, web: sub, hub: hub}
+	a.sse = newSSEDemos(hub)
+	return a
 }
 
-func (a *app) close() {}
+func (a *app) start() { a.sse.startClock() }
+
+func (a *app) close() {
+	a.sse.stop()
+	_ = a.hub.Close()
+}
 
 func (a *app) routes() {
 	a.srv.GET("/", a.page("index.html"))
 	a.srv.GET("/healthz", func(c *loop.Ctx) { c.Text(200, "ok") })
 	a.srv.GET("/hello", func(c *loop.Ctx) { c.Text(200, "Hello, World!") })
 	a.srv.GET("/chunked", a.chunkedDemo)
+	a.sse.routes(a)
 }
 
 // page serves an embedded HTML page.

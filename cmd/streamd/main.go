@@ -100,6 +100,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready chan<- *loop.S
 	})
 	app := newApp(srv, log)
 	app.routes()
+	app.start()
 	if ready != nil {
 		go func() {
 			select {

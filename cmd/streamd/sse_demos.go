@@ -1,0 +1,187 @@
+package main
+
+import (
+	"encoding/json"
+	"mime"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/streamd/streamd/loop"
+	"github.com/streamd/streamd/sse"
+)
+
+const (
+	maxChatMessage    = 2000 // bytes
+	maxCalendarTitle  = 200  // bytes
+	maxCalendarEvents = 1000
+)
+
+// sseDemos holds the state of the SSE demos: the clock ticker, the chat
+// topic, and the calendar entries.
+type sseDemos struct {
+	hub *loop.Hub
+
+	stopClock chan struct{}
+	clockDone chan struct{}
+
+	calMu   sync.Mutex // orders calendar adds against stream snapshots
+	entries []calendarEntry
+	nextID  int
+}
+
+type calendarEntry struct {
+	ID    int    `json:"id"`
+	Date  string `json:"date"`
+	Title string `json:"title"`
+}
+
+func newSSEDemos(hub *loop.Hub) *sseDemos {
+	return &sseDemos{hub: hub, stopClock: make(chan struct{}), clockDone: make(chan struct{})}
+}
+
+func (d *sseDemos) routes(a *app) {
+	a.srv.GET("/sse/clock", d.clockStream)
+	a.srv.GET("/sse/chat", d.chatStream)
+	a.srv.POST("/chat", d.postChat)
+	a.srv.GET("/sse/calendar", d.calendarStream)
+	a.srv.POST("/calendar/events", d.postCalendar)
+	a.srv.GET("/clock", a.page("clock.html"))
+	a.srv.GET("/chat/sse", a.page("chat_sse.html"))
+	a.srv.GET("/calendar", a.page("calendar.html"))
+}
+
+// startClock publishes the server time to the "clock" topic every second:
+// one goroutine for all clock streams, fanned out by the hub.
+func (d *sseDemos) startClock() {
+	go func() {
+		defer close(d.clockDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-d.stopClock:
+				return
+			case now := <-t.C:
+				_, _ = sse.Publish(d.hub, "clock", sse.Event{Event: "time", Data: now.Format(time.RFC3339)})
+			}
+		}
+	}()
+}
+
+func (d *sseDemos) stop() {
+	close(d.stopClock)
+	<-d.clockDone
+}
+
+func (d *sseDemos) clockStream(c *loop.Ctx) {
+	sse.Open(c, sse.Options{Hub: d.hub}, func(s *sse.Stream) {
+		_, _ = s.Event("time", time.Now().Format(time.RFC3339))
+		_ = s.Join("clock")
+	})
+}
+
+func (d *sseDemos) chatStream(c *loop.Ctx) {
+	sse.Open(c, sse.Options{Hub: d.hub, Retry: 2 * time.Second}, func(s *sse.Stream) {
+		_ = s.Join("chat")
+	})
+}
+
+// postChat publishes a chat message from form field "message" or a raw
+// text body.
+func (d *sseDemos) postChat(c *loop.Ctx) {
+	msg, err := chatMessage(c)
+	if err != "" {
+		c.Error(400, err)
+		return
+	}
+	if _, perr := sse.Publish(d.hub, "chat", sse.Event{Event: "chat", Data: msg}); perr != nil {
+		c.Error(503, "chat is busy, try again")
+		return
+	}
+	c.NoContent(204)
+}
+
+func chatMessage(c *loop.Ctx) (string, string) {
+	body := c.Body()
+	msg := string(body)
+	ct, _, _ := mime.ParseMediaType(c.Header("Content-Type"))
+	if ct == "application/x-www-form-urlencoded" {
+		// curl -d sends any body with this type: a body without a
+		// "message" field is taken as raw text.
+		if form, err := url.ParseQuery(string(body)); err == nil && form.Has("message") {
+			msg = form.Get("message")
+		}
+	}
+	msg = strings.TrimSpace(msg)
+	switch {
+	case msg == "":
+		return "", "message is empty"
+	case len(msg) > maxChatMessage:
+		return "", "message is longer than 2000 bytes"
+	case !utf8.ValidString(msg):
+		return "", "message is not valid UTF-8"
+	}
+	return msg, ""
+}
+
+// calendarStream sends the current entries as one "snapshot" event, then
+// every new entry as an "entry" event. Snapshot and join happen under
+// calMu, which postCalendar holds while it stores and publishes, so no
+// entry falls between them.
+func (d *sseDemos) calendarStream(c *loop.Ctx) {
+	sse.Open(c, sse.Options{Hub: d.hub}, func(s *sse.Stream) {
+		d.calMu.Lock()
+		defer d.calMu.Unlock()
+		snap, _ := json.Marshal(d.entries)
+		_, _ = s.Event("snapshot", string(snap))
+		_ = s.Join("calendar")
+	})
+}
+
+func (d *sseDemos) postCalendar(c *loop.Ctx) {
+	var in struct {
+		Date  *string `json:"date"`
+		Title *string `json:"title"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(c.Body())))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		c.Error(400, "body must be JSON like {\"date\":\"2026-11-25\",\"title\":\"...\"}")
+		return
+	}
+	if dec.More() {
+		c.Error(400, "body must hold exactly one JSON object")
+		return
+	}
+	if in.Date == nil || in.Title == nil {
+		c.Error(400, "date and title are required")
+		return
+	}
+	if _, err := time.Parse(time.DateOnly, *in.Date); err != nil {
+		c.Error(400, "date must be a real date in YYYY-MM-DD form")
+		return
+	}
+	title := strings.TrimSpace(*in.Title)
+	if title == "" || len(title) > maxCalendarTitle {
+		c.Error(400, "title must be 1 to 200 bytes")
+		return
+	}
+	d.calMu.Lock()
+	d.nextID++
+	e := calendarEntry{ID: d.nextID, Date: *in.Date, Title: title}
+	d.entries = append(d.entries, e)
+	if len(d.entries) > maxCalendarEvents {
+		d.entries = d.entries[1:]
+	}
+	body, _ := json.Marshal(e)
+	_, err := sse.Publish(d.hub, "calendar", sse.Event{Event: "entry", Data: string(body)})
+	d.calMu.Unlock()
+	if err != nil {
+		c.Error(503, "calendar is busy, try again")
+		return
+	}
+	c.Bytes(201, "application/json", body)
+}

@@ -1,0 +1,631 @@
+package loop
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Hub errors.
+var (
+	// ErrTooManyTopics is returned when a new topic would exceed
+	// HubConfig.MaxTopics.
+	ErrTooManyTopics = errors.New("loop: too many topics")
+	// ErrBacklog is returned by Publish when a loop still has
+	// HubConfig.MaxBacklog undelivered messages of the topic: the loops
+	// cannot keep up. Nothing was published (no subscriber gets it, the
+	// history does not record it); the publisher may retry later.
+	ErrBacklog = errors.New("loop: publish backlog full")
+	// ErrBadTopic is returned for an empty topic name.
+	ErrBadTopic = errors.New("loop: empty topic name")
+)
+
+// Policy is what a topic does with a subscriber whose queued output is
+// above the topic's budget.
+type Policy uint8
+
+const (
+	// PolicyClose closes the slow subscriber (the default). An SSE client
+	// reconnects and resumes with Last-Event-ID; a WebSocket gets 1013.
+	PolicyClose Policy = iota
+	// PolicyDrop drops the newest message for the slow subscriber.
+	PolicyDrop
+	// PolicyConflate keeps only the latest message per Message.Key while
+	// the subscriber is slow and sends those when its output drains.
+	PolicyConflate
+)
+
+func (p Policy) String() string {
+	switch p {
+	case PolicyDrop:
+		return "drop"
+	case PolicyConflate:
+		return "conflate"
+	default:
+		return "close"
+	}
+}
+
+// Defaults of HubConfig.
+const (
+	DefaultRingSize   = 1024
+	DefaultMaxTopics  = 10000
+	DefaultMaxBacklog = 4096
+	maxCodecs         = 4
+)
+
+// TopicConfig sets a topic's slow-subscriber policy and history size.
+type TopicConfig struct {
+	Policy Policy
+	// Budget is the queued output, in bytes, above which a subscriber is
+	// slow. Default: the server's HighWatermark.
+	Budget int
+	// RingSize is how many recent messages the topic keeps for resume
+	// (Last-Event-ID). Default DefaultRingSize.
+	RingSize int
+}
+
+// HubConfig configures a Hub.
+type HubConfig struct {
+	// Default applies to topics without an entry in Topics.
+	Default TopicConfig
+	// Topics holds per-topic settings.
+	Topics map[string]TopicConfig
+	// MaxTopics bounds the number of topics. Default DefaultMaxTopics.
+	MaxTopics int
+	// MaxBacklog bounds, per topic and loop, messages published but not
+	// yet delivered. Default DefaultMaxBacklog.
+	MaxBacklog int
+	// Broker carries published messages; nil means the in-process
+	// broker. See Broker.
+	Broker Broker
+}
+
+// Message is one published event. Publishers fill Event, Data, Key and
+// optionally ID; the hub assigns Seq (and ID when empty).
+type Message struct {
+	// ID is the event id sent to SSE clients; empty means the topic's
+	// sequence number in decimal.
+	ID string
+	// Event is the SSE event name ("" = "message").
+	Event string
+	// Data is the payload. The hub keeps it: do not modify it after
+	// Publish.
+	Data []byte
+	// Key groups messages for PolicyConflate ("" = one group).
+	Key string
+
+	seq    uint64
+	frames [maxCodecs][]byte
+}
+
+// Seq is the message's position in its topic, from 1.
+func (m *Message) Seq() uint64 { return m.seq }
+
+// Frame returns the message encoded by codec (nil if no subscriber of
+// that codec existed at publish time).
+func (m *Message) Frame(codec CodecID) []byte { return m.frames[codec] }
+
+// CodecID names a wire encoding of messages registered with RegisterCodec.
+type CodecID uint8
+
+var (
+	codecsMu sync.Mutex
+	codecs   []func(dst []byte, m *Message) []byte
+)
+
+// RegisterCodec registers an encoder of messages (the SSE event framing,
+// the WebSocket text frame). A published message is encoded once per
+// codec that has subscribers on its topic and the bytes are shared by
+// every subscriber. Call from init; at most 4 codecs.
+func RegisterCodec(encode func(dst []byte, m *Message) []byte) CodecID {
+	codecsMu.Lock()
+	defer codecsMu.Unlock()
+	if len(codecs) == maxCodecs {
+		panic("BUG: loop: too many codecs")
+	}
+	codecs = append(codecs, encode)
+	return CodecID(len(codecs) - 1)
+}
+
+// Subscriber is the protocol side of a subscription (an SSE stream, a
+// WebSocket). Its methods are called on the subscriber's loop.
+type Subscriber interface {
+	// Codec is the encoding of messages this subscriber receives.
+	Codec() CodecID
+	// Overflow is called under PolicyClose when the subscriber is over
+	// budget; it closes the connection in the protocol's way.
+	Overflow(c *Conn)
+}
+
+// Broker carries messages between publishers and hubs. The in-process
+// broker (the default) hands a message straight to the local hub; an
+// adapter for an external broker (NATS JetStream) publishes remotely and
+// calls the deliver function it was given for messages it receives, and
+// can serve history older than the local ring.
+type Broker interface {
+	// Start is called once by NewHub with the hub's delivery function.
+	Start(deliver func(topic string, m *Message) error) error
+	// Publish sends m to every hub subscribed to topic, including this
+	// one. It returns the delivery error of the local hub, if any.
+	Publish(topic string, m *Message) error
+	// Close stops the broker.
+	Close() error
+}
+
+type memoryBroker struct {
+	deliver func(string, *Message) error
+}
+
+func (b *memoryBroker) Start(deliver func(string, *Message) error) error {
+	b.deliver = deliver
+	return nil
+}
+func (b *memoryBroker) Publish(topic string, m *Message) error { return b.deliver(topic, m) }
+func (b *memoryBroker) Close() error                           { return nil }
+
+// Hub is a set of topics with fan-out to subscribers on every loop.
+//
+// A published message is encoded once per codec in use and handed to each
+// loop that has subscribers as part of one batch task, which writes the
+// shared bytes to every local subscriber: cross-thread work is O(loops),
+// not O(subscribers).
+//
+// # Concurrency
+//
+// Publish, Stats and TopicStats are safe from any goroutine. Subscribe
+// and the Subscription methods run on the subscriber's loop.
+type Hub struct {
+	cfg    HubConfig
+	broker Broker
+
+	mu     sync.RWMutex
+	topics map[string]*topic
+}
+
+// NewHub creates a hub; it fails only if the broker does not start.
+func NewHub(cfg HubConfig) (*Hub, error) {
+	if cfg.MaxTopics <= 0 {
+		cfg.MaxTopics = DefaultMaxTopics
+	}
+	if cfg.MaxBacklog <= 0 {
+		cfg.MaxBacklog = DefaultMaxBacklog
+	}
+	h := &Hub{cfg: cfg, broker: cfg.Broker, topics: make(map[string]*topic)}
+	if h.broker == nil {
+		h.broker = &memoryBroker{}
+	}
+	if err := h.broker.Start(h.deliver); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Close stops the broker.
+func (h *Hub) Close() error { return h.broker.Close() }
+
+// topic is one topic's state. Fields under mu are shared; each shard's
+// subscriber list belongs to its loop.
+type topic struct {
+	name string
+	cfg  TopicConfig
+	hub  *Hub
+
+	mu      sync.Mutex
+	seq     uint64
+	ring    []*Message // circular, len ≤ RingSize
+	ringPos int
+	shards  []*shard
+	codecN  [maxCodecs]int // subscribers per codec
+
+	stats topicCounters
+}
+
+type topicCounters struct {
+	published, written, queued, dropped, conflated, closed atomic.Int64
+}
+
+// shard is a topic's subscribers on one loop.
+type shard struct {
+	t       *topic
+	el      *eventLoop
+	subs    []*Subscription // loop-only
+	count   int             // under t.mu
+	pending []*Message      // under t.mu: published, not yet delivered
+	posted  bool            // under t.mu
+	spare   []*Message      // under t.mu
+}
+
+// Subscription is one subscriber's membership of a topic.
+type Subscription struct {
+	t       *topic
+	sh      *shard
+	conn    *Conn
+	sub     Subscriber
+	codec   CodecID
+	lastSeq uint64
+	idx     int // in sh.subs
+	active  bool
+
+	conflated []*Message // PolicyConflate: latest per key, in seq order
+}
+
+func (h *Hub) topicConfig(name string) TopicConfig {
+	cfg, ok := h.cfg.Topics[name]
+	if !ok {
+		cfg = h.cfg.Default
+	}
+	if cfg.RingSize <= 0 {
+		cfg.RingSize = DefaultRingSize
+	}
+	return cfg
+}
+
+func (h *Hub) topic(name string, create bool) (*topic, error) {
+	if name == "" {
+		return nil, ErrBadTopic
+	}
+	h.mu.RLock()
+	t := h.topics[name]
+	h.mu.RUnlock()
+	if t != nil || !create {
+		return t, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t = h.topics[name]; t != nil {
+		return t, nil
+	}
+	if len(h.topics) >= h.cfg.MaxTopics {
+		return nil, ErrTooManyTopics
+	}
+	t = &topic{name: name, cfg: h.topicConfig(name), hub: h}
+	h.topics[name] = t
+	return t, nil
+}
+
+// Publish publishes m to topic and returns the id it was given. Safe
+// from any goroutine. Messages of one topic reach every subscriber in
+// the order their Publish calls took effect.
+func (h *Hub) Publish(topicName string, m Message) (string, error) {
+	if topicName == "" {
+		return "", ErrBadTopic
+	}
+	msg := m
+	msg.seq = 0
+	msg.frames = [maxCodecs][]byte{}
+	if err := h.broker.Publish(topicName, &msg); err != nil {
+		return "", err
+	}
+	return msg.ID, nil
+}
+
+// deliver is the broker's entry into the local hub: it sequences the
+// message, records it in the history ring, encodes it once per codec in
+// use, and queues it for each loop with subscribers.
+func (h *Hub) deliver(topicName string, m *Message) error {
+	t, err := h.topic(topicName, true)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, sh := range t.shards {
+		if sh.count > 0 && len(sh.pending) >= h.cfg.MaxBacklog {
+			return ErrBacklog
+		}
+	}
+	t.seq++
+	m.seq = t.seq
+	if m.ID == "" {
+		m.ID = strconv.FormatUint(m.seq, 10)
+	}
+	for id, n := range t.codecN {
+		if n > 0 {
+			m.frames[id] = codecs[id](nil, m)
+		}
+	}
+	if len(t.ring) < t.cfg.RingSize {
+		t.ring = append(t.ring, m)
+	} else {
+		t.ring[t.ringPos] = m
+		t.ringPos = (t.ringPos + 1) % len(t.ring)
+	}
+	t.stats.published.Add(1)
+	for _, sh := range t.shards {
+		if sh.count == 0 {
+			continue
+		}
+		sh.pending = append(sh.pending, m)
+		if !sh.posted {
+			sh.posted = true
+			// Control post: the backlog bound above limits it.
+			_ = sh.el.postControl(sh.run)
+		}
+	}
+	return nil
+}
+
+// history returns the messages after lastID in order. found is false when
+// lastID is not in the ring (too old, or unknown): the caller resets.
+// Under t.mu.
+func (t *topic) history(lastID string) (msgs []*Message, found bool) {
+	n := len(t.ring)
+	start := 0
+	if n == t.cfg.RingSize {
+		start = t.ringPos
+	}
+	for i := n - 1; i >= 0; i-- {
+		m := t.ring[(start+i)%n]
+		if m.ID == lastID {
+			for j := i + 1; j < n; j++ {
+				msgs = append(msgs, t.ring[(start+j)%n])
+			}
+			return msgs, true
+		}
+	}
+	return nil, false
+}
+
+// ensureFrames encodes ring messages for a codec that had no subscribers
+// when they were published, so history can be replayed. Under t.mu.
+func (t *topic) ensureFrames(msgs []*Message, codec CodecID) {
+	for _, m := range msgs {
+		if m.frames[codec] == nil {
+			m.frames[codec] = codecs[codec](nil, m)
+		}
+	}
+}
+
+// Resume says whether and from where a subscriber catches up.
+type Resume struct {
+	// LastID is the id of the last message the subscriber saw.
+	LastID string
+	// Enabled turns resume on (LastID may then be "" only if the topic
+	// history should be ignored; a client without Last-Event-ID leaves
+	// Enabled false).
+	Enabled bool
+}
+
+// Subscribe adds sub, living on conn, to topic. With resume enabled it
+// returns the messages after resume.LastID from the topic's history, to
+// be written before anything else, and reset=true when LastID is no
+// longer (or never was) in the history: the caller tells its client to
+// start over. Later messages arrive through sub's connection, without
+// gaps or duplicates. On conn's loop.
+func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Resume) (s *Subscription, missed []*Message, reset bool, err error) {
+	t, err := h.topic(topicName, true)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	el := conn.el
+	codec := sub.Codec()
+	t.mu.Lock()
+	var sh *shard
+	for _, x := range t.shards {
+		if x.el == el {
+			sh = x
+			break
+		}
+	}
+	if sh == nil {
+		sh = &shard{t: t, el: el}
+		t.shards = append(t.shards, sh)
+	}
+	sh.count++
+	t.codecN[codec]++
+	if resume.Enabled {
+		var found bool
+		missed, found = t.history(resume.LastID)
+		reset = !found
+		t.ensureFrames(missed, codec)
+	}
+	s = &Subscription{t: t, sh: sh, conn: conn, sub: sub, codec: codec, lastSeq: t.seq, active: true}
+	t.mu.Unlock()
+	s.idx = len(sh.subs)
+	sh.subs = append(sh.subs, s)
+	return s, missed, reset, nil
+}
+
+// Topic returns the subscription's topic name.
+func (s *Subscription) Topic() string { return s.t.name }
+
+// Unsubscribe removes the subscription. On the subscriber's loop;
+// idempotent.
+func (s *Subscription) Unsubscribe() {
+	if !s.active {
+		return
+	}
+	s.active = false
+	sh := s.sh
+	last := len(sh.subs) - 1
+	sh.subs[s.idx] = sh.subs[last]
+	sh.subs[s.idx].idx = s.idx
+	sh.subs[last] = nil
+	sh.subs = sh.subs[:last]
+	s.conflated = nil
+	t := s.t
+	t.mu.Lock()
+	sh.count--
+	t.codecN[s.codec]--
+	t.mu.Unlock()
+}
+
+// Drained writes the messages conflated while the subscriber was slow.
+// The protocol calls it from its Mode.OnDrain. On the loop.
+func (s *Subscription) Drained() {
+	if !s.active || len(s.conflated) == 0 {
+		return
+	}
+	pending := s.conflated
+	s.conflated = nil
+	budget := s.budget()
+	for i, m := range pending {
+		if s.conn.Buffered() > budget {
+			s.conflated = append(s.conflated, pending[i:]...)
+			s.conn.WantDrain()
+			return
+		}
+		s.write(m)
+	}
+}
+
+func (s *Subscription) budget() int {
+	if b := s.t.cfg.Budget; b > 0 {
+		return b
+	}
+	return s.conn.el.srv.cfg.HighWatermark
+}
+
+func (s *Subscription) write(m *Message) {
+	switch s.conn.Write(m.frames[s.codec]) {
+	case Written:
+		s.t.stats.written.Add(1)
+	case Queued:
+		s.t.stats.queued.Add(1)
+	default:
+		s.t.stats.dropped.Add(1)
+	}
+}
+
+// offer delivers m to the subscriber according to the topic policy.
+func (s *Subscription) offer(m *Message, c *deliveryCounters) {
+	if m.seq <= s.lastSeq {
+		return // already replayed from history
+	}
+	s.lastSeq = m.seq
+	// Never nil: a subscriber that joined after the publish has
+	// lastSeq >= m.seq, and the codec was counted before the publish.
+	frame := m.frames[s.codec]
+	if len(s.conflated) > 0 || s.conn.Buffered() > s.budget() {
+		switch s.t.cfg.Policy {
+		case PolicyDrop:
+			c.dropped++
+			return
+		case PolicyConflate:
+			s.conflate(m)
+			c.conflated++
+			return
+		default:
+			c.closed++
+			s.sub.Overflow(s.conn)
+			return
+		}
+	}
+	switch s.conn.Write(frame) {
+	case Written:
+		c.written++
+	case Queued:
+		c.queued++
+	default:
+		c.dropped++
+	}
+}
+
+func (s *Subscription) conflate(m *Message) {
+	for i, old := range s.conflated {
+		if old.Key == m.Key {
+			copy(s.conflated[i:], s.conflated[i+1:])
+			s.conflated[len(s.conflated)-1] = m
+			return
+		}
+	}
+	if len(s.conflated) >= 1024 {
+		// Bounded: too many distinct keys behave like PolicyDrop.
+		s.conflated = append(s.conflated[:0], s.conflated[1:]...)
+	}
+	s.conflated = append(s.conflated, m)
+	s.conn.WantDrain()
+}
+
+type deliveryCounters struct{ written, queued, dropped, conflated, closed int64 }
+
+// run delivers the shard's pending messages on its loop.
+func (sh *shard) run() {
+	t := sh.t
+	t.mu.Lock()
+	batch := sh.pending
+	sh.pending = sh.spare[:0]
+	sh.spare = nil
+	sh.posted = false
+	t.mu.Unlock()
+
+	var c deliveryCounters
+	el := sh.el
+	for i := 0; i < len(sh.subs); i++ {
+		s := sh.subs[i]
+		if s.conn.closed {
+			continue
+		}
+		el.cork(s.conn)
+		for _, m := range batch {
+			if !s.active || s.conn.closed {
+				break
+			}
+			s.offer(m, &c)
+		}
+		el.uncork()
+		if i < len(sh.subs) && sh.subs[i] != s {
+			i-- // s unsubscribed (overflow close) and another moved into its slot
+		}
+	}
+	t.stats.written.Add(c.written)
+	t.stats.queued.Add(c.queued)
+	t.stats.dropped.Add(c.dropped)
+	t.stats.conflated.Add(c.conflated)
+	t.stats.closed.Add(c.closed)
+
+	clear(batch)
+	t.mu.Lock()
+	if sh.spare == nil && cap(batch) <= 4*t.hub.cfg.MaxBacklog {
+		sh.spare = batch[:0]
+	}
+	t.mu.Unlock()
+}
+
+// TopicStats counts a topic's deliveries since start.
+type TopicStats struct {
+	Subscribers int
+	Published   int64
+	// Written, Queued: deliveries accepted below / above the high
+	// watermark. Dropped: skipped under PolicyDrop (or on a closed
+	// connection). Conflated: replaced by a later message with the same key
+	// or held until drain. Closed: slow subscribers closed under
+	// PolicyClose.
+	Written, Queued, Dropped, Conflated, Closed int64
+}
+
+// TopicStats returns a topic's counters (zero for an unknown topic).
+func (h *Hub) TopicStats(name string) TopicStats {
+	t, _ := h.topic(name, false)
+	if t == nil {
+		return TopicStats{}
+	}
+	t.mu.Lock()
+	subs := 0
+	for _, sh := range t.shards {
+		subs += sh.count
+	}
+	t.mu.Unlock()
+	return TopicStats{
+		Subscribers: subs,
+		Published:   t.stats.published.Load(),
+		Written:     t.stats.written.Load(),
+		Queued:      t.stats.queued.Load(),
+		Dropped:     t.stats.dropped.Load(),
+		Conflated:   t.stats.conflated.Load(),
+		Closed:      t.stats.closed.Load(),
+	}
+}
+
+// Topics returns the names of all topics.
+func (h *Hub) Topics() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	names := make([]string, 0, len(h.topics))
+	for n := range h.topics {
+		names = append(names, n)
+	}
+	return names
+}

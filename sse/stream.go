@@ -1,0 +1,418 @@
+package sse
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/streamd/streamd/loop"
+)
+
+// DefaultHeartbeat is the interval of the keep-alive comment sent on
+// every stream, so proxies do not cut idle streams.
+const DefaultHeartbeat = 15 * time.Second
+
+// ResetEvent is the event type sent when a client resumes with a
+// Last-Event-ID that is no longer in a topic's history: its data is the
+// topic name. The client should reload its state; the stream then carries
+// new events as usual.
+const ResetEvent = "reset"
+
+// Options configure a stream.
+type Options struct {
+	// Hub is where Join finds topics. Nil: Join returns ErrNoHub.
+	Hub *loop.Hub
+	// Heartbeat is the interval of ":\n\n" comments; 0 means
+	// DefaultHeartbeat and a negative value disables them.
+	Heartbeat time.Duration
+	// Retry, if positive, is sent first as the client's reconnection delay.
+	Retry time.Duration
+	// AllowOrigins lists origins allowed to read the stream cross-origin
+	// (CORS); "*" allows any. Empty: same-origin only.
+	AllowOrigins []string
+	// AllowCredentials adds Access-Control-Allow-Credentials for
+	// EventSource with withCredentials (only with listed origins).
+	AllowCredentials bool
+	// MaxBuffered caps the stream's queued output; sends beyond it are
+	// dropped (reported as Dropped). Default: 4 × the server's high
+	// watermark. Heartbeats are never dropped.
+	MaxBuffered int
+}
+
+// codec is the hub encoding of SSE: one frame, shared by every
+// subscriber of a topic.
+var codec = loop.RegisterCodec(func(dst []byte, m *loop.Message) []byte {
+	id, event := m.ID, m.Event
+	if !validID(id) {
+		id = "" // never emit a malformed frame; Publish refuses these
+	}
+	if !validEventName(event) {
+		event = ""
+	}
+	return appendFrame(dst, id, event, "", m.Data, 0)
+})
+
+func validID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c == '\r' || c == '\n' || c == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func validEventName(e string) bool {
+	for i := 0; i < len(e); i++ {
+		if c := e[i]; c == '\r' || c == '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// Publish validates ev and publishes it to topic on hub (ev.Retry is not
+// carried by topics). It returns the event's id: ev.ID, or the topic's
+// sequence number when ev.ID is empty. Safe from any goroutine.
+func Publish(hub *loop.Hub, topic string, ev Event) (string, error) {
+	if !validID(ev.ID) {
+		return "", ErrInvalidID
+	}
+	if !validEventName(ev.Event) {
+		return "", ErrInvalidEventName
+	}
+	return hub.Publish(topic, loop.Message{ID: ev.ID, Event: ev.Event, Data: []byte(ev.Data)})
+}
+
+// Stream is one open text/event-stream response.
+//
+// # Concurrency
+//
+// Every method is safe from any goroutine. On the stream's loop (in the
+// Open callback, a hub delivery, OnDrain) writes go straight to the
+// connection; from other goroutines the encoded frame is handed to the
+// loop's queue, and the reported outcome is based on the queued output as
+// last seen by the loop.
+type Stream struct {
+	conn        *loop.Conn
+	opts        Options
+	lastEventID string
+	maxBuffered int
+
+	// loop-only
+	subs    []*loop.Subscription
+	onDrain func()
+	closed  bool
+
+	// any goroutine
+	gone     atomic.Bool
+	buffered atomic.Int64 // queued output as last seen on the loop
+	mu       sync.Mutex   // guards done and onClose
+	done     chan struct{}
+	onClose  []func()
+}
+
+// Open answers the request with an event stream, calls fn with the
+// stream on the loop, and keeps the connection open until the client
+// leaves, the stream is closed, or the server shuts down. Call it from a
+// handler.
+func Open(c *loop.Ctx, opts Options, fn func(*Stream)) *Stream {
+	if opts.Heartbeat == 0 {
+		opts.Heartbeat = DefaultHeartbeat
+	}
+	s := &Stream{opts: opts, lastEventID: c.Header("Last-Event-ID")}
+	if s.lastEventID == "" {
+		// Clients without the header (or a first page load) may pass it in
+		// the query, as some EventSource polyfills do.
+		s.lastEventID, _ = c.Query("lastEventId")
+	}
+	if !validID(s.lastEventID) {
+		s.lastEventID = ""
+	}
+	head := c.AppendStreamHead(nil, 200, "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"+s.corsHeaders(c.Header("Origin")))
+	s.conn = c.TakeOver(mode{s})
+	s.maxBuffered = opts.MaxBuffered
+	if s.maxBuffered <= 0 {
+		s.maxBuffered = 4 * s.conn.HighWatermark()
+	}
+	s.conn.Write(head)
+	if c.Method() == "HEAD" {
+		s.closed = true
+		s.conn.EndMode(c.KeepAlive())
+		return s
+	}
+	if opts.Retry > 0 {
+		s.conn.Write(appendFrame(nil, "", "", "", nil, opts.Retry))
+	}
+	if opts.Heartbeat > 0 {
+		s.conn.SetTimer(opts.Heartbeat)
+	}
+	if fn != nil {
+		fn(s)
+	}
+	return s
+}
+
+func (s *Stream) corsHeaders(origin string) string {
+	if origin == "" || len(s.opts.AllowOrigins) == 0 {
+		return ""
+	}
+	allowed := slices.Contains(s.opts.AllowOrigins, origin)
+	if !allowed && slices.Contains(s.opts.AllowOrigins, "*") {
+		if s.opts.AllowCredentials {
+			allowed = true // credentials need the echoed origin, not "*"
+		} else {
+			return "Access-Control-Allow-Origin: *\r\n"
+		}
+	}
+	if !allowed || !validID(origin) {
+		return ""
+	}
+	h := "Access-Control-Allow-Origin: " + origin + "\r\nVary: Origin\r\n"
+	if s.opts.AllowCredentials {
+		h += "Access-Control-Allow-Credentials: true\r\n"
+	}
+	return h
+}
+
+// LastEventID is the id the client resumed from ("" on a fresh stream).
+func (s *Stream) LastEventID() string { return s.lastEventID }
+
+// Conn returns the underlying connection.
+func (s *Stream) Conn() *loop.Conn { return s.conn }
+
+// Send sends data as a "message" event (Ruby's stream << data).
+func (s *Stream) Send(data string) loop.WriteResult {
+	return s.write(appendFrame(nil, "", "", data, nil, 0), false)
+}
+
+// Event sends data as an event of type name.
+func (s *Stream) Event(name, data string) (loop.WriteResult, error) {
+	return s.SendEvent(Event{Event: name, Data: data})
+}
+
+// ID sets the client's last event id without dispatching an event.
+func (s *Stream) ID(id string) (loop.WriteResult, error) {
+	if id == "" {
+		return loop.Written, nil
+	}
+	return s.SendEvent(Event{ID: id})
+}
+
+// Retry sets the client's reconnection delay.
+func (s *Stream) Retry(d time.Duration) loop.WriteResult {
+	if d <= 0 {
+		return loop.Written
+	}
+	return s.write(appendFrame(nil, "", "", "", nil, d), false)
+}
+
+// Comment sends a comment line, which clients ignore.
+func (s *Stream) Comment(text string) loop.WriteResult {
+	return s.write(AppendComment(nil, text), false)
+}
+
+// SendEvent sends ev; an invalid id or event name is refused with an
+// error and nothing is sent.
+func (s *Stream) SendEvent(ev Event) (loop.WriteResult, error) {
+	frame, err := AppendEvent(nil, &ev)
+	if err != nil {
+		return loop.Dropped, err
+	}
+	return s.write(frame, false), nil
+}
+
+// write sends an encoded frame on the loop or hands it to the loop.
+// Control frames (heartbeats) ignore MaxBuffered.
+func (s *Stream) write(frame []byte, control bool) loop.WriteResult {
+	if s.gone.Load() {
+		return loop.Dropped
+	}
+	if s.conn.OnLoop() {
+		return s.writeOnLoop(frame, control)
+	}
+	if !control && int(s.buffered.Load())+len(frame) > s.maxBuffered {
+		return loop.Dropped
+	}
+	if err := s.conn.Post(func(*loop.Conn) { s.writeOnLoop(frame, control) }); err != nil {
+		return loop.Dropped
+	}
+	if int(s.buffered.Load()) > s.conn.HighWatermark() {
+		return loop.Queued
+	}
+	return loop.Written
+}
+
+func (s *Stream) writeOnLoop(frame []byte, control bool) loop.WriteResult {
+	if s.closed {
+		return loop.Dropped
+	}
+	if !control && s.conn.Buffered()+len(frame) > s.maxBuffered {
+		return loop.Dropped
+	}
+	r := s.conn.Write(frame)
+	s.buffered.Store(int64(s.conn.Buffered()))
+	return r
+}
+
+// Join subscribes the stream to topic on its hub. On the first Join of a
+// stream opened with a Last-Event-ID, the events the client missed are
+// sent first (or a ResetEvent when they are no longer in the history).
+// From another goroutine the join happens asynchronously and errors are
+// not reported.
+func (s *Stream) Join(topic string) error {
+	if s.opts.Hub == nil {
+		return ErrNoHub
+	}
+	if !s.conn.OnLoop() {
+		return s.conn.Post(func(*loop.Conn) { _ = s.join(topic) })
+	}
+	return s.join(topic)
+}
+
+func (s *Stream) join(topic string) error {
+	if s.closed {
+		return ErrClosed
+	}
+	for _, sub := range s.subs {
+		if sub.Topic() == topic {
+			return nil
+		}
+	}
+	resume := loop.Resume{LastID: s.lastEventID, Enabled: s.lastEventID != "" && len(s.subs) == 0}
+	sub, missed, reset, err := s.opts.Hub.Subscribe(s.conn, topic, subscriber{s}, resume)
+	if err != nil {
+		return err
+	}
+	s.subs = append(s.subs, sub)
+	if reset {
+		s.writeOnLoop(appendFrame(nil, "", ResetEvent, topic, nil, 0), true)
+	}
+	for _, m := range missed {
+		s.writeOnLoop(m.Frame(codec), true)
+	}
+	return nil
+}
+
+// Leave unsubscribes the stream from topic.
+func (s *Stream) Leave(topic string) {
+	if !s.conn.OnLoop() {
+		_ = s.conn.Post(func(*loop.Conn) { s.Leave(topic) })
+		return
+	}
+	for i, sub := range s.subs {
+		if sub.Topic() == topic {
+			sub.Unsubscribe()
+			s.subs = slices.Delete(s.subs, i, i+1)
+			return
+		}
+	}
+}
+
+// OnDrain runs fn on the loop once the stream's queued output has fallen
+// to the low watermark (after a send reported Queued). On the loop.
+func (s *Stream) OnDrain(fn func()) {
+	if s.closed {
+		return
+	}
+	s.onDrain = fn
+	s.conn.WantDrain()
+}
+
+// OnClose registers fn to run (on the loop) when the stream ends. If it
+// has already ended, fn runs at once.
+func (s *Stream) OnClose(fn func()) {
+	s.mu.Lock()
+	if s.gone.Load() {
+		s.mu.Unlock()
+		fn()
+		return
+	}
+	s.onClose = append(s.onClose, fn)
+	s.mu.Unlock()
+}
+
+// Done returns a channel closed when the stream ends, for producer
+// goroutines.
+func (s *Stream) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		s.done = make(chan struct{})
+		if s.gone.Load() {
+			close(s.done)
+		}
+	}
+	return s.done
+}
+
+// Close ends the stream after the queued events are sent; the client
+// will reconnect unless told otherwise (e.g. by an HTTP 204 on reconnect).
+func (s *Stream) Close() {
+	if s.conn.OnLoop() {
+		s.conn.CloseAfterFlush()
+		return
+	}
+	_ = s.conn.PostControl(func(c *loop.Conn) { c.CloseAfterFlush() })
+}
+
+// subscriber adapts a Stream to loop.Subscriber.
+type subscriber struct{ s *Stream }
+
+func (subscriber) Codec() loop.CodecID { return codec }
+
+// Overflow closes a slow stream: the browser reconnects with
+// Last-Event-ID and gets what it missed from the topic history.
+func (subscriber) Overflow(c *loop.Conn) { c.Close() }
+
+// mode adapts a Stream to loop.Mode.
+type mode struct{ s *Stream }
+
+// OnData discards input: a client has nothing to say on an event stream.
+func (mode) OnData(_ *loop.Conn, in []byte) (int, error) { return len(in), nil }
+
+func (m mode) OnTimer(c *loop.Conn) {
+	s := m.s
+	if s.closed {
+		return
+	}
+	s.writeOnLoop(heartbeat, true)
+	c.SetTimer(s.opts.Heartbeat)
+}
+
+var heartbeat = []byte(":\n\n")
+
+func (m mode) OnDrain(*loop.Conn) {
+	s := m.s
+	s.buffered.Store(int64(s.conn.Buffered()))
+	for _, sub := range s.subs {
+		sub.Drained()
+	}
+	if fn := s.onDrain; fn != nil {
+		s.onDrain = nil
+		fn()
+	}
+}
+
+// OnShutdown ends the stream so the client reconnects to another server.
+func (mode) OnShutdown(c *loop.Conn) { c.CloseAfterFlush() }
+
+func (m mode) OnClose(*loop.Conn, error) {
+	s := m.s
+	s.closed = true
+	for _, sub := range s.subs {
+		sub.Unsubscribe()
+	}
+	s.subs = nil
+	s.mu.Lock()
+	s.gone.Store(true)
+	fns := s.onClose
+	s.onClose = nil
+	if s.done != nil {
+		close(s.done)
+	}
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
