@@ -1,0 +1,34 @@
+# streamd — common tasks. `make run` starts the server, `make test` runs
+# every test (installing what the tests need first).
+
+GO ?= go
+FUZZTIME ?= 15s
+
+.PHONY: run test test-go test-bench-smoke deps fuzz vet bench
+
+run:
+	$(GO) run ./cmd/streamd
+
+deps:
+	./scripts/test-deps.sh
+
+test: deps vet test-go test-bench-smoke
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	cd benchmarks && $(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-bench-smoke:
+	cd benchmarks && $(GO) test -count=1 -timeout 10m ./...
+
+# Short fuzz run per target (CI runs this after the tests).
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./httpcodec/ ./ws/ ./sse/ ./chunked/
