@@ -175,24 +175,41 @@ func (c *Conn) Write(p []byte) WriteResult {
 	return Written
 }
 
-// Writev queues several buffers as one write. On the loop.
+// Writev queues several buffers as one write (a frame header and its
+// payload, say) without copying them together first when the connection
+// is not corked. On the loop.
 func (c *Conn) Writev(bufs ...[]byte) WriteResult {
 	if c.closed {
 		return Dropped
 	}
-	if c.el.corked == c || len(bufs) == 1 {
-		r := Written
+	el := c.el
+	switch el.corked {
+	case c:
 		for _, b := range bufs {
-			r = c.Write(b)
+			el.out = append(el.out, b...)
 		}
-		return r
+		if len(el.out) >= maxCork {
+			el.flushCork()
+		}
+	case nil:
+		// Cork for the duration of the call: one write, no allocation.
+		el.cork(c)
+		for _, b := range bufs {
+			el.out = append(el.out, b...)
+		}
+		el.uncork()
+	default:
+		// Another connection is corked (a hub delivery batch): write
+		// directly. The copy keeps bufs itself from escaping.
+		vs := make([][]byte, len(bufs))
+		for i, b := range bufs {
+			vs[i] = b
+			c.queuedTotal += uint64(len(b))
+		}
+		_, _ = c.gc.Writev(vs)
+		c.afterWrite()
 	}
-	for _, b := range bufs {
-		c.queuedTotal += uint64(len(b))
-	}
-	_, _ = c.gc.Writev(bufs)
-	c.afterWrite()
-	if c.Buffered() > c.el.srv.cfg.HighWatermark {
+	if c.Buffered() > el.srv.cfg.HighWatermark {
 		return Queued
 	}
 	return Written

@@ -21,6 +21,7 @@ type app struct {
 	web fs.FS
 	hub *loop.Hub
 	sse *sseDemos
+	ws  *wsDemos
 }
 
 func newApp(srv *loop.Server, log *slog.Logger) *app {
@@ -39,6 +40,7 @@ func newApp(srv *loop.Server, log *slog.Logger) *app {
 	}
 	a := &app{srv: srv, log: log, web: sub, hub: hub}
 	a.sse = newSSEDemos(hub)
+	a.ws = newWSDemos(hub)
 	return a
 }
 
@@ -55,6 +57,7 @@ func (a *app) routes() {
 	a.srv.GET("/hello", func(c *loop.Ctx) { c.Text(200, "Hello, World!") })
 	a.srv.GET("/chunked", a.chunkedDemo)
 	a.sse.routes(a)
+	a.ws.routes(a)
 }
 
 // page serves an embedded HTML page.

@@ -1,0 +1,378 @@
+package ws
+
+import (
+	"encoding/binary"
+	"math"
+	"unicode/utf8"
+)
+
+// DefaultReadLimit is the default cap on a message's size in bytes, after
+// decompression. Bigger messages fail with CloseMessageTooBig (1009).
+const DefaultReadLimit = 1 << 20
+
+// maxRetainedBuffer is the largest reassembly buffer a Decoder keeps
+// between messages; a bigger one is dropped when the next message starts,
+// so one large message does not pin memory on an idle socket.
+const maxRetainedBuffer = 64 << 10
+
+// DecoderConfig configures a [Decoder].
+type DecoderConfig struct {
+	// ReadLimit caps a message's size in bytes after decompression;
+	// 0 or negative means DefaultReadLimit. The compressed bytes of a
+	// message are capped at ReadLimit + ReadLimit/16 + 1 KiB.
+	ReadLimit int64
+
+	// Deflate is set when permessage-deflate was negotiated: RSV1 is then
+	// allowed on the first frame of a data message (RFC 7692, Section 6).
+	Deflate bool
+
+	// ClientNoContextTakeover is set when the client resets its compressor
+	// after each message; the decoder then keeps no window between messages.
+	ClientNoContextTakeover bool
+
+	// ClientMaxWindowBits is the client's agreed LZ77 window (8–15; 0
+	// means 15). Under context takeover the decoder keeps the last
+	// 1<<ClientMaxWindowBits bytes of every socket's inflated output.
+	ClientMaxWindowBits int
+}
+
+// EventKind says what [Decoder.Next] produced.
+type EventKind uint8
+
+// Event kinds.
+const (
+	EventNone    EventKind = iota // a frame was consumed but nothing is complete yet
+	EventMessage                  // a whole text or binary message
+	EventPing                     // a ping: answer with a pong carrying Payload
+	EventPong                     // a pong
+	EventClose                    // a close frame: Code and Reason are set
+)
+
+// Event is one decoded message or control frame.
+//
+// Payload (and Reason) point into the bytes passed to [Decoder.Next] or
+// into the Decoder's own buffers: they are valid until the caller discards
+// those bytes or calls Next again, whichever comes first. Make copies to
+// keep them longer.
+type Event struct {
+	Kind EventKind
+	Op   Opcode // OpText or OpBinary for EventMessage
+	// Payload is the message (unmasked, reassembled, decompressed) or the
+	// control frame's body. For EventClose it is the whole body.
+	Payload []byte
+	Code    StatusCode // EventClose: the peer's code, CloseNoStatus when the body was empty
+	Reason  []byte     // EventClose: the peer's reason, valid UTF-8
+}
+
+// Decoder reads client-to-server frames (RFC 6455, Section 5) and
+// reassembles, decompresses (RFC 7692) and validates messages.
+//
+// It parses in place: the caller hands it the connection's unconsumed
+// inbound bytes and discards the n bytes each call consumed. An incomplete
+// frame stays in the caller's buffer, so the Decoder copies nothing and
+// keeps no slices into earlier input: it resumes from counters and flags.
+// Payloads are unmasked in place in that input.
+//
+// Memory: an idle Decoder is about 150 bytes. Fragmented and compressed
+// messages use reusable buffers bounded by the read limit (dropped after a
+// message bigger than 64 KiB). A flate reader is borrowed from a
+// sync.Pool only while a message is inflated; under client context
+// takeover the Decoder keeps the client's window (up to 32 KiB, allocated
+// on the first compressed message) and nothing else.
+//
+// The zero value is ready to use with the default config.
+//
+// # Concurrency
+//
+// A Decoder is owned by one goroutine (the connection's event loop) and
+// must not be copied after first use.
+type Decoder struct {
+	_ noCopy
+
+	limit      int64
+	deflate    bool
+	noCtx      bool
+	windowSize int32
+
+	// The message in progress.
+	inMsg      bool
+	compressed bool
+	op         Opcode
+	utf8       UTF8Validator
+	size       int64 // payload bytes so far (compressed bytes when compressed)
+
+	err    error  // sticky: set once a protocol error or close frame was seen
+	buf    []byte // reassembled fragments (compressed bytes when compressed)
+	out    []byte // inflated message
+	window []byte // the client's last output, context takeover only
+	src    sliceReader
+}
+
+// Init configures d and resets it. Call it before first use, or use the
+// zero value for the defaults.
+func (d *Decoder) Init(cfg DecoderConfig) {
+	d.Reset()
+	d.limit = cfg.ReadLimit
+	if d.limit <= 0 {
+		d.limit = DefaultReadLimit
+	}
+	// Keep compressedLimit and the length arithmetic clear of overflow.
+	d.limit = min(d.limit, math.MaxInt64/4)
+	d.deflate = cfg.Deflate
+	d.noCtx = cfg.ClientNoContextTakeover
+	d.windowSize = 1 << clampBits(cfg.ClientMaxWindowBits)
+}
+
+// Reset forgets any message in progress and any error, drops the
+// compression window and releases the buffers, keeping the configuration.
+func (d *Decoder) Reset() {
+	d.inMsg, d.compressed, d.op, d.size = false, false, 0, 0
+	d.utf8.Reset()
+	d.err = nil
+	d.buf, d.out, d.window = nil, nil, nil
+	d.src = sliceReader{}
+}
+
+// compressedLimit caps the compressed bytes of one message: deflate can
+// expand incompressible data slightly (5 bytes per stored block, plus a
+// sync-flush marker per fragment).
+func compressedLimit(limit int64) int64 { return limit + limit/16 + 1024 }
+
+func (d *Decoder) fail(err error) (Event, int, error) {
+	d.err = err
+	return Event{}, 0, err
+}
+
+// Next decodes at most one frame from b, the connection's unconsumed
+// inbound bytes, and returns the number of bytes consumed.
+//
+//   - A whole frame: n > 0. If it completes a message or is a control
+//     frame, ev.Kind is not EventNone (see [Event] for the payload's lifetime).
+//   - An incomplete frame: ev is zero, n is 0 and err is ErrNeedMore; call
+//     again when more bytes have arrived. The header is checked as soon as
+//     it is there, so an oversized message fails before its payload arrives.
+//   - A protocol violation: err is a *CloseError carrying the code to send
+//     (1002 for framing errors and bad close codes, 1007 for invalid UTF-8
+//     or deflate data, 1009 over the read limit), and n is 0.
+//
+// After an error or an EventClose every further call returns the same error
+// (ErrClosed after a close frame) until Reset. Uncompressed text is
+// validated fragment by fragment, so a bad fragment fails before the
+// message ends; compressed text is validated once inflated.
+// See RFC 6455, Sections 5.2–5.5 and 8.1.
+func (d *Decoder) Next(b []byte) (ev Event, n int, err error) {
+	if d.err != nil {
+		return ev, 0, d.err
+	}
+	if d.limit == 0 {
+		d.Init(DecoderConfig{}) // the zero value: nothing in progress yet
+	}
+	if len(b) < 2 {
+		return ev, 0, ErrNeedMore
+	}
+	b0, b1 := b[0], b[1]
+	op := Opcode(b0 & 0x0f)
+	fin := b0&bitFIN != 0
+	rsv1 := b0&bitRSV1 != 0
+	if b0&(bitRSV2|bitRSV3) != 0 {
+		return d.fail(errReservedBits)
+	}
+	if op.IsControl() {
+		switch {
+		case op > OpPong:
+			return d.fail(errBadOpcode)
+		case !fin:
+			return d.fail(errFragmentedControl)
+		case rsv1:
+			return d.fail(errReservedBits)
+		case b1&0x7f > MaxControlPayload:
+			return d.fail(errControlTooLong)
+		}
+	} else {
+		switch op {
+		case OpContinuation:
+			if !d.inMsg {
+				return d.fail(errUnexpectedContinue)
+			}
+			if rsv1 {
+				return d.fail(errReservedBits)
+			}
+		case OpText, OpBinary:
+			if d.inMsg {
+				return d.fail(errExpectedContinue)
+			}
+			if rsv1 && !d.deflate {
+				return d.fail(errReservedBits)
+			}
+		default:
+			return d.fail(errBadOpcode)
+		}
+	}
+	if b1&bitMask == 0 {
+		return d.fail(errUnmasked)
+	}
+
+	length := uint64(b1 & 0x7f)
+	hl := 2
+	switch length {
+	case 126:
+		if len(b) < 4 {
+			return ev, 0, ErrNeedMore
+		}
+		length = uint64(binary.BigEndian.Uint16(b[2:]))
+		hl = 4
+	case 127:
+		if len(b) < 10 {
+			return ev, 0, ErrNeedMore
+		}
+		length = binary.BigEndian.Uint64(b[2:])
+		if length>>63 != 0 {
+			return d.fail(errLengthMSB)
+		}
+		hl = 10
+	}
+	if !op.IsControl() {
+		limit := d.limit
+		size, compressed := int64(0), rsv1
+		if op == OpContinuation {
+			size, compressed = d.size, d.compressed
+		}
+		if compressed {
+			limit = compressedLimit(limit)
+		}
+		if length > uint64(limit-size) {
+			return d.fail(errTooBig)
+		}
+	}
+	hl += 4
+	if len(b) < hl || uint64(len(b)-hl) < length {
+		return ev, 0, ErrNeedMore
+	}
+	end := hl + int(length)
+	p := b[hl:end]
+	MaskBytes([4]byte(b[hl-4:hl]), 0, p)
+
+	switch op {
+	case OpPing:
+		return Event{Kind: EventPing, Payload: p}, end, nil
+	case OpPong:
+		return Event{Kind: EventPong, Payload: p}, end, nil
+	case OpClose:
+		return d.closeFrame(p, end)
+	}
+
+	if op != OpContinuation {
+		if fin && !rsv1 {
+			// The common case: a whole message in one frame, delivered
+			// as a view into b with no copy.
+			if op == OpText && !utf8.Valid(p) {
+				return d.fail(errTextUTF8)
+			}
+			return Event{Kind: EventMessage, Op: op, Payload: p}, end, nil
+		}
+		d.startMessage(op, rsv1)
+	}
+	d.size += int64(length)
+
+	if d.compressed {
+		if !fin {
+			d.buf = append(d.buf, p...)
+			return Event{}, end, nil
+		}
+		src := p
+		if op == OpContinuation {
+			d.buf = append(d.buf, p...)
+			src = d.buf
+		}
+		return d.finishCompressed(src, end)
+	}
+
+	if d.op == OpText && !d.utf8.Write(p) {
+		return d.fail(errTextUTF8)
+	}
+	d.buf = append(d.buf, p...)
+	if !fin {
+		return Event{}, end, nil
+	}
+	if d.op == OpText && !d.utf8.Done() {
+		return d.fail(errTextUTF8)
+	}
+	d.inMsg = false
+	return Event{Kind: EventMessage, Op: d.op, Payload: d.buf}, end, nil
+}
+
+// startMessage begins a fragmented or compressed message.
+func (d *Decoder) startMessage(op Opcode, compressed bool) {
+	d.inMsg, d.op, d.compressed, d.size = true, op, compressed, 0
+	d.utf8.Reset()
+	if cap(d.buf) > maxRetainedBuffer {
+		d.buf = nil
+	}
+	if cap(d.out) > maxRetainedBuffer {
+		d.out = nil
+	}
+	d.buf = d.buf[:0]
+}
+
+// finishCompressed inflates a complete compressed message.
+func (d *Decoder) finishCompressed(src []byte, end int) (Event, int, error) {
+	d.inMsg = false
+	var dict []byte
+	if !d.noCtx {
+		dict = d.window
+	}
+	out, err := inflate(d.out[:0], src, dict, d.limit, &d.src)
+	d.out = out
+	d.src = sliceReader{}
+	if err != nil {
+		return d.fail(err)
+	}
+	if d.op == OpText && !utf8.Valid(out) {
+		return d.fail(errTextUTF8)
+	}
+	if !d.noCtx {
+		d.window = appendWindow(d.window, out, int(d.windowSize))
+	}
+	return Event{Kind: EventMessage, Op: d.op, Payload: out}, end, nil
+}
+
+// appendWindow keeps the last size bytes of window followed by out.
+func appendWindow(window, out []byte, size int) []byte {
+	if window == nil {
+		window = make([]byte, 0, size)
+	}
+	if len(out) >= size {
+		return append(window[:0], out[len(out)-size:]...)
+	}
+	if drop := len(window) + len(out) - size; drop > 0 {
+		window = window[:copy(window, window[drop:])]
+	}
+	return append(window, out...)
+}
+
+// closeFrame validates a close frame's body (RFC 6455, Section 5.5.1).
+func (d *Decoder) closeFrame(p []byte, end int) (Event, int, error) {
+	ev := Event{Kind: EventClose, Payload: p, Code: CloseNoStatus}
+	switch len(p) {
+	case 0:
+	case 1:
+		return d.fail(errCloseBody1)
+	default:
+		ev.Code = StatusCode(binary.BigEndian.Uint16(p))
+		if !ValidCloseCode(ev.Code) {
+			return d.fail(errCloseCode)
+		}
+		ev.Reason = p[2:]
+		if !utf8.Valid(ev.Reason) {
+			return d.fail(errCloseReasonUTF8)
+		}
+	}
+	d.err = ErrClosed
+	return ev, end, nil
+}
+
+// noCopy lets go vet's copylocks check flag copies of a Decoder.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}

@@ -1,0 +1,463 @@
+package ws
+
+import (
+	"errors"
+	"slices"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/streamd/streamd/loop"
+)
+
+// Handler holds a socket's callbacks; each is optional and runs on the
+// socket's loop, so it must not block.
+type Handler struct {
+	// OnOpen runs once the handshake response is queued.
+	OnOpen func(s *Socket)
+	// OnMessage runs for every whole message (reassembled, decompressed,
+	// UTF-8-checked for text). m.Data is valid only during the call.
+	OnMessage func(s *Socket, m Message)
+	// OnClose runs once when the socket is gone, with the peer's close
+	// code and reason, or CloseAbnormal (1006) if the connection dropped
+	// without a close frame.
+	OnClose func(s *Socket, code StatusCode, reason string)
+	// OnError runs when the peer broke the protocol (the error is a
+	// *CloseError with the code sent to it) or a keepalive timed out. The
+	// socket is closing already.
+	OnError func(s *Socket, err error)
+}
+
+// Message is one received message.
+type Message struct {
+	// Op is OpText or OpBinary.
+	Op Opcode
+	// Data is the payload, valid only during OnMessage: copy it to keep it.
+	Data []byte
+}
+
+// Text returns the payload as a string (a copy).
+func (m Message) Text() string { return string(m.Data) }
+
+// Socket errors.
+var (
+	// ErrSocketClosed is returned after the socket started closing.
+	ErrSocketClosed = errors.New("ws: socket closed")
+	// ErrInvalidUTF8 is returned by SendText for text that is not UTF-8.
+	ErrInvalidUTF8 = errors.New("ws: text message is not valid UTF-8")
+	// ErrControlTooLong is returned for a ping payload over 125 bytes.
+	ErrControlTooLong = errors.New("ws: control frame payload over 125 bytes")
+	// ErrPongTimeout is given to OnError when a ping got no pong.
+	ErrPongTimeout = errors.New("ws: pong timeout")
+)
+
+// socket states, loop-only
+const (
+	stateOpen uint8 = iota
+	stateCloseSent
+	stateClosed
+)
+
+// Socket is one WebSocket connection.
+//
+// # Concurrency
+//
+// Every method is safe from any goroutine. On the socket's loop (in its
+// callbacks) frames go straight to the connection, corked with anything
+// else written in the same callback; from other goroutines the payload is
+// copied and the frame is written by the loop, in call order.
+type Socket struct {
+	conn        *loop.Conn
+	h           Handler
+	opts        *Options
+	remote      remoteAddr
+	subprotocol string
+	maxBuffered int
+
+	// loop-only
+	dec         Decoder
+	comp        *Compressor
+	state       uint8
+	pingPending bool
+	closeCode   StatusCode
+	closeReason string
+	subs        []*loop.Subscription
+	onDrain     func()
+	hdr         [maxHeaderLen]byte
+
+	// any goroutine
+	gone     atomic.Bool
+	buffered atomic.Int64
+	data     atomic.Pointer[any]
+}
+
+const maxHeaderLen = 14
+
+// RemoteAddr is the client's address.
+func (s *Socket) RemoteAddr() remoteAddr { return s.remote }
+
+// Subprotocol is the negotiated subprotocol ("" if none).
+func (s *Socket) Subprotocol() string { return s.subprotocol }
+
+// Compressed reports whether permessage-deflate was negotiated.
+func (s *Socket) Compressed() bool { return s.comp != nil }
+
+// SetData stores per-socket user data.
+func (s *Socket) SetData(v any) { s.data.Store(&v) }
+
+// Data returns what SetData stored (nil if nothing).
+func (s *Socket) Data() any {
+	if p := s.data.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Closed reports whether the socket is closing or closed.
+func (s *Socket) Closed() bool { return s.gone.Load() }
+
+// Send sends text as a text message (Ruby's socket << text).
+func (s *Socket) Send(text string) loop.WriteResult {
+	return s.send(OpText, []byte(text), true)
+}
+
+// SendText sends b, which must be valid UTF-8, as a text message.
+func (s *Socket) SendText(b []byte) (loop.WriteResult, error) {
+	if !utf8.Valid(b) {
+		return loop.Dropped, ErrInvalidUTF8
+	}
+	return s.send(OpText, b, false), nil
+}
+
+// SendBinary sends b as a binary message.
+func (s *Socket) SendBinary(b []byte) loop.WriteResult { return s.send(OpBinary, b, false) }
+
+// send writes a data message. owned says the payload is already a private
+// copy (no second copy needed when handing it to the loop).
+func (s *Socket) send(op Opcode, payload []byte, owned bool) loop.WriteResult {
+	if s.gone.Load() {
+		return loop.Dropped
+	}
+	if s.conn.OnLoop() {
+		return s.sendOnLoop(op, payload)
+	}
+	if int(s.buffered.Load())+len(payload) > s.maxBuffered {
+		return loop.Dropped
+	}
+	if !owned {
+		payload = slices.Clone(payload)
+	}
+	if err := s.conn.Post(func(*loop.Conn) { s.sendOnLoop(op, payload) }); err != nil {
+		return loop.Dropped
+	}
+	if int(s.buffered.Load()) > s.conn.HighWatermark() {
+		return loop.Queued
+	}
+	return loop.Written
+}
+
+func (s *Socket) sendOnLoop(op Opcode, payload []byte) loop.WriteResult {
+	if s.state != stateOpen {
+		return loop.Dropped
+	}
+	if s.conn.Buffered()+len(payload) > s.maxBuffered {
+		return loop.Dropped
+	}
+	var r loop.WriteResult
+	if s.comp != nil && s.comp.ShouldCompress(len(payload)) {
+		r = s.conn.Write(s.comp.AppendMessage(nil, op, payload))
+	} else {
+		h := AppendFrameHeader(s.hdr[:0], op, true, false, len(payload))
+		r = s.conn.Writev(h, payload)
+	}
+	s.buffered.Store(int64(s.conn.Buffered()))
+	return r
+}
+
+// writeControl writes a control frame; never dropped for backpressure.
+func (s *Socket) writeControl(op Opcode, payload []byte) {
+	h := AppendFrameHeader(s.hdr[:0], op, true, false, len(payload))
+	s.conn.Writev(h, payload)
+}
+
+// Ping sends a ping with payload (≤ 125 bytes).
+func (s *Socket) Ping(payload []byte) error {
+	if len(payload) > 125 {
+		return ErrControlTooLong
+	}
+	if s.gone.Load() {
+		return ErrSocketClosed
+	}
+	if s.conn.OnLoop() {
+		if s.state == stateOpen {
+			s.writeControl(OpPing, payload)
+		}
+		return nil
+	}
+	p := slices.Clone(payload)
+	return s.conn.Post(func(*loop.Conn) {
+		if s.state == stateOpen {
+			s.writeControl(OpPing, p)
+		}
+	})
+}
+
+// Close starts the closing handshake with code and reason: it sends a
+// close frame, waits up to Options.CloseTimeout for the client's, then
+// closes the connection. The reason is cut to fit a control frame.
+func (s *Socket) Close(code StatusCode, reason string) error {
+	if s.conn.OnLoop() {
+		s.startClose(code, reason)
+		return nil
+	}
+	if s.gone.Load() {
+		return ErrSocketClosed
+	}
+	return s.conn.PostControl(func(*loop.Conn) { s.startClose(code, reason) })
+}
+
+func (s *Socket) startClose(code StatusCode, reason string) {
+	if s.state != stateOpen {
+		return
+	}
+	s.state = stateCloseSent
+	s.gone.Store(true)
+	s.conn.Write(AppendClose(nil, code, reason))
+	s.conn.SetTimer(s.closeTimeout())
+}
+
+func (s *Socket) closeTimeout() time.Duration {
+	if s.opts.CloseTimeout > 0 {
+		return s.opts.CloseTimeout
+	}
+	return DefaultCloseTimeout
+}
+
+// fail sends the close frame for a protocol error and closes the
+// connection once it is written: "_Fail the WebSocket Connection_"
+// (RFC 6455, Section 7.1.7).
+func (s *Socket) fail(err error) {
+	code := CloseStatus(err)
+	if code == 0 {
+		code = CloseInternalError
+	}
+	if s.state == stateOpen {
+		var reason string
+		var ce *CloseError
+		if errors.As(err, &ce) {
+			reason = ce.Reason
+		}
+		s.conn.Write(AppendClose(nil, code, reason))
+	}
+	s.state = stateCloseSent
+	s.gone.Store(true)
+	if s.closeCode == 0 {
+		s.closeCode = CloseAbnormal
+	}
+	if s.h.OnError != nil {
+		s.h.OnError(s, err)
+	}
+	s.conn.CloseAfterFlush()
+}
+
+func (s *Socket) schedulePing() {
+	if s.opts.PingInterval < 0 {
+		return
+	}
+	d := s.opts.PingInterval
+	if d == 0 {
+		d = DefaultPingInterval
+	}
+	s.conn.SetTimer(d)
+}
+
+// Join subscribes the socket to topic on Options.Hub: every message
+// published there arrives as a text frame (binary if not UTF-8).
+func (s *Socket) Join(topic string) error {
+	if s.opts.Hub == nil {
+		return errors.New("ws: no hub configured")
+	}
+	if !s.conn.OnLoop() {
+		return s.conn.Post(func(*loop.Conn) { _ = s.join(topic) })
+	}
+	return s.join(topic)
+}
+
+func (s *Socket) join(topic string) error {
+	if s.state != stateOpen {
+		return ErrSocketClosed
+	}
+	for _, sub := range s.subs {
+		if sub.Topic() == topic {
+			return nil
+		}
+	}
+	sub, _, _, err := s.opts.Hub.Subscribe(s.conn, topic, subscriber{s}, loop.Resume{})
+	if err != nil {
+		return err
+	}
+	s.subs = append(s.subs, sub)
+	return nil
+}
+
+// Leave unsubscribes the socket from topic.
+func (s *Socket) Leave(topic string) {
+	if !s.conn.OnLoop() {
+		_ = s.conn.Post(func(*loop.Conn) { s.Leave(topic) })
+		return
+	}
+	for i, sub := range s.subs {
+		if sub.Topic() == topic {
+			sub.Unsubscribe()
+			s.subs = slices.Delete(s.subs, i, i+1)
+			return
+		}
+	}
+}
+
+// OnDrain runs fn on the loop once the socket's queued output has fallen
+// to the low watermark (after a send reported Queued). On the loop.
+func (s *Socket) OnDrain(fn func()) {
+	if s.state == stateClosed {
+		return
+	}
+	s.onDrain = fn
+	s.conn.WantDrain()
+}
+
+// Publish publishes text to topic on hub: WebSocket subscribers get it as
+// a text frame, SSE subscribers as an event's data. Safe from any
+// goroutine.
+func Publish(hub *loop.Hub, topic string, text string) error {
+	_, err := hub.Publish(topic, loop.Message{Data: []byte(text)})
+	return err
+}
+
+// hubCodec frames hub messages once for every WebSocket subscriber.
+var hubCodec = loop.RegisterCodec(func(dst []byte, m *loop.Message) []byte {
+	op := OpText
+	if !utf8.Valid(m.Data) {
+		op = OpBinary
+	}
+	return AppendFrame(dst, op, true, false, m.Data)
+})
+
+type subscriber struct{ s *Socket }
+
+func (subscriber) Codec() loop.CodecID { return hubCodec }
+
+// Overflow closes a slow socket with 1013 (try again later).
+func (sb subscriber) Overflow(c *loop.Conn) {
+	s := sb.s
+	if s.state == stateOpen {
+		s.state = stateCloseSent
+		s.gone.Store(true)
+		c.Write(AppendClose(nil, CloseTryAgainLater, "too slow"))
+	}
+	c.CloseAfterFlush()
+}
+
+// mode adapts a Socket to loop.Mode.
+type mode struct{ s *Socket }
+
+func (m mode) OnData(c *loop.Conn, in []byte) (int, error) {
+	s := m.s
+	off := 0
+	for off < len(in) && s.state != stateClosed && !c.Closed() {
+		ev, n, err := s.dec.Next(in[off:])
+		off += n
+		if err == ErrNeedMore {
+			break
+		}
+		if err == ErrClosed {
+			return len(in), nil // nothing may follow a close frame: ignore it
+		}
+		if err != nil {
+			s.fail(err)
+			return len(in), nil
+		}
+		switch ev.Kind {
+		case EventMessage:
+			if s.state == stateOpen && s.h.OnMessage != nil {
+				s.h.OnMessage(s, Message{Op: ev.Op, Data: ev.Payload})
+			}
+		case EventPing:
+			if s.state == stateOpen {
+				s.writeControl(OpPong, ev.Payload)
+			}
+		case EventPong:
+			s.pingPending = false
+		case EventClose:
+			s.closeCode, s.closeReason = ev.Code, string(ev.Reason)
+			if s.state == stateOpen {
+				// Echo the code (RFC 6455, Section 5.5.1); none for an empty close.
+				if ev.Code == CloseNoStatus {
+					s.writeControl(OpClose, nil)
+				} else {
+					s.conn.Write(AppendClose(nil, ev.Code, ""))
+				}
+			}
+			s.state = stateClosed
+			s.gone.Store(true)
+			c.CloseAfterFlush()
+			return len(in), nil
+		}
+	}
+	return off, nil
+}
+
+func (m mode) OnTimer(c *loop.Conn) {
+	s := m.s
+	switch s.state {
+	case stateCloseSent:
+		c.Close() // the client never answered our close frame
+	case stateOpen:
+		if s.pingPending {
+			s.closeCode = CloseAbnormal
+			if s.h.OnError != nil {
+				s.h.OnError(s, ErrPongTimeout)
+			}
+			c.Close()
+			return
+		}
+		s.pingPending = true
+		s.writeControl(OpPing, nil)
+		s.schedulePing()
+	}
+}
+
+func (m mode) OnDrain(c *loop.Conn) {
+	s := m.s
+	s.buffered.Store(int64(c.Buffered()))
+	for _, sub := range s.subs {
+		sub.Drained()
+	}
+	if fn := s.onDrain; fn != nil {
+		s.onDrain = nil
+		fn()
+	}
+}
+
+// OnShutdown closes the socket with 1001 (going away).
+func (m mode) OnShutdown(*loop.Conn) { m.s.startClose(CloseGoingAway, "server shutting down") }
+
+func (m mode) OnClose(*loop.Conn, error) {
+	s := m.s
+	s.state = stateClosed
+	s.gone.Store(true)
+	for _, sub := range s.subs {
+		sub.Unsubscribe()
+	}
+	s.subs = nil
+	if s.comp != nil {
+		s.comp.Reset()
+	}
+	s.dec.Reset()
+	code := s.closeCode
+	if code == 0 {
+		code = CloseAbnormal
+	}
+	if s.h.OnClose != nil {
+		s.h.OnClose(s, code, s.closeReason)
+	}
+}

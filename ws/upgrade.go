@@ -1,0 +1,165 @@
+package ws
+
+import (
+	"net"
+	"strings"
+	"time"
+
+	"github.com/streamd/streamd/httpcodec"
+	"github.com/streamd/streamd/loop"
+)
+
+// Defaults of Options.
+const (
+	DefaultPingInterval = 30 * time.Second
+	DefaultCloseTimeout = 5 * time.Second
+)
+
+// Options configure an Upgrader.
+type Options struct {
+	// Subprotocols the server speaks, in order of preference; the first
+	// one the client also offers is chosen.
+	Subprotocols []string
+	// CheckOrigin decides whether a handshake's Origin is allowed. Nil
+	// means SameOrigin: no Origin header (non-browser clients send none)
+	// or one whose host equals the Host header.
+	CheckOrigin func(origin, host string) bool
+	// ReadLimit caps a message's size; default DefaultReadLimit. Bigger
+	// messages close the socket with 1009.
+	ReadLimit int64
+	// Compression configures permessage-deflate (RFC 7692); off unless
+	// Compression.Enabled.
+	Compression DeflateConfig
+	// PingInterval is how often the server pings; a socket whose pong has
+	// not arrived by the next ping is closed. 0 means DefaultPingInterval,
+	// negative disables pings.
+	PingInterval time.Duration
+	// CloseTimeout bounds the closing handshake: after sending a close
+	// frame the server waits this long for the client's. Default
+	// DefaultCloseTimeout.
+	CloseTimeout time.Duration
+	// Hub is where Join finds topics.
+	Hub *loop.Hub
+	// MaxBuffered caps a socket's queued output; data frames beyond it
+	// are dropped (reported as Dropped). Default 4 × the server's high
+	// watermark. Control frames (pong, close) are never dropped.
+	MaxBuffered int
+}
+
+// SameOrigin is the default origin check: a request without Origin (not
+// from a browser) or whose Origin host equals its Host header.
+func SameOrigin(origin, host string) bool {
+	if origin == "" {
+		return true
+	}
+	i := strings.Index(origin, "://")
+	if i < 0 {
+		return false
+	}
+	return strings.EqualFold(origin[i+3:], host)
+}
+
+// Upgrader performs the server side of the opening handshake
+// (RFC 6455, Section 4.2) with a fixed set of Options.
+//
+// # Concurrency
+//
+// An Upgrader is read-only after its first use and may serve every loop.
+type Upgrader struct {
+	Options Options
+}
+
+var defaultUpgrader Upgrader
+
+// Upgrade answers a WebSocket handshake with the default Options and
+// switches the connection to frame mode; h's callbacks then run on the
+// connection's loop. On a bad handshake it answers with an HTTP error
+// (400, 403, or 426 with Sec-WebSocket-Version: 13) and returns nil. Call
+// it from a handler.
+func Upgrade(c *loop.Ctx, h Handler) *Socket { return defaultUpgrader.Upgrade(c, h) }
+
+// Upgrade is the package-level Upgrade with u's Options.
+func (u *Upgrader) Upgrade(c *loop.Ctx, h Handler) *Socket {
+	req := c.Request()
+	if c.Method() != "GET" {
+		c.Error(405, "websocket handshake needs GET")
+		return nil
+	}
+	if req.ProtoMinor < 1 || !req.HasToken("Upgrade", "websocket") || !req.HasToken("Connection", "upgrade") {
+		c.SetHeader("Upgrade", "websocket")
+		c.SetHeader("Connection", "Upgrade")
+		c.Error(426, "this endpoint speaks WebSocket: send an Upgrade: websocket handshake")
+		return nil
+	}
+	if string(req.Header("Sec-WebSocket-Version")) != "13" {
+		c.SetHeader("Sec-WebSocket-Version", "13")
+		c.Error(426, "unsupported Sec-WebSocket-Version: want 13")
+		return nil
+	}
+	key := req.Header("Sec-WebSocket-Key")
+	if !ValidChallengeKey(key) {
+		c.Error(400, "Sec-WebSocket-Key must be 16 bytes in base64")
+		return nil
+	}
+	check := u.Options.CheckOrigin
+	if check == nil {
+		check = SameOrigin
+	}
+	if !check(string(req.Header("Origin")), string(req.Host)) {
+		c.Error(403, "origin not allowed")
+		return nil
+	}
+
+	head := make([]byte, 0, 256)
+	head = append(head, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	head = AppendAcceptKey(head, key)
+	head = append(head, "\r\n"...)
+	if p := u.chooseSubprotocol(req); p != "" {
+		head = append(head, "Sec-WebSocket-Protocol: "...)
+		head = append(head, p...)
+		head = append(head, "\r\n"...)
+	}
+	s := &Socket{h: h, opts: &u.Options}
+	s.remote = c.Conn().RemoteAddr()
+	decCfg := DecoderConfig{ReadLimit: u.Options.ReadLimit}
+	if ext := req.Header("Sec-WebSocket-Extensions"); len(ext) > 0 && u.Options.Compression.Enabled {
+		if resp, params, ok := NegotiateDeflate(ext, u.Options.Compression); ok {
+			head = append(head, "Sec-WebSocket-Extensions: "...)
+			head = append(head, resp...)
+			head = append(head, "\r\n"...)
+			decCfg = params.DecoderConfig(u.Options.ReadLimit)
+			s.comp = new(Compressor)
+			s.comp.Init(params)
+		}
+	}
+	s.dec.Init(decCfg)
+	s.subprotocol = u.chooseSubprotocol(req)
+	out := c.AppendStreamHead(nil, 101, string(head))
+	s.conn = c.TakeOver(mode{s})
+	s.maxBuffered = u.Options.MaxBuffered
+	if s.maxBuffered <= 0 {
+		s.maxBuffered = 4 * s.conn.HighWatermark()
+	}
+	s.conn.Write(out)
+	s.schedulePing()
+	if h.OnOpen != nil {
+		h.OnOpen(s)
+	}
+	return s
+}
+
+func (u *Upgrader) chooseSubprotocol(req *httpcodec.Request) string {
+	offered := req.Header("Sec-WebSocket-Protocol")
+	if len(offered) == 0 {
+		return ""
+	}
+	for _, p := range u.Options.Subprotocols {
+		if req.HasToken("Sec-WebSocket-Protocol", p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// remoteAddr is kept on the socket: the loop's connection may be gone.
+type remoteAddr = net.Addr
