@@ -73,6 +73,7 @@ type Conn struct {
 	gc     gnet.Conn
 	el     *eventLoop
 	id     uint64
+	fd     int32
 	remote net.Addr
 
 	parser *httpcodec.Parser // owned only while a request is partially received
@@ -87,6 +88,7 @@ type Conn struct {
 	deferred        bool // a Deferred reply is outstanding: do not parse further
 	wantDrain       bool
 	watched         bool // in el.watch
+	dwArmed         bool // registered with the drain watcher
 	stopParsing     bool // after Connection: close or an error response
 
 	// timers, in wheel ticks

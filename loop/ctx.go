@@ -111,6 +111,11 @@ func (c *Ctx) respond(status int, contentType, sbody string, body []byte) {
 	c.responded = true
 	n := len(sbody) + len(body)
 	el := c.el
+	if c.keepAlive && c.req.ProtoMinor == 0 {
+		// An HTTP/1.0 client assumes close unless told otherwise
+		// (RFC 9112, Section 9.3).
+		c.headers = append(c.headers, connKeepAlive...)
+	}
 	el.out = appendHead(el.out, status, contentType, n, c.keepAlive, c.headers)
 	if string(c.req.Method) != "HEAD" && bodyAllowed(status) {
 		el.out = append(el.out, sbody...)
@@ -122,6 +127,8 @@ func (c *Ctx) respond(status int, contentType, sbody string, body []byte) {
 func bodyAllowed(status int) bool {
 	return status >= 200 && status != 204 && status != 304
 }
+
+var connKeepAlive = []byte("Connection: keep-alive\r\n")
 
 // appendHead writes the status line and headers of a fixed-length response.
 func appendHead(dst []byte, status int, contentType string, contentLength int, keepAlive bool, extra []byte) []byte {
@@ -182,7 +189,8 @@ func (c *Ctx) Defer() *Deferred {
 		panic("BUG: loop: Defer after the response was written")
 	}
 	c.responded, c.deferred = true, true
-	return &Deferred{conn: c.conn, keepAlive: c.keepAlive, head: string(c.req.Method) == "HEAD"}
+	return &Deferred{conn: c.conn, keepAlive: c.keepAlive, head: string(c.req.Method) == "HEAD",
+		http10: c.req.ProtoMinor == 0}
 }
 
 // Deferred is a response promised by a handler that called Ctx.Defer.
@@ -194,6 +202,7 @@ type Deferred struct {
 	conn      *Conn
 	keepAlive bool
 	head      bool
+	http10    bool
 	done      atomic.Bool
 }
 
@@ -209,7 +218,11 @@ func (d *Deferred) Reply(status int, contentType string, body []byte) error {
 		el := c.el
 		keepAlive := d.keepAlive && !el.srv.draining.Load()
 		el.cork(c)
-		el.out = appendHead(el.out, status, contentType, len(body), keepAlive, nil)
+		var extra []byte
+		if keepAlive && d.http10 {
+			extra = connKeepAlive
+		}
+		el.out = appendHead(el.out, status, contentType, len(body), keepAlive, extra)
 		if !d.head && bodyAllowed(status) {
 			el.out = append(el.out, body...)
 		}

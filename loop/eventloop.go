@@ -57,6 +57,7 @@ type eventLoop struct {
 	drainWaiters int
 	pollArmed    atomic.Bool
 	pollTimer    *time.Timer
+	dw           *drainWatcher
 
 	stats loopStats
 }
@@ -77,6 +78,7 @@ func newEventLoop(srv *Server, gl gnet.EventLoop, idx int) *eventLoop {
 	el.queue.limit = srv.cfg.QueueLimit
 	el.shared = httpcodec.NewParser(srv.cfg.Limits)
 	el.wheel.now = srv.tickNow()
+	el.dw = newDrainWatcher(el)
 	return el
 }
 
@@ -187,6 +189,7 @@ func (el *eventLoop) onOpen(gc gnet.Conn) (*Conn, bool) {
 		gc:     gc,
 		el:     el,
 		id:     srv.connIDs.Add(1),
+		fd:     int32(gc.Fd()),
 		remote: gc.RemoteAddr(),
 		tslot:  -1,
 	}
@@ -236,6 +239,10 @@ func (el *eventLoop) onClose(c *Conn, err error) {
 	}
 	if c.parser != nil {
 		el.releaseParser(c)
+	}
+	if c.dwArmed && el.dw != nil {
+		el.dw.forget(c)
+		c.dwArmed = false
 	}
 	if m := c.mode; m != nil {
 		c.mode = nil
@@ -350,6 +357,10 @@ func (el *eventLoop) parseAndServe(c *Conn, in []byte) int {
 			}
 			return off
 		default:
+			// After a protocol error the parser is in an undefined state
+			// until Reset; p may be the loop's shared parser, which the
+			// next connection would otherwise inherit mid-request.
+			p.Reset()
 			el.stats.errors.Add(1)
 			var pe *httpcodec.ProtocolError
 			if !errors.As(err, &pe) {
@@ -482,6 +493,14 @@ func (el *eventLoop) fire(c *Conn) {
 		el.srv.logDebug("closing connection", c, ErrHeaderTimeout)
 		c.Close()
 	default:
+		if c.gc.OutboundBuffered() > 0 {
+			// Still writing a response to a slow reader: not idle.
+			// WriteTimeout (pollWatch) guards against a peer that stopped
+			// reading.
+			c.lastActive = now
+			el.reschedule(c)
+			return
+		}
 		c.Close()
 	}
 }
@@ -503,8 +522,8 @@ func (el *eventLoop) watchConn(c *Conn) {
 		c.lastProgress = el.wheel.now
 		el.watch = append(el.watch, c)
 	}
-	if el.drainWaiters > 0 {
-		el.armPoll()
+	if c.wantDrain || c.closeAfterFlush {
+		el.armWritable(c)
 	}
 }
 
@@ -512,53 +531,86 @@ func (el *eventLoop) watchConn(c *Conn) {
 // leave the list (closing those waiting to close, notifying drain
 // waiters), stuck ones are closed after WriteTimeout.
 func (el *eventLoop) pollWatch() {
-	cfg := &el.srv.cfg
-	now := el.wheel.now
 	keep := el.watch[:0]
 	for _, c := range el.watch {
-		if c.closed {
+		if el.checkOutput(c) {
+			keep = append(keep, c)
+		} else {
 			c.watched = false
-			continue
 		}
-		buffered := c.gc.OutboundBuffered()
-		if sent := c.queuedTotal - uint64(buffered); sent != c.lastSent {
-			c.lastSent, c.lastProgress = sent, now
-		}
-		if c.wantDrain && buffered <= cfg.LowWatermark {
-			c.wantDrain = false
-			el.drainWaiters--
-			if c.mode != nil {
-				el.cork(c)
-				c.mode.OnDrain(c)
-				el.uncork()
-			}
-			if c.closed {
-				c.watched = false
-				continue
-			}
-			buffered = c.gc.OutboundBuffered()
-		}
-		if buffered == 0 && !c.wantDrain {
-			c.watched = false
-			if c.closeAfterFlush {
-				c.Close()
-			}
-			continue
-		}
-		if buffered > 0 && now-c.lastProgress > ticks(cfg.WriteTimeout) {
-			c.watched = false
-			el.srv.logDebug("closing connection", c, ErrWriteTimeout)
-			c.Close()
-			continue
-		}
-		keep = append(keep, c)
 	}
 	clear(el.watch[len(keep):])
 	el.watch = keep
 }
 
+// checkOutput looks at one watched connection's queued output and reports
+// whether it still needs watching.
+func (el *eventLoop) checkOutput(c *Conn) bool {
+	if c.closed {
+		return false
+	}
+	cfg := &el.srv.cfg
+	now := el.wheel.now
+	buffered := c.gc.OutboundBuffered()
+	if sent := c.queuedTotal - uint64(buffered); sent != c.lastSent {
+		c.lastSent, c.lastProgress = sent, now
+	}
+	if c.wantDrain && buffered <= cfg.LowWatermark {
+		c.wantDrain = false
+		el.drainWaiters--
+		if c.mode != nil {
+			el.cork(c)
+			c.mode.OnDrain(c)
+			el.uncork()
+		}
+		if c.closed {
+			return false
+		}
+		buffered = c.gc.OutboundBuffered()
+	}
+	if buffered == 0 && !c.wantDrain {
+		if c.closeAfterFlush {
+			c.Close()
+		}
+		return false
+	}
+	if buffered > 0 && now-c.lastProgress > ticks(cfg.WriteTimeout) {
+		el.srv.logDebug("closing connection", c, ErrWriteTimeout)
+		c.Close()
+		return false
+	}
+	return true
+}
+
+// armWritable asks for a writable notification of c when someone waits
+// for its output to drain (a producer, or a close after flush): gnet has
+// no writable callback for users, so a per-loop epoll instance watches
+// those sockets (see drainWatcher). Elsewhere a 1 ms poll does the job.
+func (el *eventLoop) armWritable(c *Conn) {
+	if el.dw != nil {
+		el.dw.arm(c)
+		return
+	}
+	el.armPoll()
+}
+
+// onWritable runs on the loop when a watched socket became writable.
+func (el *eventLoop) onWritable(c *Conn) {
+	if !c.watched || c.closed {
+		return
+	}
+	if !el.checkOutput(c) {
+		c.watched = false
+		// leaves el.watch at the next tick's pollWatch
+		return
+	}
+	if c.wantDrain || c.closeAfterFlush {
+		el.armWritable(c)
+	}
+}
+
 // drainPollInterval is how often connections waiting for a drain are
-// checked between wheel ticks: gnet has no writable callback for users.
+// checked where no drainWatcher is available.
 const drainPollInterval = time.Millisecond
 
 // armPoll schedules a fast watch-list check while some connection waits
@@ -609,5 +661,8 @@ func (el *eventLoop) shutdown() {
 func (el *eventLoop) stopTimers() {
 	if el.pollTimer != nil {
 		el.pollTimer.Stop()
+	}
+	if el.dw != nil {
+		el.dw.stop()
 	}
 }

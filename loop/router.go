@@ -93,7 +93,12 @@ func (r *router) lookup(method, path []byte, params *[maxParams]param, nparams *
 		if h = m[string(method)]; h == nil && string(method) == "HEAD" {
 			h = m["GET"]
 		}
-		return h, true
+		if h != nil {
+			return h, true
+		}
+		// A pattern may still serve this method ("/users/me" for GET
+		// only, "/users/:id" for DELETE): allowed lists both.
+		pathFound = true
 	}
 	for i := range r.pattern {
 		pr := &r.pattern[i]
@@ -125,6 +130,9 @@ func (r *router) allowed(path []byte) string {
 		if matchPattern(&r.pattern[i].route, path, &params, &n) {
 			methods = append(methods, r.pattern[i].method)
 		}
+	}
+	if slices.Contains(methods, "GET") {
+		methods = append(methods, "HEAD") // served by the GET handler
 	}
 	slices.Sort(methods)
 	return strings.Join(slices.Compact(methods), ", ")

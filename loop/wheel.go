@@ -36,11 +36,17 @@ func (w *wheel) schedule(c *Conn, at int64) {
 	w.slots[slot] = c
 }
 
-// cancel removes c's entry, if any.
+// slotDue marks an entry detached by advance and not yet handled; cancel
+// and schedule clear it, so advance can tell it was changed meanwhile.
+const slotDue = -2
+
+// cancel removes c's entry, if any, including one already due in the
+// running advance.
 func (w *wheel) cancel(c *Conn) {
 	if c.tslot >= 0 {
 		w.unlink(c)
 	}
+	c.tslot = -1
 }
 
 func (w *wheel) unlink(c *Conn) {
@@ -65,16 +71,19 @@ func (w *wheel) advance(now int64, fire func(*Conn)) {
 		due := w.scratch[:0]
 		for c := w.slots[slot]; c != nil; {
 			next := c.tnext
-			c.tnext, c.tprev, c.tslot = nil, nil, -1
+			c.tnext, c.tprev, c.tslot = nil, nil, slotDue
 			due = append(due, c)
 			c = next
 		}
 		w.slots[slot] = nil
 		for i, c := range due {
 			due[i] = nil
+			if c.tslot != slotDue {
+				continue // rescheduled or cancelled by an earlier fire
+			}
+			c.tslot = -1
 			switch {
-			case c.tslot >= 0 || c.closed:
-				// rescheduled by an earlier fire, or gone
+			case c.closed:
 			case c.tat <= w.now:
 				fire(c)
 			default:
