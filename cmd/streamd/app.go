@@ -54,6 +54,7 @@ func (a *app) close() {
 func (a *app) routes() {
 	a.srv.GET("/", a.page("index.html"))
 	a.srv.GET("/healthz", func(c *loop.Ctx) { c.Text(200, "ok") })
+	a.srv.GET("/metrics", a.metrics())
 	a.srv.GET("/hello", func(c *loop.Ctx) { c.Text(200, "Hello, World!") })
 	a.srv.GET("/chunked", a.chunkedDemo)
 	a.sse.routes(a)
