@@ -1,0 +1,769 @@
+package httpcodec
+
+import "bytes"
+
+// Default limits, used for zero (or negative) Limits fields.
+const (
+	// DefaultMaxURIBytes is the default Limits.MaxURIBytes (414 beyond it).
+	DefaultMaxURIBytes = 4096
+	// DefaultMaxHeaderBytes is the default Limits.MaxHeaderBytes (431 beyond it).
+	DefaultMaxHeaderBytes = 8192
+	// DefaultMaxBodyBytes is the default Limits.MaxBodyBytes (413 beyond it).
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxHeaders is the default Limits.MaxHeaders (431 beyond it) and
+	// the number of Header slots built into every Parser.
+	DefaultMaxHeaders = 100
+)
+
+// maxChunkSizeDigits bounds a chunk-size line, as net/http does: 16 hex
+// digits already cover every uint64.
+const maxChunkSizeDigits = 16
+
+// keepBodyCap is the capacity above which the chunked-body buffer is dropped
+// instead of reused, so one large upload does not pin memory for the life of
+// a keep-alive connection.
+const keepBodyCap = 64 << 10
+
+// Limits bounds what a Parser accepts. Zero or negative fields mean the
+// default. Every limit is enforced while scanning, so a peer cannot make the
+// caller buffer more than the limit before it gets an error.
+type Limits struct {
+	// MaxURIBytes bounds the request-target; beyond it Parse returns
+	// ErrURITooLong (414). Default DefaultMaxURIBytes.
+	MaxURIBytes int
+	// MaxHeaderBytes bounds the whole head: optional leading empty lines,
+	// request line, header fields and the final CRLF. Beyond it Parse returns
+	// ErrHeaderTooLarge (431). It also bounds the trailer section of a chunked
+	// body and (as ErrBadChunk) the total size of chunk extensions.
+	// Default DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+	// MaxBodyBytes bounds the body; beyond it Parse returns ErrBodyTooLarge
+	// (413), from Content-Length as soon as the head is complete, or while
+	// decoding chunks. Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxHeaders bounds the number of header fields (and, separately, trailer
+	// fields); beyond it Parse returns ErrHeaderTooLarge (431).
+	// Default DefaultMaxHeaders.
+	MaxHeaders int
+}
+
+// pstate is a scanner state. The scanners resume from any byte, so the state
+// plus a handful of offsets is all that survives between Parse calls.
+type pstate int8
+
+const (
+	stStart       pstate = iota // before the request line; empty lines skipped
+	stStartLF                   // CR of an empty line seen
+	stMethod                    // in the method token
+	stTarget                    // in the request-target
+	stVersion                   // in the HTTP-version
+	stRequestLF                 // CR after the version seen
+	stFieldStart                // at the start of a field line or the final CRLF
+	stFieldName                 // in a field name
+	stFieldValue                // in a field value
+	stFieldLF                   // CR after a field value seen
+	stFieldsEndLF               // CR of the empty line ending the section seen
+	stChunkSize                 // in chunk-size hex digits
+	stChunkExt                  // in chunk extensions, ignored
+	stChunkSizeLF               // CR after the chunk-size line seen
+	stChunkData                 // in chunk data
+	stChunkDataCR               // after chunk data, CR expected
+	stChunkDataLF               // after chunk data, LF expected
+	stDone                      // section complete
+)
+
+// noCopy makes go vet's copylocks check flag copies of a Parser after first
+// use; see sync.noCopy.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
+
+// Parser is an incremental HTTP/1.1 request parser (RFC 9112). It keeps only
+// integer offsets between calls, never slices of the input, so the caller may
+// move the unconsumed bytes to a new buffer between calls (gnet does).
+//
+// The zero value is ready to use with default Limits; NewParser and Init set
+// other limits. A Parser must not be copied after first use. It carries a
+// fixed array of DefaultMaxHeaders Header slots (about 4.8 KiB) that backs
+// Request.Headers, plus a reusable buffer for decoded chunked bodies.
+//
+// A Parser is not safe for concurrent use: one goroutine (the connection's
+// event loop) owns it at a time.
+type Parser struct {
+	noCopy noCopy // go vet flags copies
+
+	err error // sticky protocol error, until Reset
+
+	maxURI, maxHead, maxHeaders int
+	maxBody                     int64
+	inited                      bool
+
+	state pstate
+	pos   int // next byte of the input to scan
+
+	// Head offsets, relative to the start of the input.
+	reqStart   int // first byte of the method
+	methodEnd  int // SP after the method
+	targetEnd  int // SP after the request-target
+	fieldStart int // first field line of the head (or of the trailers)
+	headEnd    int // first byte after the head's final CRLF
+	mark       int // start of the token or section being scanned
+	nfields    int // field lines seen in the current section
+
+	// Framing, derived from the head.
+	headDone      bool
+	contentLength int64
+	chunked       bool
+	expect        bool // Expect: 100-continue on an HTTP/1.1 request
+	expectSent    bool // ErrExpectContinue already returned
+
+	// Chunked decoding.
+	chunkLeft   uint64 // data bytes left in the current chunk
+	chunkDigits int    // hex digits of the current chunk-size
+	extBytes    int    // chunk-extension bytes seen in this body
+	body        []byte // decoded chunked body, reused across requests
+
+	hdrArr [DefaultMaxHeaders]Header
+	extra  []Header // used instead of hdrArr when MaxHeaders > DefaultMaxHeaders
+}
+
+// NewParser returns a Parser with the given limits.
+func NewParser(l Limits) *Parser {
+	p := new(Parser)
+	p.Init(l)
+	return p
+}
+
+// Init sets the limits and resets p, for a Parser embedded by value.
+// It allocates only when l.MaxHeaders exceeds DefaultMaxHeaders.
+func (p *Parser) Init(l Limits) {
+	p.maxURI = l.MaxURIBytes
+	if p.maxURI <= 0 {
+		p.maxURI = DefaultMaxURIBytes
+	}
+	p.maxHead = l.MaxHeaderBytes
+	if p.maxHead <= 0 {
+		p.maxHead = DefaultMaxHeaderBytes
+	}
+	p.maxBody = l.MaxBodyBytes
+	if p.maxBody <= 0 {
+		p.maxBody = DefaultMaxBodyBytes
+	}
+	p.maxHeaders = l.MaxHeaders
+	if p.maxHeaders <= 0 {
+		p.maxHeaders = DefaultMaxHeaders
+	}
+	p.extra = nil
+	if p.maxHeaders > len(p.hdrArr) {
+		p.extra = make([]Header, p.maxHeaders)
+	}
+	p.inited = true
+	p.Reset()
+}
+
+// Reset forgets any partly parsed request, keeping the limits and buffers.
+// Call it when the connection is reused for a new peer; Parse resets the
+// Parser itself after each complete request.
+func (p *Parser) Reset() {
+	p.state = stStart
+	p.pos = 0
+	p.reqStart, p.methodEnd, p.targetEnd = 0, 0, 0
+	p.fieldStart, p.headEnd, p.mark, p.nfields = 0, 0, 0, 0
+	p.headDone = false
+	p.contentLength = -1
+	p.chunked, p.expect, p.expectSent = false, false, false
+	p.chunkLeft, p.chunkDigits, p.extBytes = 0, 0, 0
+	p.err = nil
+}
+
+func (p *Parser) headerSlots() []Header {
+	if p.extra != nil {
+		return p.extra
+	}
+	return p.hdrArr[:]
+}
+
+// Parse parses one request from b, which must hold all unconsumed bytes of
+// the connection starting at the first byte of the current request.
+//
+// On success it returns the size n of the whole request (head, body, chunked
+// framing and trailers), fills req and resets p for the next request; the
+// caller discards b[:n] and calls Parse again for a pipelined request.
+// The byte slices in req point into b, or, for a chunked body, into a buffer
+// owned by p: they are valid until the caller discards or overwrites those
+// bytes, and until the next call to Parse or Reset on p, whichever comes
+// first. Do not keep them beyond that; make copies instead.
+//
+// If the request is incomplete, Parse returns 0 and ErrNeedMore; call it
+// again later with a longer b that has the same prefix (the backing array
+// may differ). Scanning resumes where it stopped, so total work is linear in
+// the request size however it is split. It returns ErrExpectContinue once, as
+// documented there. Any other error is a *ProtocolError sentinel; the caller
+// should answer it (AppendError) and close the connection; until Reset, p
+// keeps returning the same error.
+//
+// Bare LF line endings are rejected with ErrMalformed, never treated as CRLF:
+// accepting them is allowed by RFC 9112, Section 2.2, but peers disagreeing
+// about line ends is a known request-smuggling vector.
+func (p *Parser) Parse(b []byte, req *Request) (n int, err error) {
+	if !p.inited {
+		p.Init(Limits{})
+	}
+	if p.err != nil {
+		return 0, p.err
+	}
+	n, err = p.parse(b, req)
+	if err != nil && err != ErrNeedMore && err != ErrExpectContinue {
+		p.err = err
+	}
+	return n, err
+}
+
+func (p *Parser) parse(b []byte, req *Request) (n int, err error) {
+	filled := false
+	if !p.headDone {
+		if err := p.scanHead(b); err != nil {
+			return 0, err
+		}
+		if err := p.processHead(b, req); err != nil {
+			return 0, err
+		}
+		filled = true
+		p.headDone = true
+		p.pos = p.headEnd
+		if p.chunked {
+			p.state = stChunkSize
+			if cap(p.body) > keepBodyCap {
+				p.body = nil
+			}
+			p.body = p.body[:0]
+		}
+	}
+
+	var body []byte
+	switch {
+	case p.chunked:
+		if err := p.scanChunked(b); err != nil {
+			if err == ErrNeedMore {
+				return 0, p.needMore()
+			}
+			return 0, err
+		}
+		n = p.pos
+		body = p.body
+	case p.contentLength > 0:
+		n = p.headEnd + int(p.contentLength) // contentLength <= maxBody, fits
+		if len(b) < n {
+			return 0, p.needMore()
+		}
+		body = b[p.headEnd:n:n]
+	default:
+		n = p.headEnd
+	}
+	if !filled {
+		// Rebuild the views for this b: the one we saw the head in may be gone.
+		if err := p.processHead(b, req); err != nil {
+			return 0, err // unreachable: the head was validated before
+		}
+	}
+	req.Body = body
+	p.Reset()
+	return n, nil
+}
+
+func (p *Parser) needMore() error {
+	if p.expect && !p.expectSent {
+		p.expectSent = true
+		return ErrExpectContinue
+	}
+	return ErrNeedMore
+}
+
+// scanHead scans the head from p.pos. It returns nil once the head is
+// complete (p.headEnd set), ErrNeedMore, or a protocol error.
+func (p *Parser) scanHead(b []byte) error {
+	end := len(b)
+	limited := false
+	if end > p.maxHead {
+		end, limited = p.maxHead, true
+	}
+	i := p.pos
+	for i < end {
+		switch p.state {
+		case stStart:
+			// RFC 9112, Section 2.2: a server SHOULD ignore at least one empty
+			// line before the request-line. They count towards MaxHeaderBytes.
+			c := b[i]
+			if c == '\r' {
+				p.state = stStartLF
+				i++
+				continue
+			}
+			if !tokenTable[c] {
+				return ErrMalformed
+			}
+			p.reqStart = i
+			p.state = stMethod
+		case stStartLF:
+			if b[i] != '\n' {
+				return ErrMalformed
+			}
+			i++
+			p.state = stStart
+		case stMethod:
+			for i < end && tokenTable[b[i]] {
+				i++
+			}
+			if i == end {
+				break
+			}
+			if b[i] != ' ' {
+				return ErrMalformed
+			}
+			p.methodEnd = i
+			i++
+			p.mark = i
+			p.state = stTarget
+		case stTarget:
+			// The URI may take p.maxURI bytes; one more valid byte is 414.
+			lim := min(end, p.mark+p.maxURI+1)
+			i = scanTarget(b, i, lim)
+			if i-p.mark > p.maxURI {
+				return ErrURITooLong
+			}
+			if i == end {
+				break
+			}
+			if b[i] != ' ' || i == p.mark {
+				return ErrMalformed
+			}
+			p.targetEnd = i
+			i++
+			p.mark = i
+			p.state = stVersion
+		case stVersion:
+			// "HTTP/" DIGIT "." DIGIT; reject early on anything else.
+			for i < end {
+				c := b[i]
+				if c == '\r' {
+					break
+				}
+				k := i - p.mark
+				if k >= 8 || k < 5 && c != "HTTP/"[k] || k == 5 && !isDigit(c) ||
+					k == 6 && c != '.' || k == 7 && !isDigit(c) {
+					return ErrMalformed
+				}
+				i++
+			}
+			if i == end {
+				break
+			}
+			if i-p.mark != 8 {
+				return ErrMalformed
+			}
+			if b[i-3] != '1' || b[i-1] != '0' && b[i-1] != '1' {
+				return ErrVersionNotSupported
+			}
+			i++
+			p.state = stRequestLF
+		case stRequestLF:
+			if b[i] != '\n' {
+				return ErrMalformed
+			}
+			i++
+			p.fieldStart = i
+			p.nfields = 0
+			p.state = stFieldStart
+		default:
+			var done bool
+			var err error
+			i, done, err = p.scanFields(b, i, end)
+			if err != nil {
+				return err
+			}
+			if done {
+				p.headEnd = i
+				p.pos = i
+				return nil
+			}
+		}
+	}
+	p.pos = i
+	if limited {
+		return ErrHeaderTooLarge
+	}
+	return ErrNeedMore
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// scanFields scans a field section (header or trailer fields, RFC 9112,
+// Section 5) from i up to end, in states stFieldStart..stFieldsEndLF.
+// It returns the next offset and whether the section's final CRLF was seen.
+func (p *Parser) scanFields(b []byte, i, end int) (int, bool, error) {
+	for i < end {
+		switch p.state {
+		case stFieldStart:
+			c := b[i]
+			switch {
+			case c == '\r':
+				p.state = stFieldsEndLF
+			case tokenTable[c]:
+				p.nfields++
+				if p.nfields > p.maxHeaders {
+					return i, false, ErrHeaderTooLarge
+				}
+				p.state = stFieldName
+			case isSpace(c):
+				// obs-fold, or whitespace before the first field line:
+				// both are rejected by RFC 9112, Sections 2.2 and 5.2.
+				return i, false, ErrSmuggling
+			default:
+				return i, false, ErrMalformed
+			}
+			i++
+		case stFieldName:
+			for i < end && tokenTable[b[i]] {
+				i++
+			}
+			if i == end {
+				break
+			}
+			switch c := b[i]; {
+			case c == ':':
+				p.state = stFieldValue
+			case isSpace(c):
+				return i, false, ErrSmuggling // RFC 9112, Section 5.1
+			default:
+				return i, false, ErrMalformed
+			}
+			i++
+		case stFieldValue:
+			i = scanValue(b, i, end)
+			if i == end {
+				break
+			}
+			if b[i] != '\r' {
+				return i, false, ErrMalformed
+			}
+			i++
+			p.state = stFieldLF
+		case stFieldLF:
+			if b[i] != '\n' {
+				return i, false, ErrMalformed
+			}
+			i++
+			p.state = stFieldStart
+		case stFieldsEndLF:
+			if b[i] != '\n' {
+				return i, false, ErrMalformed
+			}
+			p.state = stDone
+			return i + 1, true, nil
+		default:
+			panic("httpcodec: BUG: scanFields in state " + string(rune('0'+p.state)))
+		}
+	}
+	return i, false, nil
+}
+
+// Header names the parser interprets, by length.
+const (
+	hHost             = "host"
+	hExpect           = "expect"
+	hUpgrade          = "upgrade"
+	hConnection       = "connection"
+	hContentLength    = "content-length"
+	hTransferEncoding = "transfer-encoding"
+)
+
+// processHead fills req from the complete, syntactically valid head in b and
+// derives the framing. It is deterministic, so it can run again on a later,
+// longer copy of the input to rebuild the views.
+func (p *Parser) processHead(b []byte, req *Request) error {
+	req.Method = b[p.reqStart:p.methodEnd]
+	target := b[p.methodEnd+1 : p.targetEnd]
+	req.URI = target
+	if q := bytes.IndexByte(target, '?'); q >= 0 {
+		req.Path, req.Query = target[:q], target[q+1:]
+	} else {
+		req.Path, req.Query = target, nil
+	}
+	req.ProtoMinor = int(b[p.targetEnd+8] - '0')
+	req.Host, req.Upgrade, req.Body = nil, nil, nil
+	req.ContentLength = -1
+	req.Chunked = false
+
+	slots := p.headerSlots()
+	nh := 0
+	hosts, tes := 0, 0
+	var upgrade []byte
+	connTokens := 0
+	expect := false
+	cl := int64(-1)
+	te := []byte(nil)
+
+	head := b[:p.headEnd-2] // without the final CRLF
+	for i := p.fieldStart; i < len(head); {
+		colon := i
+		for head[colon] != ':' { // names are short: a plain loop beats IndexByte
+			colon++
+		}
+		eol := colon + 1 + bytes.IndexByte(head[colon+1:], '\r')
+		name, value := head[i:colon], trimOWS(head[colon+1:eol])
+		i = eol + 2
+		slots[nh] = Header{Name: name, Value: value}
+		nh++
+
+		switch len(name) {
+		case len(hHost):
+			if !equalFold(name, hHost) {
+				continue
+			}
+			hosts++
+			if hosts > 1 {
+				return ErrMalformed // RFC 9112, Section 3.2
+			}
+			for _, c := range value {
+				if !hostTable[c] {
+					return ErrMalformed
+				}
+			}
+			req.Host = value
+		case len(hExpect):
+			if !equalFold(name, hExpect) {
+				continue
+			}
+			if !equalFold(value, "100-continue") {
+				return ErrExpectationFailed
+			}
+			expect = true
+		case len(hUpgrade):
+			if upgrade == nil && equalFold(name, hUpgrade) {
+				upgrade = value
+			}
+		case len(hConnection):
+			if !equalFold(name, hConnection) {
+				continue
+			}
+			connTokens |= connectionTokens(value)
+		case len(hContentLength):
+			if !equalFold(name, hContentLength) {
+				continue
+			}
+			v, ok := parseContentLength(value)
+			if !ok {
+				return ErrBadContentLength
+			}
+			if cl >= 0 && v != cl {
+				return ErrSmuggling // RFC 9112, Section 6.3, item 5
+			}
+			cl = v
+		case len(hTransferEncoding):
+			if !equalFold(name, hTransferEncoding) {
+				continue
+			}
+			tes++
+			te = value
+		}
+	}
+	req.Headers = slots[:nh:nh]
+
+	minor := req.ProtoMinor
+	if tes > 0 {
+		switch {
+		case minor == 0:
+			return ErrMalformed // RFC 9112, Section 6.1: faulty framing in 1.0
+		case cl >= 0 || tes > 1:
+			return ErrSmuggling
+		case !equalFold(te, "chunked"):
+			return ErrTransferCodingNotImplemented
+		}
+		req.Chunked = true
+	}
+	if minor == 1 && hosts == 0 {
+		return ErrMissingHost
+	}
+	if cl > p.maxBody {
+		return ErrBodyTooLarge
+	}
+	req.ContentLength = cl
+	if minor == 1 {
+		req.KeepAlive = connTokens&tokClose == 0
+	} else {
+		req.KeepAlive = connTokens&(tokClose|tokKeepAlive) == tokKeepAlive
+	}
+	if connTokens&tokUpgrade != 0 && upgrade != nil {
+		req.Upgrade = upgrade
+	}
+
+	p.contentLength = cl
+	p.chunked = req.Chunked
+	// RFC 9110, Section 10.1.1: ignore 100-continue in HTTP/1.0 requests,
+	// and only wait when there is a body to wait for.
+	p.expect = expect && minor == 1 && (req.Chunked || cl > 0)
+	return nil
+}
+
+// Connection options the parser interprets (RFC 9110, Section 7.6.1).
+const (
+	tokClose = 1 << iota
+	tokKeepAlive
+	tokUpgrade
+)
+
+// connectionTokens returns the tok* bits for the options in a Connection
+// value, in one pass over the comma-separated list.
+func connectionTokens(v []byte) int {
+	bits := 0
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		switch elem := trimOWS(v[:i]); len(elem) {
+		case len("close"):
+			if equalFold(elem, "close") {
+				bits |= tokClose
+			}
+		case len("keep-alive"):
+			if equalFold(elem, "keep-alive") {
+				bits |= tokKeepAlive
+			}
+		case len("upgrade"):
+			if equalFold(elem, "upgrade") {
+				bits |= tokUpgrade
+			}
+		}
+		v = v[min(i+1, len(v)):]
+	}
+	return bits
+}
+
+// parseContentLength parses 1*DIGIT into an int64, rejecting overflow.
+func parseContentLength(b []byte) (int64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if !isDigit(c) {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if v > (1<<63-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
+}
+
+// scanChunked decodes a chunked body (RFC 9112, Section 7.1) from p.pos into
+// p.body. It returns nil with p.pos just past the trailer section when the
+// body is complete, ErrNeedMore, or a protocol error.
+func (p *Parser) scanChunked(b []byte) error {
+	i := p.pos
+	defer func() { p.pos = i }()
+	for i < len(b) {
+		switch p.state {
+		case stChunkSize:
+			c := b[i]
+			if d := unhexTable[c]; d != 0xff {
+				p.chunkDigits++
+				if p.chunkDigits > maxChunkSizeDigits {
+					return ErrBadChunk
+				}
+				p.chunkLeft = p.chunkLeft<<4 | uint64(d)
+				if p.chunkLeft > uint64(p.maxBody-int64(len(p.body))) {
+					return ErrBodyTooLarge
+				}
+				i++
+				continue
+			}
+			if p.chunkDigits == 0 {
+				return ErrBadChunk
+			}
+			switch c {
+			case ';':
+				p.state = stChunkExt
+			case '\r':
+				p.state = stChunkSizeLF
+			default:
+				return ErrBadChunk // includes BWS and bare LF
+			}
+			i++
+		case stChunkExt:
+			// Extensions are ignored, but bounded per body so a peer cannot
+			// make us buffer unbounded framing.
+			j := scanValue(b, i, len(b))
+			p.extBytes += j - i
+			if p.extBytes > p.maxHead {
+				return ErrBadChunk
+			}
+			i = j
+			if i == len(b) {
+				break
+			}
+			if b[i] != '\r' {
+				return ErrBadChunk
+			}
+			i++
+			p.state = stChunkSizeLF
+		case stChunkSizeLF:
+			if b[i] != '\n' {
+				return ErrBadChunk
+			}
+			i++
+			if p.chunkLeft == 0 {
+				p.state = stFieldStart
+				p.mark = i // trailer start; fieldStart still locates the head's fields
+				p.nfields = 0
+			} else {
+				p.state = stChunkData
+			}
+		case stChunkData:
+			k := min(p.chunkLeft, uint64(len(b)-i))
+			p.body = append(p.body, b[i:i+int(k)]...)
+			i += int(k)
+			p.chunkLeft -= k
+			if p.chunkLeft == 0 {
+				p.state = stChunkDataCR
+			}
+		case stChunkDataCR:
+			if b[i] != '\r' {
+				return ErrBadChunk
+			}
+			i++
+			p.state = stChunkDataLF
+		case stChunkDataLF:
+			if b[i] != '\n' {
+				return ErrBadChunk
+			}
+			i++
+			p.state = stChunkSize
+			p.chunkDigits = 0
+		default:
+			// Trailer section, bounded like a head.
+			end := len(b)
+			limited := false
+			if lim := p.mark + p.maxHead; end > lim {
+				end, limited = lim, true
+			}
+			var done bool
+			var err error
+			i, done, err = p.scanFields(b, i, end)
+			if err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+			if limited {
+				return ErrHeaderTooLarge
+			}
+		}
+	}
+	return ErrNeedMore
+}
