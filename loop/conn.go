@@ -121,8 +121,8 @@ func (c *Conn) Server() *Server { return c.el.srv }
 func (c *Conn) Loop() *Loop { return c.el.handle }
 
 // OnLoop reports whether the caller runs on the connection's loop (and so
-// may call the on-loop methods). Safe from any goroutine; it costs a
-// gettid(2) system call.
+// may call the on-loop methods). Safe from any goroutine; a few
+// nanoseconds (see internal/goroutine).
 func (c *Conn) OnLoop() bool { return c.el.onLoop() }
 
 // Post runs fn on the connection's loop, unless the connection has closed

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/streamd/streamd/httpcodec"
+	"github.com/streamd/streamd/internal/goroutine"
 )
 
 // maxCork is the size at which a corked batch of responses is written
@@ -34,12 +34,12 @@ func (l *Loop) Post(fn func()) error { return l.el.post(fn) }
 func (l *Loop) OnLoop() bool { return l.el.onLoop() }
 
 // eventLoop is streamd's state for one gnet event loop. Everything but
-// the task queue, tid and counters is touched only on the loop.
+// the task queue, gid and counters is touched only on the loop.
 type eventLoop struct {
 	srv    *Server
 	gl     gnet.EventLoop
 	handle *Loop
-	tid    atomic.Int32 // OS thread of the loop (gnet locks loops to threads)
+	gid    atomic.Uintptr // goroutine.ID of the loop, 0 once it stopped
 
 	queue taskQueue
 
@@ -59,7 +59,8 @@ type eventLoop struct {
 	pollTimer    *time.Timer
 	dw           *drainWatcher
 
-	stats loopStats
+	stats       loopStats
+	stoppedLoop atomic.Bool
 }
 
 // loopStats are written by the loop only and read by Server.Stats.
@@ -83,7 +84,7 @@ func newEventLoop(srv *Server, gl gnet.EventLoop, idx int) *eventLoop {
 }
 
 func (el *eventLoop) onLoop() bool {
-	return int32(syscall.Gettid()) == el.tid.Load()
+	return goroutine.ID() == el.gid.Load()
 }
 
 // post queues fn to run on the loop, waking it once per batch.
@@ -133,9 +134,11 @@ func (el *eventLoop) drainTasks() {
 	}
 }
 
+// noteThread records the loop's goroutine on its first callback (gnet
+// runs each loop on one goroutine for its whole life).
 func (el *eventLoop) noteThread() {
-	if el.tid.Load() == 0 {
-		el.tid.Store(int32(syscall.Gettid()))
+	if el.gid.Load() == 0 && !el.stoppedLoop.Load() {
+		el.gid.Store(goroutine.ID())
 	}
 }
 
@@ -392,6 +395,11 @@ func (el *eventLoop) serve(c *Conn, req *httpcodec.Request) {
 	ctx.reset(c, req)
 	if el.srv.draining.Load() {
 		ctx.keepAlive = false
+	}
+	if len(req.Path) > 0 && req.Path[0] != '/' {
+		// absolute-form ("GET http://host/path"), which a server MUST
+		// accept (RFC 9112, Section 3.2.2): route on its path.
+		req.Path = originPath(req.Path)
 	}
 	h, pathFound := el.srv.router.lookup(req.Method, req.Path, &ctx.params, &ctx.nparams)
 	switch {
@@ -659,6 +667,9 @@ func (el *eventLoop) shutdown() {
 }
 
 func (el *eventLoop) stopTimers() {
+	// The loop goroutine is gone; its ID may be reused by another.
+	el.stoppedLoop.Store(true)
+	el.gid.Store(0)
 	if el.pollTimer != nil {
 		el.pollTimer.Stop()
 	}

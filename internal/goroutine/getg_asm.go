@@ -1,0 +1,8 @@
+//go:build amd64 || arm64
+
+package goroutine
+
+// getg returns the runtime's pointer to the current goroutine.
+func getg() uintptr
+
+func id() uintptr { return getg() }
