@@ -165,6 +165,18 @@ func (c *Ctx) AppendStreamHead(dst []byte, status int, extra string) []byte {
 	return append(dst, "\r\n"...)
 }
 
+// WriteStreamHead writes the head of a response without a length (a
+// stream), as AppendStreamHead builds it, straight into the connection's
+// corked output: no intermediate buffer. Call it after TakeOver.
+func (c *Ctx) WriteStreamHead(status int, extra string) {
+	el := c.el
+	if el.corked == c.conn {
+		el.out = c.AppendStreamHead(el.out, status, extra)
+		return
+	}
+	c.conn.Write(c.AppendStreamHead(nil, status, extra))
+}
+
 // TakeOver hands the connection to m: no automatic response is written,
 // later input goes to m.OnData, and m ends the stream with Conn.EndMode
 // or Conn.Close. The caller writes the response head itself (with
