@@ -103,10 +103,9 @@ func Start(c *loop.Ctx, opts Options) *Writer {
 			hdr.WriteString("Connection: close\r\n")
 		}
 	}
-	head := c.AppendStreamHead(nil, status, hdr.String())
 	w.conn = c.TakeOver(mode{w})
 	w.high = w.conn.HighWatermark()
-	w.conn.Write(head)
+	c.WriteStreamHead(status, hdr.String())
 	return w
 }
 

@@ -134,13 +134,12 @@ func (u *Upgrader) Upgrade(c *loop.Ctx, h Handler) *Socket {
 	}
 	s.dec.Init(decCfg)
 	s.subprotocol = u.chooseSubprotocol(req)
-	out := c.AppendStreamHead(nil, 101, string(head))
 	s.conn = c.TakeOver(mode{s})
 	s.maxBuffered = u.Options.MaxBuffered
 	if s.maxBuffered <= 0 {
 		s.maxBuffered = 4 * s.conn.HighWatermark()
 	}
-	s.conn.Write(out)
+	c.WriteStreamHead(101, string(head))
 	s.schedulePing()
 	if h.OnOpen != nil {
 		h.OnOpen(s)
