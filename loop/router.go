@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -171,4 +172,24 @@ func matchPattern(rt *route, path []byte, params *[maxParams]param, nparams *int
 	}
 	*nparams = n
 	return true
+}
+
+// originPath returns the path of an absolute-form request-target
+// ("http://host:port/p" → "/p", "http://host" → "/"), or target itself
+// when it is not one (asterisk- or authority-form: no route matches).
+func originPath(target []byte) []byte {
+	i := bytes.Index(target, []byte("://"))
+	if i <= 0 {
+		return target
+	}
+	for _, c := range target[:i] { // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+		if !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return target
+		}
+	}
+	rest := target[i+3:]
+	if j := bytes.IndexByte(rest, '/'); j >= 0 {
+		return rest[j:]
+	}
+	return []byte("/")
 }

@@ -169,14 +169,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	go s.ticker(tickStop, tickDone)
 
 	var engineErr error
+	engineDone := false // errc already read: the engine stopped by itself
 	select {
 	case engineErr = <-errc:
+		engineDone = true
 	case <-ctx.Done():
 		s.shutdown()
 	}
 	close(tickStop)
 	<-tickDone
-	if engineErr == nil {
+	if !engineDone {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = s.eng.Stop(stopCtx)
 		cancel()
