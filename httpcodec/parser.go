@@ -165,6 +165,12 @@ func (p *Parser) Init(l Limits) {
 // Reset forgets any partly parsed request, keeping the limits and buffers.
 // Call it when the connection is reused for a new peer; Parse resets the
 // Parser itself after each complete request.
+// HeadComplete reports whether the head of the request being parsed has
+// been received in full (after Parse returned ErrNeedMore or
+// ErrExpectContinue): only its body is still missing. Servers use it to
+// stop the header-read deadline once the head is in.
+func (p *Parser) HeadComplete() bool { return p.headDone }
+
 func (p *Parser) Reset() {
 	p.state = stStart
 	p.pos = 0

@@ -663,3 +663,19 @@ func TestProtocolError(t *testing.T) {
 		t.Errorf("errors.Is(ErrMissingHost, ErrMalformed) = true; want false (pointer identity)")
 	}
 }
+
+func TestHeadComplete(t *testing.T) {
+	var p Parser
+	var req Request
+	in := []byte("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab")
+	if _, err := p.Parse(in[:20], &req); err != ErrNeedMore || p.HeadComplete() {
+		t.Fatalf("partial head: err %v, HeadComplete %v; want ErrNeedMore, false", err, p.HeadComplete())
+	}
+	if _, err := p.Parse(in, &req); err != ErrNeedMore || !p.HeadComplete() {
+		t.Fatalf("head without body: err %v, HeadComplete %v; want ErrNeedMore, true", err, p.HeadComplete())
+	}
+	in = append(in, "cde"...)
+	if n, err := p.Parse(in, &req); err != nil || n != len(in) || p.HeadComplete() {
+		t.Fatalf("whole request: n %d, err %v, HeadComplete %v; want %d, nil, false", n, err, p.HeadComplete(), len(in))
+	}
+}

@@ -28,8 +28,9 @@ type Mode interface {
 	// SSE stream ends so the client reconnects elsewhere); connections
 	// still open at the shutdown deadline are closed.
 	OnShutdown(c *Conn)
-	// OnClose fires exactly once when the connection is gone; err is the
-	// reason (nil for a close we asked for).
+	// OnClose fires exactly once when the connection closes while the
+	// mode owns it; err is the reason (nil for a close we asked for). A
+	// mode that gives the connection back with EndMode gets no OnClose.
 	OnClose(c *Conn, err error)
 }
 

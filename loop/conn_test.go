@@ -550,3 +550,21 @@ func TestLoopPostAndOnLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowBodyNotHeaderTimeout checks that the header deadline stops once
+// the head is complete: a body that trickles in slower than
+// ReadHeaderTimeout (but within IdleTimeout between reads) is served.
+func TestSlowBodyNotHeaderTimeout(t *testing.T) {
+	cfg := Config{Loops: 1, ReadHeaderTimeout: 200 * time.Millisecond, IdleTimeout: 10 * time.Second}
+	ts := startServer(t, cfg, basicRoutes)
+	c := dial(t, ts.addr)
+	c.send("POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+	// The stimulus is time passing: five header timeouts without input.
+	time.Sleep(time.Second)
+	c.send("world")
+	resp, body := c.read("POST")
+	checkStatus(t, resp, 200)
+	if !strings.Contains(body, "helloworld") {
+		t.Errorf("body = %q; want the echoed request body", body)
+	}
+}

@@ -350,7 +350,15 @@ func (el *eventLoop) parseAndServe(c *Conn, in []byte) int {
 				c.parser = el.shared
 				el.shared = el.newParser()
 			}
-			if c.headerStart == 0 {
+			switch {
+			case p.HeadComplete():
+				// Only the body is missing: the header deadline no longer
+				// applies; the idle deadline, refreshed by every read, does.
+				if c.headerStart != 0 {
+					c.headerStart = 0
+					el.reschedule(c)
+				}
+			case c.headerStart == 0:
 				c.headerStart = el.wheel.now
 				el.reschedule(c)
 			}
