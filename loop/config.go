@@ -81,7 +81,8 @@ type Config struct {
 	// input); past it the connection is closed.
 	MaxPendingInput int
 
-	// ReusePort enables SO_REUSEPORT with one listener per loop.
+	// ReusePort enables SO_REUSEPORT with one listener per loop; it needs
+	// a fixed port (Serve refuses ":0").
 	ReusePort bool
 
 	// Logger receives structured logs. Default: slog.Default().

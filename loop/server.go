@@ -139,6 +139,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	defer close(s.stopped)
 	addr := s.cfg.Addr
+	if s.cfg.ReusePort && strings.HasSuffix(addr, ":0") {
+		// Each loop would bind its own random port.
+		return errors.New("loop: ReusePort needs a fixed port, not :0")
+	}
 	if strings.HasPrefix(addr, ":") {
 		addr = "0.0.0.0" + addr
 	}
