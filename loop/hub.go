@@ -460,15 +460,32 @@ func (s *Subscription) Drained() {
 	}
 	pending := s.conflated
 	s.conflated = nil
-	budget := s.budget()
 	for i, m := range pending {
-		if s.conn.Buffered() > budget {
+		if s.over() {
 			s.conflated = append(s.conflated, pending[i:]...)
 			s.conn.WantDrain()
 			return
 		}
 		s.write(m)
 	}
+}
+
+// over reports whether the subscriber's queued output is above its
+// budget. Bytes corked in the current callback are first handed to the
+// socket: they are not backlog yet, and counting them would make a fast
+// reader look slow whenever one delivery batch holds more than the budget
+// (it would be closed, or miss events, under PolicyClose/PolicyDrop).
+func (s *Subscription) over() bool {
+	c := s.conn
+	budget := s.budget()
+	if c.Buffered() <= budget {
+		return false
+	}
+	if el := c.el; el.corked == c && len(el.out) > 0 {
+		el.flushCork()
+		return c.Buffered() > budget
+	}
+	return true
 }
 
 func (s *Subscription) budget() int {
@@ -498,7 +515,7 @@ func (s *Subscription) offer(m *Message, c *deliveryCounters) {
 	// Never nil: a subscriber that joined after the publish has
 	// lastSeq >= m.seq, and the codec was counted before the publish.
 	frame := m.frames[s.codec]
-	if len(s.conflated) > 0 || s.conn.Buffered() > s.budget() {
+	if len(s.conflated) > 0 || s.over() {
 		switch s.t.cfg.Policy {
 		case PolicyDrop:
 			c.dropped++

@@ -51,7 +51,9 @@ func appendFrame(dst []byte, id, event, sdata string, bdata []byte, retry time.D
 	}
 	if retry > 0 {
 		dst = append(dst, "retry: "...)
-		dst = strconv.AppendInt(dst, retry.Milliseconds(), 10)
+		// At least 1 ms: "retry: 0" would make the client reconnect in a
+		// tight loop.
+		dst = strconv.AppendInt(dst, max(retry.Milliseconds(), 1), 10)
 		dst = append(dst, '\n')
 	}
 	// A frame of only an id or a retry sets client state without

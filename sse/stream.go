@@ -106,7 +106,9 @@ type Stream struct {
 
 	// any goroutine
 	gone     atomic.Bool
+	closing  atomic.Bool  // Close was called: later sends are dropped
 	buffered atomic.Int64 // queued output as last seen on the loop
+	posted   atomic.Int64 // bytes of frames posted to the loop, not yet written
 	mu       sync.Mutex   // guards done and onClose
 	done     chan struct{}
 	onClose  []func()
@@ -137,8 +139,11 @@ func Open(c *loop.Ctx, opts Options, fn func(*Stream)) *Stream {
 	}
 	s.conn.Write(head)
 	if c.Method() == "HEAD" {
+		// No stream follows and the mode's OnClose will not run: end the
+		// Stream here so Done and OnClose do not wait forever.
 		s.closed = true
 		s.conn.EndMode(c.KeepAlive())
+		s.finish()
 		return s
 	}
 	if opts.Retry > 0 {
@@ -225,26 +230,38 @@ func (s *Stream) SendEvent(ev Event) (loop.WriteResult, error) {
 // write sends an encoded frame on the loop or hands it to the loop.
 // Control frames (heartbeats) ignore MaxBuffered.
 func (s *Stream) write(frame []byte, control bool) loop.WriteResult {
-	if s.gone.Load() {
+	if s.gone.Load() || s.closing.Load() {
 		return loop.Dropped
 	}
 	if s.conn.OnLoop() {
 		return s.writeOnLoop(frame, control)
 	}
-	if !control && int(s.buffered.Load())+len(frame) > s.maxBuffered {
+	// Frames posted but not yet run count against MaxBuffered too:
+	// otherwise a producer goroutine faster than the loop would fill the
+	// loop's shared task queue (Config.QueueLimit) and starve every other
+	// connection of that loop.
+	n := int64(len(frame))
+	inFlight := s.posted.Add(n)
+	if !control && int(s.buffered.Load()+inFlight) > s.maxBuffered {
+		s.posted.Add(-n)
 		return loop.Dropped
 	}
-	if err := s.conn.Post(func(*loop.Conn) { s.writeOnLoop(frame, control) }); err != nil {
+	err := s.conn.Post(func(*loop.Conn) {
+		s.posted.Add(-n)
+		s.writeOnLoop(frame, control)
+	})
+	if err != nil {
+		s.posted.Add(-n)
 		return loop.Dropped
 	}
-	if int(s.buffered.Load()) > s.conn.HighWatermark() {
+	if int(s.buffered.Load()+s.posted.Load()) > s.conn.HighWatermark() {
 		return loop.Queued
 	}
 	return loop.Written
 }
 
 func (s *Stream) writeOnLoop(frame []byte, control bool) loop.WriteResult {
-	if s.closed {
+	if s.closed || (!control && s.closing.Load()) {
 		return loop.Dropped
 	}
 	if !control && s.conn.Buffered()+len(frame) > s.maxBuffered {
@@ -271,7 +288,7 @@ func (s *Stream) Join(topic string) error {
 }
 
 func (s *Stream) join(topic string) error {
-	if s.closed {
+	if s.closed || s.closing.Load() {
 		return ErrClosed
 	}
 	for _, sub := range s.subs {
@@ -348,12 +365,24 @@ func (s *Stream) Done() <-chan struct{} {
 
 // Close ends the stream after the queued events are sent; the client
 // will reconnect unless told otherwise (e.g. by an HTTP 204 on reconnect).
+// Sends after Close report Dropped.
 func (s *Stream) Close() {
+	s.closing.Store(true)
 	if s.conn.OnLoop() {
-		s.conn.CloseAfterFlush()
+		s.closeOnLoop()
 		return
 	}
-	_ = s.conn.PostControl(func(c *loop.Conn) { c.CloseAfterFlush() })
+	_ = s.conn.PostControl(func(*loop.Conn) { s.closeOnLoop() })
+}
+
+// closeOnLoop leaves the topics, so no further events are queued behind
+// the ones being flushed, and closes the connection once they are sent.
+func (s *Stream) closeOnLoop() {
+	for _, sub := range s.subs {
+		sub.Unsubscribe()
+	}
+	s.subs = nil
+	s.conn.CloseAfterFlush()
 }
 
 // subscriber adapts a Stream to loop.Subscriber.
@@ -404,7 +433,17 @@ func (m mode) OnClose(*loop.Conn, error) {
 		sub.Unsubscribe()
 	}
 	s.subs = nil
+	s.finish()
+}
+
+// finish marks the stream gone, closes Done and runs the OnClose
+// functions, once.
+func (s *Stream) finish() {
 	s.mu.Lock()
+	if s.gone.Load() {
+		s.mu.Unlock()
+		return
+	}
 	s.gone.Store(true)
 	fns := s.onClose
 	s.onClose = nil

@@ -17,6 +17,9 @@ const (
 	maxChatMessage    = 2000 // bytes
 	maxCalendarTitle  = 200  // bytes
 	maxCalendarEvents = 1000
+
+	// chatRetry is the reconnection delay the chat stream asks for.
+	chatRetry = 2 * time.Second
 )
 
 // sseDemos holds the state of the SSE demos: the clock ticker, the chat
@@ -30,6 +33,9 @@ type sseDemos struct {
 	calMu   sync.Mutex // orders calendar adds against stream snapshots
 	entries []calendarEntry
 	nextID  int
+
+	streamsMu sync.Mutex
+	streams   map[*sse.Stream]struct{} // open demo streams, for dropStreams
 }
 
 type calendarEntry struct {
@@ -39,7 +45,37 @@ type calendarEntry struct {
 }
 
 func newSSEDemos(hub *loop.Hub) *sseDemos {
-	return &sseDemos{hub: hub, stopClock: make(chan struct{}), clockDone: make(chan struct{})}
+	return &sseDemos{hub: hub, stopClock: make(chan struct{}), clockDone: make(chan struct{}),
+		streams: make(map[*sse.Stream]struct{})}
+}
+
+// track remembers s until it closes, so dropStreams can reach it.
+func (d *sseDemos) track(s *sse.Stream) {
+	d.streamsMu.Lock()
+	d.streams[s] = struct{}{}
+	d.streamsMu.Unlock()
+	s.OnClose(func() {
+		d.streamsMu.Lock()
+		delete(d.streams, s)
+		d.streamsMu.Unlock()
+	})
+}
+
+// dropStreams closes every open demo stream from the server side, as a
+// restart or a proxy timeout would: clients reconnect with Last-Event-ID
+// and resume from the topic history. It returns how many it closed. The
+// end-to-end tests use it; safe from any goroutine.
+func (d *sseDemos) dropStreams() int {
+	d.streamsMu.Lock()
+	list := make([]*sse.Stream, 0, len(d.streams))
+	for s := range d.streams {
+		list = append(list, s)
+	}
+	d.streamsMu.Unlock()
+	for _, s := range list {
+		s.Close()
+	}
+	return len(list)
 }
 
 func (d *sseDemos) routes(a *app) {
@@ -78,13 +114,15 @@ func (d *sseDemos) stop() {
 
 func (d *sseDemos) clockStream(c *loop.Ctx) {
 	sse.Open(c, sse.Options{Hub: d.hub}, func(s *sse.Stream) {
+		d.track(s)
 		_, _ = s.Event("time", time.Now().Format(time.RFC3339))
 		_ = s.Join("clock")
 	})
 }
 
 func (d *sseDemos) chatStream(c *loop.Ctx) {
-	sse.Open(c, sse.Options{Hub: d.hub, Retry: 2 * time.Second}, func(s *sse.Stream) {
+	sse.Open(c, sse.Options{Hub: d.hub, Retry: chatRetry}, func(s *sse.Stream) {
+		d.track(s)
 		_ = s.Join("chat")
 	})
 }
@@ -133,6 +171,7 @@ func chatMessage(c *loop.Ctx) (string, string) {
 // entry falls between them.
 func (d *sseDemos) calendarStream(c *loop.Ctx) {
 	sse.Open(c, sse.Options{Hub: d.hub}, func(s *sse.Stream) {
+		d.track(s)
 		d.calMu.Lock()
 		defer d.calMu.Unlock()
 		snap, _ := json.Marshal(d.entries)

@@ -1,0 +1,346 @@
+package loop
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// hubTestCodec frames a message as "ID DATA\n".
+var hubTestCodec = RegisterCodec(func(dst []byte, m *Message) []byte {
+	dst = append(dst, m.ID...)
+	dst = append(dst, ' ')
+	dst = append(dst, m.Data...)
+	return append(dst, '\n')
+})
+
+// hubSub is a minimal protocol on the hub: the connection carries
+// hubTestCodec lines.
+type hubSub struct {
+	sub    *Subscription
+	closed chan struct{}
+}
+
+func (*hubSub) Codec() CodecID                         { return hubTestCodec }
+func (*hubSub) Overflow(c *Conn)                       { c.Close() }
+func (*hubSub) OnData(_ *Conn, in []byte) (int, error) { return len(in), nil }
+func (*hubSub) OnTimer(*Conn)                          {}
+func (h *hubSub) OnDrain(*Conn)                        { h.sub.Drained() }
+func (*hubSub) OnShutdown(c *Conn)                     { c.CloseAfterFlush() }
+func (h *hubSub) OnClose(*Conn, error) {
+	if h.sub != nil {
+		h.sub.Unsubscribe()
+		h.sub.Unsubscribe() // idempotent
+	}
+	close(h.closed)
+}
+
+// hubRoutes serves GET /sub?topic=T[&last=ID]: the head, then "RESET\n"
+// if the resume point is gone, the missed messages, and live ones.
+func hubRoutes(hub *Hub, subs chan<- *hubSub) func(*Server) {
+	return func(s *Server) {
+		s.GET("/sub", func(c *Ctx) {
+			topic, _ := c.Query("topic")
+			last, resume := c.Query("last")
+			head := c.AppendStreamHead(nil, 200, "Content-Type: text/plain\r\n")
+			h := &hubSub{closed: make(chan struct{})}
+			conn := c.TakeOver(h)
+			conn.Write(head)
+			sub, missed, reset, err := hub.Subscribe(conn, topic, h, Resume{LastID: last, Enabled: resume})
+			if err != nil {
+				conn.Write([]byte("ERR " + err.Error() + "\n"))
+				conn.CloseAfterFlush()
+				return
+			}
+			h.sub = sub
+			if reset {
+				conn.Write([]byte("RESET\n"))
+			}
+			for _, m := range missed {
+				conn.Write(m.Frame(hubTestCodec))
+			}
+			subs <- h
+		})
+	}
+}
+
+type hubClient struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialHub(t *testing.T, ts *testServer, query string, subs <-chan *hubSub) (*hubClient, *hubSub) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", ts.addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := c.Write([]byte("GET /sub?" + query + " HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	hc := &hubClient{t: t, c: c, br: bufio.NewReader(c)}
+	for {
+		line := hc.line()
+		if line == "" {
+			break
+		}
+	}
+	select {
+	case h := <-subs:
+		return hc, h
+	case <-time.After(testTimeout):
+		t.Fatal("not subscribed")
+		return nil, nil
+	}
+}
+
+func (hc *hubClient) line() string {
+	hc.t.Helper()
+	l, err := hc.br.ReadString('\n')
+	if err != nil {
+		hc.t.Fatalf("read: %v (partial %q)", err, l)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+func (hc *hubClient) expect(lines ...string) {
+	hc.t.Helper()
+	for _, want := range lines {
+		if got := hc.line(); got != want {
+			hc.t.Fatalf("line = %q; want %q", got, want)
+		}
+	}
+}
+
+func newTestHub(t *testing.T, cfg HubConfig) *Hub {
+	t.Helper()
+	h, err := NewHub(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+func TestHubPolicyString(t *testing.T) {
+	for p, want := range map[Policy]string{PolicyClose: "close", PolicyDrop: "drop", PolicyConflate: "conflate"} {
+		if got := p.String(); got != want {
+			t.Errorf("Policy(%d).String() = %q; want %q", p, got, want)
+		}
+	}
+}
+
+func TestHubErrors(t *testing.T) {
+	h := newTestHub(t, HubConfig{MaxTopics: 2})
+	if _, err := h.Publish("", Message{}); !errors.Is(err, ErrBadTopic) {
+		t.Errorf("Publish(\"\") = %v; want ErrBadTopic", err)
+	}
+	for _, name := range []string{"a", "b", "a"} {
+		if _, err := h.Publish(name, Message{Data: []byte("x")}); err != nil {
+			t.Errorf("Publish(%q) = %v", name, err)
+		}
+	}
+	if _, err := h.Publish("c", Message{}); !errors.Is(err, ErrTooManyTopics) {
+		t.Errorf("third topic: %v; want ErrTooManyTopics", err)
+	}
+	if st := h.TopicStats("a"); st.Published != 2 || st.Subscribers != 0 {
+		t.Errorf("TopicStats(a) = %+v; want Published 2", st)
+	}
+	if st := h.TopicStats("nope"); st != (TopicStats{}) {
+		t.Errorf("TopicStats(unknown) = %+v; want zero", st)
+	}
+	if got := len(h.Topics()); got != 2 {
+		t.Errorf("Topics() has %d names; want 2", got)
+	}
+}
+
+func TestHubHistory(t *testing.T) {
+	h := newTestHub(t, HubConfig{Topics: map[string]TopicConfig{"r": {RingSize: 4}}})
+	for i := 1; i <= 10; i++ {
+		m := Message{Data: []byte("m" + strconv.Itoa(i))}
+		if i == 9 {
+			m.ID = "custom"
+		}
+		id, err := h.Publish("r", m)
+		want := strconv.Itoa(i)
+		if i == 9 {
+			want = "custom"
+		}
+		if err != nil || id != want {
+			t.Fatalf("Publish #%d = %q, %v; want %q", i, id, err, want)
+		}
+	}
+	tp, _ := h.topic("r", false)
+	tests := []struct {
+		last  string
+		want  string
+		found bool
+	}{
+		{"7", "m8 m9 m10", true},
+		{"custom", "m10", true},
+		{"10", "", true},
+		{"6", "", false}, // fell out of the 4-slot ring
+		{"9", "", false}, // replaced by a custom id
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		tp.mu.Lock()
+		msgs, found := tp.history(tt.last)
+		tp.mu.Unlock()
+		var got []string
+		for _, m := range msgs {
+			got = append(got, string(m.Data))
+		}
+		if strings.Join(got, " ") != tt.want || found != tt.found {
+			t.Errorf("history(%q) = %q, %v; want %q, %v", tt.last, got, found, tt.want, tt.found)
+		}
+	}
+}
+
+// TestHubBacklog blocks the only loop and checks that Publish refuses
+// messages past MaxBacklog, records none of them, and that the accepted
+// ones arrive in order once the loop runs again.
+func TestHubBacklog(t *testing.T) {
+	hub := newTestHub(t, HubConfig{MaxBacklog: 8})
+	subs := make(chan *hubSub, 4)
+	ts := startServer(t, Config{Loops: 1}, hubRoutes(hub, subs))
+	hc, _ := dialHub(t, ts, "topic=b", subs)
+	block, blocked := make(chan struct{}), make(chan struct{})
+	if err := ts.Loops()[0].Post(func() { close(blocked); <-block }); err != nil {
+		t.Fatal(err)
+	}
+	<-blocked
+	for i := 1; i <= 8; i++ {
+		if _, err := hub.Publish("b", Message{Data: []byte("x")}); err != nil {
+			close(block)
+			t.Fatalf("Publish #%d: %v", i, err)
+		}
+	}
+	_, err := hub.Publish("b", Message{Data: []byte("x")})
+	close(block)
+	if !errors.Is(err, ErrBacklog) {
+		t.Fatalf("Publish past MaxBacklog = %v; want ErrBacklog", err)
+	}
+	if st := hub.TopicStats("b"); st.Published != 8 {
+		t.Errorf("Published = %d; want 8 (the refused one not recorded)", st.Published)
+	}
+	for i := 1; i <= 8; i++ {
+		hc.expect(strconv.Itoa(i) + " x")
+	}
+	if _, err := hub.Publish("b", Message{Data: []byte("y")}); err != nil {
+		t.Fatalf("Publish after the loop caught up: %v", err)
+	}
+	hc.expect("9 y")
+}
+
+func TestHubSubscribeResume(t *testing.T) {
+	forLoops(t, func(t *testing.T, loops int) {
+		hub := newTestHub(t, HubConfig{Default: TopicConfig{RingSize: 3}})
+		subs := make(chan *hubSub, 4)
+		ts := startServer(t, Config{Loops: loops}, hubRoutes(hub, subs))
+		for i := 1; i <= 5; i++ {
+			if _, err := hub.Publish("t", Message{Data: []byte("m" + strconv.Itoa(i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a, _ := dialHub(t, ts, "topic=t&last=3", subs)
+		a.expect("4 m4", "5 m5")
+		b, _ := dialHub(t, ts, "topic=t&last=1", subs)
+		b.expect("RESET")
+		c, hc := dialHub(t, ts, "topic=t", subs)
+		if st := hub.TopicStats("t"); st.Subscribers != 3 {
+			t.Fatalf("Subscribers = %d; want 3", st.Subscribers)
+		}
+		if _, err := hub.Publish("t", Message{Data: []byte("m6")}); err != nil {
+			t.Fatal(err)
+		}
+		for _, cl := range []*hubClient{a, b, c} {
+			cl.expect("6 m6")
+		}
+		c.c.Close()
+		select {
+		case <-hc.closed:
+		case <-time.After(testTimeout):
+			t.Fatal("OnClose not called")
+		}
+		waitFor(t, "2 subscribers", func() bool { return hub.TopicStats("t").Subscribers == 2 })
+	})
+}
+
+// TestHubSlowClose checks PolicyClose at the hub level: a subscriber that
+// does not read is closed, a reading one gets every message.
+func TestHubSlowClose(t *testing.T) {
+	hub := newTestHub(t, HubConfig{Default: TopicConfig{Budget: 64 << 10}})
+	subs := make(chan *hubSub, 4)
+	ts := startServer(t, Config{Loops: 1}, hubRoutes(hub, subs))
+	fast, _ := dialHub(t, ts, "topic=s", subs)
+	_, slow := dialHub(t, ts, "topic=s", subs) // reads nothing more
+	payload := strings.Repeat("z", 16<<10)
+	var read atomic.Int64
+	errc := make(chan error, 1)
+	go func() {
+		// Every message, in order, up to the final "end".
+		for i := 1; ; i++ {
+			l, err := fast.br.ReadString('\n')
+			if err != nil || !strings.HasPrefix(l, strconv.Itoa(i)+" ") {
+				errc <- fmt.Errorf("fast reader: line %d = %.20q, %v", i, l, err)
+				return
+			}
+			if strings.HasSuffix(l, " end\n") {
+				errc <- nil
+				return
+			}
+			read.Add(1)
+		}
+	}()
+	// The publisher stays within 2 messages (32 KiB) of the fast reader,
+	// so it is never over the 64 KiB budget however it is scheduled.
+	deadline := time.Now().Add(testTimeout)
+	published := int64(0)
+	for closed := false; !closed; {
+		select {
+		case <-slow.closed:
+			closed = true
+			continue
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slow subscriber not closed; stats %+v", hub.TopicStats("s"))
+		}
+		if published-read.Load() > 2 {
+			time.Sleep(100 * time.Microsecond)
+			continue
+		}
+		if _, err := hub.Publish("s", Message{Data: []byte(payload)}); err != nil {
+			if !errors.Is(err, ErrBacklog) {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		published++
+	}
+	if _, err := hub.Publish("s", Message{Data: []byte("end")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("fast reader did not get every message")
+	}
+	if st := hub.TopicStats("s"); st.Closed != 1 || st.Subscribers != 1 {
+		t.Errorf("stats %+v; want Closed 1, Subscribers 1", st)
+	}
+}
