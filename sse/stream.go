@@ -95,7 +95,8 @@ func Publish(hub *loop.Hub, topic string, ev Event) (string, error) {
 // last seen by the loop.
 type Stream struct {
 	conn        *loop.Conn
-	opts        Options
+	hub         *loop.Hub
+	heartbeat   time.Duration
 	lastEventID string
 	maxBuffered int
 
@@ -122,7 +123,7 @@ func Open(c *loop.Ctx, opts Options, fn func(*Stream)) *Stream {
 	if opts.Heartbeat == 0 {
 		opts.Heartbeat = DefaultHeartbeat
 	}
-	s := &Stream{opts: opts, lastEventID: c.Header("Last-Event-ID")}
+	s := &Stream{hub: opts.Hub, heartbeat: opts.Heartbeat, lastEventID: c.Header("Last-Event-ID")}
 	if s.lastEventID == "" {
 		// Clients without the header (or a first page load) may pass it in
 		// the query, as some EventSource polyfills do.
@@ -131,13 +132,12 @@ func Open(c *loop.Ctx, opts Options, fn func(*Stream)) *Stream {
 	if !validID(s.lastEventID) {
 		s.lastEventID = ""
 	}
-	head := c.AppendStreamHead(nil, 200, "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"+s.corsHeaders(c.Header("Origin")))
 	s.conn = c.TakeOver(mode{s})
+	c.WriteStreamHead(200, "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"+corsHeaders(&opts, c.Header("Origin")))
 	s.maxBuffered = opts.MaxBuffered
 	if s.maxBuffered <= 0 {
 		s.maxBuffered = 4 * s.conn.HighWatermark()
 	}
-	s.conn.Write(head)
 	if c.Method() == "HEAD" {
 		// No stream follows and the mode's OnClose will not run: end the
 		// Stream here so Done and OnClose do not wait forever.
@@ -158,13 +158,13 @@ func Open(c *loop.Ctx, opts Options, fn func(*Stream)) *Stream {
 	return s
 }
 
-func (s *Stream) corsHeaders(origin string) string {
-	if origin == "" || len(s.opts.AllowOrigins) == 0 {
+func corsHeaders(opts *Options, origin string) string {
+	if origin == "" || len(opts.AllowOrigins) == 0 {
 		return ""
 	}
-	allowed := slices.Contains(s.opts.AllowOrigins, origin)
-	if !allowed && slices.Contains(s.opts.AllowOrigins, "*") {
-		if s.opts.AllowCredentials {
+	allowed := slices.Contains(opts.AllowOrigins, origin)
+	if !allowed && slices.Contains(opts.AllowOrigins, "*") {
+		if opts.AllowCredentials {
 			allowed = true // credentials need the echoed origin, not "*"
 		} else {
 			return "Access-Control-Allow-Origin: *\r\n"
@@ -174,7 +174,7 @@ func (s *Stream) corsHeaders(origin string) string {
 		return ""
 	}
 	h := "Access-Control-Allow-Origin: " + origin + "\r\nVary: Origin\r\n"
-	if s.opts.AllowCredentials {
+	if opts.AllowCredentials {
 		h += "Access-Control-Allow-Credentials: true\r\n"
 	}
 	return h
@@ -278,7 +278,7 @@ func (s *Stream) writeOnLoop(frame []byte, control bool) loop.WriteResult {
 // From another goroutine the join happens asynchronously and errors are
 // not reported.
 func (s *Stream) Join(topic string) error {
-	if s.opts.Hub == nil {
+	if s.hub == nil {
 		return ErrNoHub
 	}
 	if !s.conn.OnLoop() {
@@ -297,7 +297,7 @@ func (s *Stream) join(topic string) error {
 		}
 	}
 	resume := loop.Resume{LastID: s.lastEventID, Enabled: s.lastEventID != "" && len(s.subs) == 0}
-	sub, missed, reset, err := s.opts.Hub.Subscribe(s.conn, topic, subscriber{s}, resume)
+	sub, missed, reset, err := s.hub.Subscribe(s.conn, topic, subscriber{s}, resume)
 	if err != nil {
 		return err
 	}
@@ -406,7 +406,7 @@ func (m mode) OnTimer(c *loop.Conn) {
 		return
 	}
 	s.writeOnLoop(heartbeat, true)
-	c.SetTimer(s.opts.Heartbeat)
+	c.SetTimer(s.heartbeat)
 }
 
 var heartbeat = []byte(":\n\n")
