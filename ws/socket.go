@@ -84,6 +84,7 @@ type Socket struct {
 	subs        []*loop.Subscription
 	onDrain     func()
 	hdr         [maxHeaderLen]byte
+	spill       []byte // a big partial frame, kept here instead of in the loop's input
 
 	// any goroutine
 	gone     atomic.Bool
@@ -171,6 +172,12 @@ func (s *Socket) sendOnLoop(op Opcode, payload []byte) loop.WriteResult {
 		r = s.conn.Writev(h, payload)
 	}
 	s.buffered.Store(int64(s.conn.Buffered()))
+	if r == loop.Queued {
+		// Senders on other goroutines judge by s.buffered: make sure it
+		// is refreshed once the output drains, or a socket that was
+		// backed up once would keep dropping their messages.
+		s.conn.WantDrain()
+	}
 	return r
 }
 
@@ -220,10 +227,21 @@ func (s *Socket) startClose(code StatusCode, reason string) {
 	if s.state != stateOpen {
 		return
 	}
-	s.state = stateCloseSent
-	s.gone.Store(true)
+	s.closing(stateCloseSent)
 	s.conn.Write(AppendClose(nil, code, reason))
 	s.conn.SetTimer(s.closeTimeout())
+}
+
+// closing moves the socket out of stateOpen and leaves every hub topic:
+// nothing may follow a close frame (RFC 6455, Section 5.5.1), and the hub
+// writes its frames straight to the connection. On the loop.
+func (s *Socket) closing(state uint8) {
+	s.state = state
+	s.gone.Store(true)
+	for _, sub := range s.subs {
+		sub.Unsubscribe()
+	}
+	s.subs = nil
 }
 
 func (s *Socket) closeTimeout() time.Duration {
@@ -249,14 +267,16 @@ func (s *Socket) fail(err error) {
 		}
 		s.conn.Write(AppendClose(nil, code, reason))
 	}
-	s.state = stateCloseSent
-	s.gone.Store(true)
+	s.closing(stateCloseSent)
 	if s.closeCode == 0 {
 		s.closeCode = CloseAbnormal
 	}
 	if s.h.OnError != nil {
 		s.h.OnError(s, err)
 	}
+	// Close once the close frame is out, or after CloseTimeout if the
+	// peer does not read it (rather than the server's WriteTimeout).
+	s.conn.SetTimer(s.closeTimeout())
 	s.conn.CloseAfterFlush()
 }
 
@@ -347,12 +367,18 @@ type subscriber struct{ s *Socket }
 func (subscriber) Codec() loop.CodecID { return hubCodec }
 
 // Overflow closes a slow socket with 1013 (try again later).
+//
+// The close frame queues behind the output the socket could not take, so
+// the connection closes once that is flushed or after CloseTimeout,
+// whichever comes first: a reader that stopped must not hold its backlog
+// until the server's WriteTimeout. Leaving the topics here also stops
+// the hub from calling Overflow again for every later message.
 func (sb subscriber) Overflow(c *loop.Conn) {
 	s := sb.s
 	if s.state == stateOpen {
-		s.state = stateCloseSent
-		s.gone.Store(true)
+		s.closing(stateCloseSent)
 		c.Write(AppendClose(nil, CloseTryAgainLater, "too slow"))
+		c.SetTimer(s.closeTimeout())
 	}
 	c.CloseAfterFlush()
 }
@@ -360,7 +386,36 @@ func (sb subscriber) Overflow(c *loop.Conn) {
 // mode adapts a Socket to loop.Mode.
 type mode struct{ s *Socket }
 
+// spillThreshold is the size of a partial frame above which the socket
+// copies it out of the loop's input into its own buffer. The decoder
+// parses whole frames in place, but the loop closes a connection that
+// leaves more than Config.MaxPendingInput (256 KiB by default) unconsumed,
+// and a single frame may be as big as ReadLimit (1 MiB by default).
+const spillThreshold = 64 << 10
+
 func (m mode) OnData(c *loop.Conn, in []byte) (int, error) {
+	s := m.s
+	if len(s.spill) == 0 {
+		n := m.decode(c, in)
+		if rest := len(in) - n; rest >= spillThreshold && s.state != stateClosed && !c.Closed() {
+			s.spill = append(s.spill[:0], in[n:]...)
+			return len(in), nil
+		}
+		return n, nil
+	}
+	// A big frame is arriving: gather it here. The loop offers only new
+	// input, since everything before was consumed.
+	s.spill = append(s.spill, in...)
+	n := m.decode(c, s.spill)
+	rest := copy(s.spill, s.spill[n:])
+	s.spill = s.spill[:rest]
+	if rest == 0 {
+		s.spill = nil // do not pin a message-sized buffer on an idle socket
+	}
+	return len(in), nil
+}
+
+func (m mode) decode(c *loop.Conn, in []byte) int {
 	s := m.s
 	off := 0
 	for off < len(in) && s.state != stateClosed && !c.Closed() {
@@ -370,11 +425,11 @@ func (m mode) OnData(c *loop.Conn, in []byte) (int, error) {
 			break
 		}
 		if err == ErrClosed {
-			return len(in), nil // nothing may follow a close frame: ignore it
+			return len(in) // nothing may follow a close frame: ignore it
 		}
 		if err != nil {
 			s.fail(err)
-			return len(in), nil
+			return len(in)
 		}
 		switch ev.Kind {
 		case EventMessage:
@@ -397,22 +452,25 @@ func (m mode) OnData(c *loop.Conn, in []byte) (int, error) {
 					s.conn.Write(AppendClose(nil, ev.Code, ""))
 				}
 			}
-			s.state = stateClosed
-			s.gone.Store(true)
+			s.closing(stateClosed)
+			c.SetTimer(s.closeTimeout()) // bound the flush of our answer
 			c.CloseAfterFlush()
-			return len(in), nil
+			return len(in)
 		}
 	}
-	return off, nil
+	return off
 }
 
 func (m mode) OnTimer(c *loop.Conn) {
 	s := m.s
 	switch s.state {
-	case stateCloseSent:
-		c.Close() // the client never answered our close frame
+	case stateCloseSent, stateClosed:
+		// The client never answered our close frame, or never read our
+		// answer to its own.
+		c.Close()
 	case stateOpen:
 		if s.pingPending {
+			s.closing(stateClosed)
 			s.closeCode = CloseAbnormal
 			if s.h.OnError != nil {
 				s.h.OnError(s, ErrPongTimeout)
@@ -453,6 +511,7 @@ func (m mode) OnClose(*loop.Conn, error) {
 		s.comp.Reset()
 	}
 	s.dec.Reset()
+	s.spill = nil
 	code := s.closeCode
 	if code == 0 {
 		code = CloseAbnormal

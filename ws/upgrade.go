@@ -25,7 +25,9 @@ type Options struct {
 	// or one whose host equals the Host header.
 	CheckOrigin func(origin, host string) bool
 	// ReadLimit caps a message's size; default DefaultReadLimit. Bigger
-	// messages close the socket with 1009.
+	// messages close the socket with 1009. It may exceed the server's
+	// MaxPendingInput: a frame of more than 64 KiB still arriving is
+	// gathered in a per-socket buffer, freed once the frame is decoded.
 	ReadLimit int64
 	// Compression configures permessage-deflate (RFC 7692); off unless
 	// Compression.Enabled.
