@@ -16,6 +16,8 @@ type Mode interface {
 	// OnData receives the connection's unconsumed input (a view into the
 	// loop's buffer, valid only during the call) and returns how many
 	// bytes it consumed; the rest is offered again with the next input.
+	// Unconsumed input counts against Config.MaxPendingInput: a mode that
+	// waits for larger units (a big WebSocket frame) must copy them aside.
 	// A non-nil error closes the connection.
 	OnData(c *Conn, in []byte) (consumed int, err error)
 	// OnTimer fires once when the delay set with Conn.SetTimer is due.
