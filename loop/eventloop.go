@@ -251,7 +251,6 @@ func (el *eventLoop) onClose(c *Conn, err error) {
 		c.mode = nil
 		m.OnClose(c, err)
 	}
-	c.Data = nil
 }
 
 func (el *eventLoop) releaseParser(c *Conn) {
@@ -467,7 +466,7 @@ func (el *eventLoop) reschedule(c *Conn) {
 }
 
 // deadline computes the connection's next due tick (0 = none).
-func (el *eventLoop) deadline(c *Conn) int64 {
+func (el *eventLoop) deadline(c *Conn) int32 {
 	cfg := &el.srv.cfg
 	switch {
 	case c.mode != nil:
@@ -481,7 +480,7 @@ func (el *eventLoop) deadline(c *Conn) int64 {
 	}
 }
 
-func ticks(d time.Duration) int64 { return int64((d + TickInterval - 1) / TickInterval) }
+func ticks(d time.Duration) int32 { return int32((d + TickInterval - 1) / TickInterval) }
 
 // fire handles a due wheel entry.
 func (el *eventLoop) fire(c *Conn) {
@@ -524,7 +523,7 @@ func (el *eventLoop) fire(c *Conn) {
 var errRequestTimeout = &httpcodec.ProtocolError{Status: 408, Reason: "request header timeout"}
 
 // tick advances the wheel and checks the watch list.
-func (el *eventLoop) tick(now int64) {
+func (el *eventLoop) tick(now int32) {
 	el.noteThread()
 	el.wheel.advance(now, el.fire)
 	el.pollWatch()

@@ -239,16 +239,39 @@ type shard struct {
 
 // Subscription is one subscriber's membership of a topic.
 type Subscription struct {
-	t       *topic
 	sh      *shard
 	conn    *Conn
 	sub     Subscriber
-	codec   CodecID
 	lastSeq uint64
-	idx     int // in sh.subs
+	idx     int32 // in sh.subs
+	codec   CodecID
 	active  bool
 
-	conflated []*Message // PolicyConflate: latest per key, in seq order
+	// held is allocated only while PolicyConflate holds messages back:
+	// an idle subscription stays small.
+	held *heldMessages
+}
+
+// heldMessages are a slow subscriber's conflated messages: the latest per
+// key, in seq order.
+type heldMessages struct{ msgs []*Message }
+
+func (s *Subscription) conflated() []*Message {
+	if s.held == nil {
+		return nil
+	}
+	return s.held.msgs
+}
+
+func (s *Subscription) setConflated(msgs []*Message) {
+	switch {
+	case len(msgs) == 0:
+		s.held = nil
+	case s.held == nil:
+		s.held = &heldMessages{msgs: msgs}
+	default:
+		s.held.msgs = msgs
+	}
 }
 
 func (h *Hub) topicConfig(name string) TopicConfig {
@@ -421,15 +444,15 @@ func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Res
 		reset = !found
 		t.ensureFrames(missed, codec)
 	}
-	s = &Subscription{t: t, sh: sh, conn: conn, sub: sub, codec: codec, lastSeq: t.seq, active: true}
+	s = &Subscription{sh: sh, conn: conn, sub: sub, codec: codec, lastSeq: t.seq, active: true}
 	t.mu.Unlock()
-	s.idx = len(sh.subs)
+	s.idx = int32(len(sh.subs))
 	sh.subs = append(sh.subs, s)
 	return s, missed, reset, nil
 }
 
 // Topic returns the subscription's topic name.
-func (s *Subscription) Topic() string { return s.t.name }
+func (s *Subscription) Topic() string { return s.sh.t.name }
 
 // Unsubscribe removes the subscription. On the subscriber's loop;
 // idempotent.
@@ -444,8 +467,8 @@ func (s *Subscription) Unsubscribe() {
 	sh.subs[s.idx].idx = s.idx
 	sh.subs[last] = nil
 	sh.subs = sh.subs[:last]
-	s.conflated = nil
-	t := s.t
+	s.held = nil
+	t := s.sh.t
 	t.mu.Lock()
 	sh.count--
 	t.codecN[s.codec]--
@@ -455,14 +478,14 @@ func (s *Subscription) Unsubscribe() {
 // Drained writes the messages conflated while the subscriber was slow.
 // The protocol calls it from its Mode.OnDrain. On the loop.
 func (s *Subscription) Drained() {
-	if !s.active || len(s.conflated) == 0 {
+	if !s.active || s.held == nil {
 		return
 	}
-	pending := s.conflated
-	s.conflated = nil
+	pending := s.conflated()
+	s.held = nil
 	for i, m := range pending {
 		if s.over() {
-			s.conflated = append(s.conflated, pending[i:]...)
+			s.setConflated(append(s.conflated(), pending[i:]...))
 			s.conn.WantDrain()
 			return
 		}
@@ -489,7 +512,7 @@ func (s *Subscription) over() bool {
 }
 
 func (s *Subscription) budget() int {
-	if b := s.t.cfg.Budget; b > 0 {
+	if b := s.sh.t.cfg.Budget; b > 0 {
 		return b
 	}
 	return s.conn.el.srv.cfg.HighWatermark
@@ -498,11 +521,11 @@ func (s *Subscription) budget() int {
 func (s *Subscription) write(m *Message) {
 	switch s.conn.Write(m.frames[s.codec]) {
 	case Written:
-		s.t.stats.written.Add(1)
+		s.sh.t.stats.written.Add(1)
 	case Queued:
-		s.t.stats.queued.Add(1)
+		s.sh.t.stats.queued.Add(1)
 	default:
-		s.t.stats.dropped.Add(1)
+		s.sh.t.stats.dropped.Add(1)
 	}
 }
 
@@ -515,8 +538,8 @@ func (s *Subscription) offer(m *Message, c *deliveryCounters) {
 	// Never nil: a subscriber that joined after the publish has
 	// lastSeq >= m.seq, and the codec was counted before the publish.
 	frame := m.frames[s.codec]
-	if len(s.conflated) > 0 || s.over() {
-		switch s.t.cfg.Policy {
+	if s.held != nil || s.over() {
+		switch s.sh.t.cfg.Policy {
 		case PolicyDrop:
 			c.dropped++
 			return
@@ -541,18 +564,19 @@ func (s *Subscription) offer(m *Message, c *deliveryCounters) {
 }
 
 func (s *Subscription) conflate(m *Message) {
-	for i, old := range s.conflated {
+	held := s.conflated()
+	for i, old := range held {
 		if old.Key == m.Key {
-			copy(s.conflated[i:], s.conflated[i+1:])
-			s.conflated[len(s.conflated)-1] = m
+			copy(held[i:], held[i+1:])
+			held[len(held)-1] = m
 			return
 		}
 	}
-	if len(s.conflated) >= 1024 {
+	if len(held) >= 1024 {
 		// Bounded: too many distinct keys behave like PolicyDrop.
-		s.conflated = append(s.conflated[:0], s.conflated[1:]...)
+		held = append(held[:0], held[1:]...)
 	}
-	s.conflated = append(s.conflated, m)
+	s.setConflated(append(held, m))
 	s.conn.WantDrain()
 }
 

@@ -126,7 +126,7 @@ func (s *Server) openConns() int64 {
 // tickNow is the current wheel tick. It starts at 1: Conn uses tick 0 as
 // "no deadline" (headerStart, modeAt), so a connection accepted in the
 // server's first TickInterval must not see tick 0.
-func (s *Server) tickNow() int64 { return int64(time.Since(s.start)/TickInterval) + 1 }
+func (s *Server) tickNow() int32 { return int32(time.Since(s.start)/TickInterval) + 1 }
 
 // Serve listens on Config.Addr and serves until ctx is cancelled, then
 // shuts down gracefully: it stops taking new connections (they get 503),

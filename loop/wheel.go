@@ -12,13 +12,13 @@ const wheelSlots = 1024
 // busy connection just moves a field instead of touching the wheel on
 // every request.
 type wheel struct {
-	now     int64 // current tick
+	now     int32 // current tick
 	slots   [wheelSlots]*Conn
 	scratch []*Conn // reused by advance
 }
 
 // schedule (re)arms c to fire at tick at (clamped to the next tick).
-func (w *wheel) schedule(c *Conn, at int64) {
+func (w *wheel) schedule(c *Conn, at int32) {
 	if c.tslot >= 0 {
 		w.unlink(c)
 	}
@@ -64,7 +64,7 @@ func (w *wheel) unlink(c *Conn) {
 // advance moves the wheel to tick now, calling fire for every entry that
 // is due. A slot is detached before its entries run, so fire may freely
 // reschedule or cancel any connection, including others in the same slot.
-func (w *wheel) advance(now int64, fire func(*Conn)) {
+func (w *wheel) advance(now int32, fire func(*Conn)) {
 	for w.now < now {
 		w.now++
 		slot := int32(w.now % wheelSlots)

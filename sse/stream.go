@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -98,21 +99,35 @@ type Stream struct {
 	hub         *loop.Hub
 	heartbeat   time.Duration
 	lastEventID string
-	maxBuffered int
+	maxBuffered int32
 
 	// loop-only
+	closed  bool
 	subs    []*loop.Subscription
 	onDrain func()
-	closed  bool
 
 	// any goroutine
 	gone     atomic.Bool
 	closing  atomic.Bool  // Close was called: later sends are dropped
 	buffered atomic.Int64 // queued output as last seen on the loop
 	posted   atomic.Int64 // bytes of frames posted to the loop, not yet written
-	mu       sync.Mutex   // guards done and onClose
-	done     chan struct{}
-	onClose  []func()
+	mu       sync.Mutex   // guards watchers
+	watchers *watchers    // allocated by the first OnClose or Done
+}
+
+// watchers are what waits for a stream to end; most streams have none,
+// so they live outside the Stream.
+type watchers struct {
+	done    chan struct{}
+	onClose []func()
+}
+
+// watch returns the stream's watchers, creating them. Under s.mu.
+func (s *Stream) watch() *watchers {
+	if s.watchers == nil {
+		s.watchers = &watchers{}
+	}
+	return s.watchers
 }
 
 // Open answers the request with an event stream, calls fn with the
@@ -134,9 +149,9 @@ func Open(c *loop.Ctx, opts Options, fn func(*Stream)) *Stream {
 	}
 	s.conn = c.TakeOver(mode{s})
 	c.WriteStreamHead(200, "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"+corsHeaders(&opts, c.Header("Origin")))
-	s.maxBuffered = opts.MaxBuffered
+	s.maxBuffered = int32(min(opts.MaxBuffered, math.MaxInt32))
 	if s.maxBuffered <= 0 {
-		s.maxBuffered = 4 * s.conn.HighWatermark()
+		s.maxBuffered = int32(min(4*s.conn.HighWatermark(), math.MaxInt32))
 	}
 	if c.Method() == "HEAD" {
 		// No stream follows and the mode's OnClose will not run: end the
@@ -242,7 +257,7 @@ func (s *Stream) write(frame []byte, control bool) loop.WriteResult {
 	// connection of that loop.
 	n := int64(len(frame))
 	inFlight := s.posted.Add(n)
-	if !control && int(s.buffered.Load()+inFlight) > s.maxBuffered {
+	if !control && s.buffered.Load()+inFlight > int64(s.maxBuffered) {
 		s.posted.Add(-n)
 		return loop.Dropped
 	}
@@ -264,7 +279,7 @@ func (s *Stream) writeOnLoop(frame []byte, control bool) loop.WriteResult {
 	if s.closed || (!control && s.closing.Load()) {
 		return loop.Dropped
 	}
-	if !control && s.conn.Buffered()+len(frame) > s.maxBuffered {
+	if !control && s.conn.Buffered()+len(frame) > int(s.maxBuffered) {
 		return loop.Dropped
 	}
 	r := s.conn.Write(frame)
@@ -345,7 +360,8 @@ func (s *Stream) OnClose(fn func()) {
 		fn()
 		return
 	}
-	s.onClose = append(s.onClose, fn)
+	w := s.watch()
+	w.onClose = append(w.onClose, fn)
 	s.mu.Unlock()
 }
 
@@ -354,13 +370,14 @@ func (s *Stream) OnClose(fn func()) {
 func (s *Stream) Done() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done == nil {
-		s.done = make(chan struct{})
+	w := s.watch()
+	if w.done == nil {
+		w.done = make(chan struct{})
 		if s.gone.Load() {
-			close(s.done)
+			close(w.done)
 		}
 	}
-	return s.done
+	return w.done
 }
 
 // Close ends the stream after the queued events are sent; the client
@@ -445,10 +462,12 @@ func (s *Stream) finish() {
 		return
 	}
 	s.gone.Store(true)
-	fns := s.onClose
-	s.onClose = nil
-	if s.done != nil {
-		close(s.done)
+	var fns []func()
+	if w := s.watchers; w != nil {
+		fns, w.onClose = w.onClose, nil
+		if w.done != nil {
+			close(w.done)
+		}
 	}
 	s.mu.Unlock()
 	for _, fn := range fns {
