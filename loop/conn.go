@@ -76,7 +76,7 @@ type Conn struct {
 	gc     gnet.Conn
 	el     *eventLoop
 	id     uint64
-	remote net.Addr
+	remote *net.TCPAddr
 
 	parser *httpcodec.Parser // owned only while a request is partially received
 	mode   Mode
@@ -85,11 +85,12 @@ type Conn struct {
 	lnext, lprev *Conn // all connections of the loop, for shutdown
 
 	// output accounting for write-progress checks
-	queuedTotal uint64
-	lastSent    uint64
+	// (uint32: only compared for change, so wrapping is harmless)
+	queuedTotal uint32
+	lastSent    uint32
 
 	// Timers, in wheel ticks (int32: 6.8 years of 100 ms ticks). The
-	// fields are grouped by size to keep an idle connection at 160 bytes.
+	// fields are grouped by size to keep an idle connection at 144 bytes.
 	fd           int32
 	tslot        int32
 	tat          int32
@@ -111,7 +112,12 @@ type Conn struct {
 func (c *Conn) ID() uint64 { return c.id }
 
 // RemoteAddr is the peer address. Safe from any goroutine.
-func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.remote == nil {
+		return nil
+	}
+	return c.remote
+}
 
 // Server returns the server that accepted the connection.
 func (c *Conn) Server() *Server { return c.el.srv }
@@ -166,7 +172,7 @@ func (c *Conn) Write(p []byte) WriteResult {
 			el.flushCork()
 		}
 	} else {
-		c.queuedTotal += uint64(len(p))
+		c.queuedTotal += uint32(len(p))
 		_, _ = c.gc.Write(p) // on error gnet closes the conn: OnClose follows
 		c.afterWrite()
 	}
@@ -205,7 +211,7 @@ func (c *Conn) Writev(bufs ...[]byte) WriteResult {
 		vs := make([][]byte, len(bufs))
 		for i, b := range bufs {
 			vs[i] = b
-			c.queuedTotal += uint64(len(b))
+			c.queuedTotal += uint32(len(b))
 		}
 		_, _ = c.gc.Writev(vs)
 		c.afterWrite()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -169,7 +170,7 @@ func (el *eventLoop) flushCork() {
 		return
 	}
 	if !c.closed {
-		c.queuedTotal += uint64(len(el.out))
+		c.queuedTotal += uint32(len(el.out))
 		_, _ = c.gc.Write(el.out)
 	}
 	if cap(el.out) > 4*maxCork {
@@ -189,12 +190,11 @@ func (el *eventLoop) onOpen(gc gnet.Conn) (*Conn, bool) {
 		return nil, false
 	}
 	c := &Conn{
-		gc:     gc,
-		el:     el,
-		id:     srv.connIDs.Add(1),
-		fd:     int32(gc.Fd()),
-		remote: gc.RemoteAddr(),
-		tslot:  -1,
+		gc:    gc,
+		el:    el,
+		id:    srv.connIDs.Add(1),
+		fd:    int32(gc.Fd()),
+		tslot: -1,
 	}
 	now := el.wheel.now
 	c.lastActive = now
@@ -203,6 +203,7 @@ func (el *eventLoop) onOpen(gc gnet.Conn) (*Conn, bool) {
 	el.linkConn(c)
 	el.stats.open.Add(1)
 	el.reschedule(c)
+	c.remote, _ = gc.RemoteAddr().(*net.TCPAddr)
 	gc.SetContext(c)
 	return c, true
 }
@@ -533,7 +534,7 @@ func (el *eventLoop) tick(now int32) {
 func (el *eventLoop) watchConn(c *Conn) {
 	if !c.watched {
 		c.watched = true
-		c.lastSent = c.queuedTotal - uint64(c.gc.OutboundBuffered())
+		c.lastSent = c.queuedTotal - uint32(c.gc.OutboundBuffered())
 		c.lastProgress = el.wheel.now
 		el.watch = append(el.watch, c)
 	}
@@ -567,7 +568,7 @@ func (el *eventLoop) checkOutput(c *Conn) bool {
 	cfg := &el.srv.cfg
 	now := el.wheel.now
 	buffered := c.gc.OutboundBuffered()
-	if sent := c.queuedTotal - uint64(buffered); sent != c.lastSent {
+	if sent := c.queuedTotal - uint32(buffered); sent != c.lastSent {
 		c.lastSent, c.lastProgress = sent, now
 	}
 	if c.wantDrain && buffered <= cfg.LowWatermark {

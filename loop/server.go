@@ -262,7 +262,7 @@ func (s *Server) logDebug(msg string, c *Conn, err error) {
 		return
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, msg,
-		slog.Uint64("conn_id", c.id), slog.String("remote", c.remote.String()), slog.Any("err", err))
+		slog.Uint64("conn_id", c.id), slog.Any("remote", c.RemoteAddr()), slog.Any("err", err))
 }
 
 // handler adapts gnet's callbacks.

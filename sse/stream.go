@@ -97,23 +97,29 @@ func Publish(hub *loop.Hub, topic string, ev Event) (string, error) {
 type Stream struct {
 	conn        *loop.Conn
 	hub         *loop.Hub
-	heartbeat   time.Duration
 	lastEventID string
 	maxBuffered int32
+	heartbeatMS int32 // heartbeat interval in milliseconds, 0 = none
 
 	// loop-only
-	closed  bool
 	subs    []*loop.Subscription
 	onDrain func()
+	closed  bool
 
-	// any goroutine
+	// any goroutine (32-bit counters: both are bounded by maxBuffered)
 	gone     atomic.Bool
 	closing  atomic.Bool  // Close was called: later sends are dropped
-	buffered atomic.Int64 // queued output as last seen on the loop
-	posted   atomic.Int64 // bytes of frames posted to the loop, not yet written
+	buffered atomic.Int32 // queued output as last seen on the loop
+	posted   atomic.Int32 // bytes of frames posted to the loop, not yet written
 	mu       sync.Mutex   // guards watchers
 	watchers *watchers    // allocated by the first OnClose or Done
 }
+
+func (s *Stream) heartbeat() time.Duration {
+	return time.Duration(s.heartbeatMS) * time.Millisecond
+}
+
+func clamp32(n int) int32 { return int32(min(n, math.MaxInt32)) }
 
 // watchers are what waits for a stream to end; most streams have none,
 // so they live outside the Stream.
@@ -138,7 +144,10 @@ func Open(c *loop.Ctx, opts Options, fn func(*Stream)) *Stream {
 	if opts.Heartbeat == 0 {
 		opts.Heartbeat = DefaultHeartbeat
 	}
-	s := &Stream{hub: opts.Hub, heartbeat: opts.Heartbeat, lastEventID: c.Header("Last-Event-ID")}
+	s := &Stream{hub: opts.Hub, lastEventID: c.Header("Last-Event-ID")}
+	if opts.Heartbeat > 0 {
+		s.heartbeatMS = int32(min(max(opts.Heartbeat.Milliseconds(), 1), math.MaxInt32))
+	}
 	if s.lastEventID == "" {
 		// Clients without the header (or a first page load) may pass it in
 		// the query, as some EventSource polyfills do.
@@ -255,9 +264,9 @@ func (s *Stream) write(frame []byte, control bool) loop.WriteResult {
 	// otherwise a producer goroutine faster than the loop would fill the
 	// loop's shared task queue (Config.QueueLimit) and starve every other
 	// connection of that loop.
-	n := int64(len(frame))
+	n := clamp32(len(frame))
 	inFlight := s.posted.Add(n)
-	if !control && s.buffered.Load()+inFlight > int64(s.maxBuffered) {
+	if !control && int64(s.buffered.Load())+int64(inFlight) > int64(s.maxBuffered) {
 		s.posted.Add(-n)
 		return loop.Dropped
 	}
@@ -269,7 +278,7 @@ func (s *Stream) write(frame []byte, control bool) loop.WriteResult {
 		s.posted.Add(-n)
 		return loop.Dropped
 	}
-	if int(s.buffered.Load()+s.posted.Load()) > s.conn.HighWatermark() {
+	if int(s.buffered.Load())+int(s.posted.Load()) > s.conn.HighWatermark() {
 		return loop.Queued
 	}
 	return loop.Written
@@ -283,7 +292,7 @@ func (s *Stream) writeOnLoop(frame []byte, control bool) loop.WriteResult {
 		return loop.Dropped
 	}
 	r := s.conn.Write(frame)
-	s.buffered.Store(int64(s.conn.Buffered()))
+	s.buffered.Store(clamp32(s.conn.Buffered()))
 	return r
 }
 
@@ -423,14 +432,14 @@ func (m mode) OnTimer(c *loop.Conn) {
 		return
 	}
 	s.writeOnLoop(heartbeat, true)
-	c.SetTimer(s.heartbeat)
+	c.SetTimer(s.heartbeat())
 }
 
 var heartbeat = []byte(":\n\n")
 
 func (m mode) OnDrain(*loop.Conn) {
 	s := m.s
-	s.buffered.Store(int64(s.conn.Buffered()))
+	s.buffered.Store(clamp32(s.conn.Buffered()))
 	for _, sub := range s.subs {
 		sub.Drained()
 	}
