@@ -1,0 +1,385 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/streamd/streamd/benchmarks/internal/harness"
+)
+
+// Row is one server's runs of one scenario.
+type Row struct {
+	Server string
+	Runs   []Figures
+	Notes  []string
+	Err    string
+}
+
+// ScenarioResult is one scenario over all servers.
+type ScenarioResult struct {
+	Scenario
+	Rows  []*Row
+	Param string
+}
+
+func runScenario(e *Env, sc Scenario) *ScenarioResult {
+	res := &ScenarioResult{Scenario: sc, Param: scenarioParam(e.plan, sc.Name)}
+	var rows []*Row
+	var servers []harness.ServerInfo
+	for _, s := range e.servers {
+		if !s.Has(sc.Cap) {
+			continue
+		}
+		r := &Row{Server: s.Name}
+		if !s.Present {
+			r.Err = "skipped: no servers/" + s.Name + "/main.go"
+		} else if be := e.buildErr[s.Name]; be != "" {
+			r.Err = be
+		}
+		rows = append(rows, r)
+		servers = append(servers, s)
+	}
+	for rep := range e.plan.Repeats {
+		for i, s := range servers {
+			r := rows[i]
+			if !s.Present || r.Err != "" {
+				continue
+			}
+			logf("%s: %s (run %d/%d) load %s", sc.Name, s.Name, rep+1, e.plan.Repeats, loadavg())
+			f, note, err := runOnce(e, sc, s)
+			if err != nil {
+				r.Err = err.Error()
+				logf("%s: %s: ERROR %v", sc.Name, s.Name, err)
+				continue
+			}
+			r.Runs = append(r.Runs, f)
+			if note != "" && !slices.Contains(r.Notes, note) {
+				r.Notes = append(r.Notes, note)
+			}
+			logf("%s: %s: %s %s", sc.Name, s.Name, fmtFigures(sc, f), note)
+		}
+	}
+	res.Rows = rows
+	return res
+}
+
+func runOnce(e *Env, sc Scenario, s harness.ServerInfo) (Figures, string, error) {
+	p, err := harness.StartServer(s.Name, e.bins[s.Name], e.serverCPU, e.loops)
+	if err != nil {
+		return nil, "", err
+	}
+	defer p.Stop()
+	f, note, err := sc.Run(e, s, p)
+	if err == nil && !p.Alive() {
+		err = fmt.Errorf("server exited during the run: %.300s", p.Output())
+	}
+	return f, note, err
+}
+
+func scenarioParam(p Plan, name string) string {
+	switch name {
+	case "plaintext-keepalive", "plaintext-pipelined":
+		return fmt.Sprintf("%s measured after %s warm-up", p.PlainDur, p.PlainWarm)
+	case "sse-idle", "ws-idle":
+		return fmt.Sprintf("N = %d", p.IdleConns)
+	case "fanout", "fanout-ws":
+		return fmt.Sprintf("N = %d subscribers, K = %d measured publishes (after %d warm-up), 64-byte payload", p.FanoutConns, p.FanoutPubs, p.FanoutWarm)
+	case "ws-echo":
+		return fmt.Sprintf("N = %d conns, %s measured after %s warm-up", p.EchoConns, p.EchoDur, p.Warm)
+	case "chunked":
+		return fmt.Sprintf("%s measured after %s warm-up", p.ChunkDur, p.Warm)
+	}
+	return ""
+}
+
+func fmtFigures(sc Scenario, f Figures) string {
+	var b strings.Builder
+	for _, c := range sc.Columns {
+		if v, ok := f[c.Key]; ok {
+			fmt.Fprintf(&b, "%s=%s ", c.Label, fmtNum(v, c.Digits))
+		}
+	}
+	return b.String()
+}
+
+func fmtNum(v float64, digits int) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "—"
+	}
+	s := strconv.FormatFloat(v, 'f', digits, 64)
+	if digits == 0 && math.Abs(v) >= 1000 { // thousands separators
+		neg := strings.HasPrefix(s, "-")
+		s = strings.TrimPrefix(s, "-")
+		var out []byte
+		for i := range len(s) {
+			if i > 0 && (len(s)-i)%3 == 0 {
+				out = append(out, ',')
+			}
+			out = append(out, s[i])
+		}
+		s = string(out)
+		if neg {
+			s = "-" + s
+		}
+	}
+	return s
+}
+
+// median and spread ((max−min)/median) of key over runs.
+func stats(runs []Figures, key string) (med, spread float64, ok bool) {
+	var v []float64
+	for _, r := range runs {
+		if x, has := r[key]; has {
+			v = append(v, x)
+		}
+	}
+	if len(v) == 0 {
+		return 0, 0, false
+	}
+	slices.Sort(v)
+	med = v[len(v)/2]
+	if len(v)%2 == 0 {
+		med = (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	if med != 0 {
+		spread = (v[len(v)-1] - v[0]) / math.Abs(med)
+	}
+	return med, spread, true
+}
+
+func (r *ScenarioResult) medians() map[string]Figures {
+	out := map[string]Figures{}
+	for _, row := range r.Rows {
+		if len(row.Runs) == 0 {
+			continue
+		}
+		f := Figures{}
+		for _, c := range r.Columns {
+			if m, _, ok := stats(row.Runs, c.Key); ok {
+				f[c.Key] = m
+			}
+		}
+		out[row.Server] = f
+	}
+	return out
+}
+
+// --- targets ---
+
+func judgeRatio(key, peer string, factor float64, lowerBetter bool) func(map[string]Figures) (string, bool, bool) {
+	return func(med map[string]Figures) (string, bool, bool) {
+		s, ok1 := med["streamd"][key]
+		p, ok2 := med[peer][key]
+		if !ok1 || !ok2 || p == 0 {
+			return fmt.Sprintf("vs %s: not measured", peer), false, false
+		}
+		ratio := s / p
+		met := ratio >= factor
+		if lowerBetter {
+			ratio = p / s
+			met = ratio >= factor
+		}
+		return fmt.Sprintf("%.2f× %s (need ≥ %.1f×)", ratio, peer, factor), met, true
+	}
+}
+
+func judgeAll(js ...func(map[string]Figures) (string, bool, bool)) func(map[string]Figures) (string, bool, bool) {
+	return func(med map[string]Figures) (string, bool, bool) {
+		var parts []string
+		met, ok := true, true
+		for _, j := range js {
+			v, m, o := j(med)
+			parts = append(parts, v)
+			met = met && m
+			ok = ok && o
+		}
+		return strings.Join(parts, "; "), met, ok
+	}
+}
+
+func judgeAbs(key string, limit float64, lowerBetter bool, unit string) func(map[string]Figures) (string, bool, bool) {
+	return func(med map[string]Figures) (string, bool, bool) {
+		s, ok := med["streamd"][key]
+		if !ok {
+			return "not measured", false, false
+		}
+		met := s >= limit
+		op := "≥"
+		if lowerBetter {
+			met, op = s <= limit, "≤"
+		}
+		return fmt.Sprintf("%.2f %s (need %s %.2f)", s, unit, op, limit), met, true
+	}
+}
+
+func judgeFanout(med map[string]Figures) (string, bool, bool) {
+	s, ok := med["streamd"]
+	if !ok {
+		return "not measured", false, false
+	}
+	best, bestName := math.Inf(1), ""
+	for name, f := range med {
+		if name == "streamd" {
+			continue
+		}
+		if v, ok := f["p99"]; ok && v < best {
+			best, bestName = v, name
+		}
+	}
+	all := s["delivered"] >= 100
+	v := fmt.Sprintf("delivered %.2f%%", s["delivered"])
+	if bestName == "" {
+		return v + "; no peer measured", false, false
+	}
+	ratio := s["p99"] / best
+	v += fmt.Sprintf("; p99 %s µs = %.2f× best peer %s (%s µs; need ≤ 0.33×)", fmtNum(s["p99"], 0), ratio, bestName, fmtNum(best, 0))
+	return v, all && ratio <= 1.0/3, true
+}
+
+// --- report ---
+
+// Report is the whole run.
+type Report struct {
+	Plan               Plan
+	Command            string
+	Started            time.Time
+	Elapsed            time.Duration
+	Pinned             bool
+	LoadStart, LoadEnd string
+	Machine            Machine
+	Scenarios          []*ScenarioResult
+	Skipped            []string
+	Partial            bool // more scenarios still running
+}
+
+// Write renders RESULTS.md and charts/*.svg under root.
+func (rep *Report) Write(outPath string) error {
+	chartDir := filepath.Join(filepath.Dir(outPath), "charts")
+	if err := os.MkdirAll(chartDir, 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("<!-- Generated by `go run ./cmd/bench`. Regenerated on every run: do not edit by hand. -->\n\n")
+	w("# streamd benchmark results\n\n")
+	if rep.Partial {
+		w("> **Partial:** the run was still going when this was written; later scenarios are missing.\n\n")
+	}
+	w("_This file is generated by the benchmark driver (`benchmarks/cmd/bench`); edits are overwritten._\n\n")
+	w("- **Date:** %s (took %s)\n", rep.Started.UTC().Format("2006-01-02 15:04 MST"), rep.Elapsed.Round(time.Second))
+	w("- **Command:** `%s` (from `benchmarks/`)\n", rep.Command)
+	w("- **Machine:** %s, %d cores, Linux %s, %s\n", rep.Machine.CPU, rep.Machine.Cores, rep.Machine.Kernel, rep.Machine.Go)
+	w("- **Plan:** %s — %d run(s) per scenario and server, median reported; spread = (max − min) / median\n", rep.Plan.Name, rep.Plan.Repeats)
+	if rep.Pinned {
+		w("- **Pinning:** server on CPU 0 (`taskset -c 0`, `-loops 1`); wrk, load clients and driver on CPU 1 (`taskset -c 1`). A fresh server process per scenario run.\n")
+	} else {
+		w("- **Pinning:** none (server and load share all CPUs); efficiency figures are less meaningful.\n")
+	}
+	w("- **Load average** (1/5/15 min) at start: %s, at end: %s", rep.LoadStart, rep.LoadEnd)
+	if l, _ := strconv.ParseFloat(strings.Fields(rep.LoadStart + " 0")[0], 64); l > 0.5 {
+		w(" — **other work was running on the machine; treat figures as noisy**")
+	}
+	w("\n- **Servers:**")
+	for _, k := range harness.Known {
+		w(" `%s` (%s);", k.Name, k.Note)
+	}
+	w("\n")
+	if len(rep.Skipped) > 0 {
+		w("- **Skipped (no main.go yet):** %s\n", strings.Join(rep.Skipped, ", "))
+	}
+	w("\nServer efficiency = requests (or messages, or MB) per CPU-second of the server process, from `/proc/PID/stat` utime+stime before and after the measured interval; DESIGN §7 targets compare efficiency unless they say throughput.\n")
+
+	for _, sr := range rep.Scenarios {
+		w("\n## %s\n\n%s %s.\n\n", sr.Title, sr.What, sr.Param)
+		med := sr.medians()
+		base, hasBase := med["streamd"][sr.Primary]
+		w("| server |")
+		for _, c := range sr.Columns {
+			w(" %s |", c.Label)
+		}
+		primLabel := sr.Primary
+		for _, c := range sr.Columns {
+			if c.Key == sr.Primary {
+				primLabel = c.Label
+			}
+		}
+		w(" %s ÷ streamd | spread | notes |\n|---|", primLabel)
+		for range sr.Columns {
+			w("---:|")
+		}
+		w("---:|---:|---|\n")
+		for _, row := range sr.Rows {
+			w("| %s |", row.Server)
+			if len(row.Runs) == 0 {
+				for range sr.Columns {
+					w(" — |")
+				}
+				w(" — | — | %s |\n", mdEscape(row.Err))
+				continue
+			}
+			for _, c := range sr.Columns {
+				m, _, ok := stats(row.Runs, c.Key)
+				if !ok {
+					w(" — |")
+					continue
+				}
+				w(" %s |", fmtNum(m, c.Digits))
+			}
+			ratio := "n/a"
+			if m, _, ok := stats(row.Runs, sr.Primary); ok && hasBase && base != 0 {
+				ratio = fmt.Sprintf("%.2f", m/base)
+			}
+			spreadS := "—"
+			if _, spread, _ := stats(row.Runs, sr.Primary); len(row.Runs) > 1 {
+				spreadS = fmt.Sprintf("%.0f%%", 100*spread)
+			}
+			notes := strings.Join(row.Notes, "; ")
+			if row.Err != "" {
+				notes = strings.TrimPrefix(notes+"; error: "+row.Err, "; ")
+			}
+			w(" %s | %s | %s |\n", ratio, spreadS, mdEscape(notes))
+		}
+		w("\n**Target (DESIGN §7):** %s", sr.Target)
+		if sr.Judge != nil {
+			v, met, ok := sr.Judge(med)
+			switch {
+			case !ok:
+				w(" — streamd: **not measured** (%s)\n", v)
+			case met:
+				w(" — streamd: **met** — %s\n", v)
+			default:
+				w(" — streamd: **not met** — %s\n", v)
+			}
+		} else {
+			w("\n")
+		}
+		if svg := chartFor(sr, med); svg != "" {
+			name := sr.Name + ".svg"
+			if err := os.WriteFile(filepath.Join(chartDir, name), []byte(svg), 0o644); err != nil {
+				return err
+			}
+			w("\n![%s](charts/%s)\n", sr.Title, name)
+		}
+		if sr.Name == "fanout" || sr.Name == "fanout-ws" {
+			if svg := latencyChart(sr, med); svg != "" {
+				name := sr.Name + "-latency.svg"
+				if err := os.WriteFile(filepath.Join(chartDir, name), []byte(svg), 0o644); err != nil {
+					return err
+				}
+				w("\n![%s latency](charts/%s)\n", sr.Title, name)
+			}
+		}
+	}
+	return os.WriteFile(outPath, []byte(b.String()), 0o644)
+}
+
+func mdEscape(s string) string {
+	s = strings.ReplaceAll(s, "|", "\\|")
+	return strings.ReplaceAll(s, "\n", " ")
+}

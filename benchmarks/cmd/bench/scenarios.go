@@ -1,0 +1,637 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/streamd/streamd/benchmarks/internal/harness"
+	"github.com/streamd/streamd/benchmarks/internal/proto"
+)
+
+// maxPerClient bounds connections per loadclient process (fd limit ~20k,
+// 28k ports per source address).
+const maxPerClient = 5000
+
+// Figures is one run's measurements, by key (see Scenario.Columns).
+type Figures map[string]float64
+
+// Column is one reported figure.
+type Column struct {
+	Key, Label  string
+	Digits      int
+	LowerBetter bool
+}
+
+// Scenario is one benchmark.
+type Scenario struct {
+	Name    string
+	Title   string
+	What    string
+	Cap     string // capability a server needs
+	Extra   []string
+	Columns []Column
+	Primary string // the key the ratio and target use
+	Chart   string // the key charted as "throughput"
+	Target  string
+	Run     func(env *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error)
+	// Judge decides the target for streamd from per-server medians.
+	Judge func(med map[string]Figures) (verdict string, met bool, ok bool)
+}
+
+func scenarioNames() []string {
+	var n []string
+	for _, s := range allScenarios() {
+		n = append(n, s.Name)
+	}
+	return n
+}
+
+var (
+	colRPS     = Column{Key: "rps", Label: "req/s", Digits: 0}
+	colEff     = Column{Key: "eff", Label: "req per server CPU-s", Digits: 0}
+	colCPU     = Column{Key: "cpu", Label: "server CPU %", Digits: 0}
+	colKiB     = Column{Key: "kib", Label: "RSS KiB per conn", Digits: 2, LowerBetter: true}
+	colConns   = Column{Key: "conns", Label: "conns open", Digits: 0}
+	colRSS     = Column{Key: "rss_mib", Label: "RSS MiB (open)", Digits: 1, LowerBetter: true}
+	colP50     = Column{Key: "p50", Label: "p50 µs", Digits: 0, LowerBetter: true}
+	colP99     = Column{Key: "p99", Label: "p99 µs", Digits: 0, LowerBetter: true}
+	colMax     = Column{Key: "max", Label: "max µs", Digits: 0, LowerBetter: true}
+	colDelivPS = Column{Key: "dps", Label: "delivered/s", Digits: 0}
+	colDeliv   = Column{Key: "delivered", Label: "delivered %", Digits: 2}
+	colMsgEff  = Column{Key: "eff", Label: "msgs per server CPU-s", Digits: 0}
+	colMsgs    = Column{Key: "mps", Label: "msgs/s", Digits: 0}
+	colMBps    = Column{Key: "mbps", Label: "MB/s", Digits: 0}
+	colMBEff   = Column{Key: "eff", Label: "MB per server CPU-s", Digits: 0}
+)
+
+func allScenarios() []Scenario {
+	return []Scenario{
+		{
+			Name: "plaintext-keepalive", Title: "Plaintext, keep-alive (wrk, 64 conns, 1 thread)", Cap: harness.CapHello,
+			What:    "GET /hello over 64 keep-alive connections from one wrk thread.",
+			Columns: []Column{colRPS, colEff, colCPU}, Primary: "eff", Chart: "rps",
+			Target: "≥ 1.1× fasthttp req per server CPU-s",
+			Run: func(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
+				return runWrk(e, p, false)
+			},
+			Judge: judgeRatio("eff", "fasthttp", 1.1, false),
+		},
+		{
+			Name: "plaintext-pipelined", Title: "Plaintext, pipelined ×16 (wrk, 64 conns, 1 thread)", Cap: harness.CapHello,
+			What:    "GET /hello, 16 requests per write (wrk Lua script), 64 connections.",
+			Columns: []Column{colRPS, colEff, colCPU}, Primary: "eff", Chart: "rps",
+			Target: "≥ 1.4× fasthttp and ≥ 0.9× gnetraw req per server CPU-s",
+			Run: func(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
+				return runWrk(e, p, true)
+			},
+			Judge: judgeAll(judgeRatio("eff", "fasthttp", 1.4, false), judgeRatio("eff", "gnetraw", 0.9, false)),
+		},
+		{
+			Name: "sse-idle", Title: "Idle SSE streams: memory", Cap: harness.CapSSE,
+			What:    "RSS growth of the server after opening N idle GET /sse streams, divided by N (baseline taken after a warm-up of 100 connections opened and closed).",
+			Columns: []Column{colKiB, colConns, colRSS}, Primary: "kib", Chart: "kib",
+			Target: "≤ 1 KiB RSS per stream",
+			Run: func(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
+				return runIdle(e, p, "sse-idle")
+			},
+			Judge: judgeAbs("kib", 1.0, true, "KiB per stream"),
+		},
+		{
+			Name: "ws-idle", Title: "Idle WebSocket connections: memory", Cap: harness.CapWS,
+			What:    "RSS growth of the server after opening N idle /ws/sub connections, divided by N (baseline taken after a warm-up of 100 connections opened and closed).",
+			Columns: []Column{colKiB, colConns, colRSS}, Primary: "kib", Chart: "kib",
+			Target: "— (no DESIGN target; reported)",
+			Run: func(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
+				return runIdle(e, p, "ws-idle")
+			},
+		},
+		{
+			Name: "fanout", Title: "Fan-out: one publish → N SSE subscribers", Cap: harness.CapSSE,
+			What:    "POST /publish once, wait until every SSE subscriber has it, repeat K times; latency = receipt − send timestamp.",
+			Columns: []Column{colP50, colP99, colMax, colDelivPS, colDeliv, colMsgEff}, Primary: "p99", Chart: "dps",
+			Target: "all delivered; p99 ≤ ⅓ of the best peer's p99",
+			Run: func(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
+				return runFanout(e, p, "sse")
+			},
+			Judge: judgeFanout,
+		},
+		{
+			Name: "fanout-ws", Title: "Fan-out: one publish → N WebSocket subscribers", Cap: harness.CapWS,
+			What:    "As fanout, with /ws/sub subscribers receiving text frames.",
+			Columns: []Column{colP50, colP99, colMax, colDelivPS, colDeliv, colMsgEff}, Primary: "p99", Chart: "dps",
+			Target: "— (no DESIGN target; reported)",
+			Run: func(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
+				return runFanout(e, p, "ws")
+			},
+		},
+		{
+			Name: "ws-echo", Title: "WebSocket echo", Cap: harness.CapWS,
+			What:    "N /ws/echo connections, each doing 32-byte text round trips back to back; counts round trips.",
+			Columns: []Column{colMsgs, colMsgEff, colP99, colCPU}, Primary: "eff", Chart: "mps",
+			Target: "≥ 1.5× fasthttp msgs per server CPU-s (0 allocs/msg: see go test -bench in ws/)",
+			Run:    runEcho,
+			Judge:  judgeRatio("eff", "fasthttp", 1.5, false),
+		},
+		{
+			Name: "chunked", Title: "Chunked download throughput", Cap: harness.CapChunked,
+			What:    "One connection downloading GET /chunked (64 MiB in 16 KiB chunks) back to back; rawsock writes the same bytes with plain write(2).",
+			Columns: []Column{colMBps, colMBEff, colCPU}, Primary: "mbps", Chart: "mbps",
+			Target: "≥ 0.8× rawsock MB/s",
+			Run:    runChunked,
+			Judge:  judgeRatio("mbps", "rawsock", 0.8, false),
+		},
+	}
+}
+
+// --- wrk ---
+
+var (
+	reReqs   = regexp.MustCompile(`(\d+) requests in ([\d.]+)(\w+),`)
+	reRPS    = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	reErrors = regexp.MustCompile(`(Socket errors:.*|Non-2xx or 3xx responses:.*)`)
+)
+
+func wrkArgs(e *Env, p *harness.Proc, pipelined bool, d time.Duration) []string {
+	args := []string{e.wrk, "-t1", "-c64", "-d" + strconv.Itoa(int(d.Seconds())) + "s"}
+	if pipelined {
+		args = append(args, "-s", e.luaPipe)
+	}
+	args = append(args, "http://"+p.Addr+"/hello")
+	return pinArgs(e.clientCPU, args)
+}
+
+func pinArgs(cpu int, args []string) []string {
+	if cpu < 0 {
+		return args
+	}
+	return append([]string{"taskset", "-c", strconv.Itoa(cpu)}, args...)
+}
+
+func runWrk(e *Env, p *harness.Proc, pipelined bool) (Figures, string, error) {
+	if e.wrk == "" {
+		return nil, "", errors.New("wrk not installed")
+	}
+	warm := wrkArgs(e, p, pipelined, e.plan.PlainWarm)
+	if out, err := exec.Command(warm[0], warm[1:]...).CombinedOutput(); err != nil {
+		return nil, "", fmt.Errorf("wrk warm-up: %v: %s", err, out)
+	}
+	args := wrkArgs(e, p, pipelined, e.plan.PlainDur)
+	cpu0, _ := harness.CPUSeconds(p.PID())
+	t0 := time.Now()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	wall := time.Since(t0).Seconds()
+	cpu1, _ := harness.CPUSeconds(p.PID())
+	if err != nil {
+		return nil, "", fmt.Errorf("wrk: %v: %s", err, out)
+	}
+	m := reReqs.FindSubmatch(out)
+	r := reRPS.FindSubmatch(out)
+	if m == nil || r == nil {
+		return nil, "", fmt.Errorf("cannot parse wrk output: %s", out)
+	}
+	reqs, _ := strconv.ParseFloat(string(m[1]), 64)
+	rps, _ := strconv.ParseFloat(string(r[1]), 64)
+	f := Figures{"rps": rps, "cpu": 100 * (cpu1 - cpu0) / wall}
+	if cpu1 > cpu0 {
+		f["eff"] = reqs / (cpu1 - cpu0)
+	}
+	note := ""
+	if em := reErrors.FindAll(out, -1); len(em) > 0 {
+		note = string(bytes.Join(em, []byte("; ")))
+	}
+	return f, note, nil
+}
+
+// --- load client processes ---
+
+type lcEvent struct {
+	idx int
+	ev  proto.Event
+	err error // set on the final event when the process ended
+}
+
+type clients struct {
+	procs  []*exec.Cmd
+	stdins []io.WriteCloser
+	events chan lcEvent
+	exited int
+}
+
+// spawn starts ceil(total/maxPerClient) loadclients, client i bound to
+// source 127.0.0.(2+i), sharing total connections.
+func spawn(e *Env, p *harness.Proc, total int, args ...string) (*clients, error) {
+	nproc := (total + maxPerClient - 1) / maxPerClient
+	cs := &clients{events: make(chan lcEvent, 4096)}
+	for i := range nproc {
+		n := total / nproc
+		if i < total%nproc {
+			n++
+		}
+		a := append([]string{e.bins["loadclient"], "-addr", p.Addr, "-src", fmt.Sprintf("127.0.0.%d", 2+i), "-n", strconv.Itoa(n)}, args...)
+		a = pinArgs(e.clientCPU, a)
+		cmd := exec.Command(a[0], a[1:]...)
+		cmd.Stderr = os.Stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			cs.kill()
+			return nil, err
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			cs.kill()
+			return nil, err
+		}
+		if err := cmd.Start(); err != nil {
+			cs.kill()
+			return nil, err
+		}
+		cs.procs = append(cs.procs, cmd)
+		cs.stdins = append(cs.stdins, stdin)
+		go func(idx int) {
+			sc := bufio.NewScanner(stdout)
+			sc.Buffer(make([]byte, 64<<10), 16<<20)
+			for sc.Scan() {
+				var ev proto.Event
+				if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+					cs.events <- lcEvent{idx: idx, err: fmt.Errorf("bad loadclient line %.100q: %v", sc.Text(), err)}
+					continue
+				}
+				cs.events <- lcEvent{idx: idx, ev: ev}
+			}
+			err := cmd.Wait()
+			if err == nil {
+				err = io.EOF
+			}
+			cs.events <- lcEvent{idx: idx, err: err}
+		}(i)
+	}
+	return cs, nil
+}
+
+func (cs *clients) send(line string) {
+	for _, w := range cs.stdins {
+		io.WriteString(w, line+"\n")
+	}
+}
+
+func (cs *clients) stop() {
+	for _, w := range cs.stdins {
+		w.Close()
+	}
+}
+
+func (cs *clients) kill() {
+	for _, c := range cs.procs {
+		if c.Process != nil {
+			c.Process.Kill()
+		}
+	}
+}
+
+// wait collects events of type typ, one per process, within d.
+func (cs *clients) wait(typ string, d time.Duration) ([]proto.Event, error) {
+	got := make([]proto.Event, len(cs.procs))
+	have := make([]bool, len(cs.procs))
+	left := len(cs.procs)
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for left > 0 {
+		select {
+		case le := <-cs.events:
+			if le.err != nil {
+				if errors.Is(le.err, io.EOF) || le.ev.Type == "" {
+					if !have[le.idx] {
+						return nil, fmt.Errorf("loadclient %d ended before %q: %v", le.idx, typ, le.err)
+					}
+					continue
+				}
+				return nil, le.err
+			}
+			if le.ev.Type == typ && !have[le.idx] {
+				got[le.idx], have[le.idx] = le.ev, true
+				left--
+			}
+		case <-timer.C:
+			return nil, fmt.Errorf("timed out after %s waiting for %q from loadclients", d, typ)
+		}
+	}
+	return got, nil
+}
+
+func sumConns(evs []proto.Event) (conns, failed int) {
+	for _, ev := range evs {
+		conns += ev.Conns
+		failed += ev.Failed
+	}
+	return
+}
+
+func firstErrors(evs []proto.Event) string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, ev.Errors...)
+	}
+	if len(out) > 4 {
+		out = out[:4]
+	}
+	return strings.Join(out, "; ")
+}
+
+func mergeHist(evs []proto.Event) *hdrhistogram.Histogram {
+	h := proto.NewHist()
+	for _, ev := range evs {
+		if ev.Hist != nil {
+			h.Merge(hdrhistogram.Import(ev.Hist))
+		}
+	}
+	return h
+}
+
+// --- idle memory ---
+
+func runIdle(e *Env, p *harness.Proc, mode string) (Figures, string, error) {
+	n := e.plan.IdleConns
+	// Warm-up: open and close a few connections of the same kind first, so
+	// the baseline already has the code pages and runtime structures a
+	// first connection touches; the delta is then per-connection memory.
+	// Every server gets the same warm-up.
+	if w, err := spawn(e, p, min(n, 100), "-mode", mode); err == nil {
+		_, _ = w.wait(proto.EvReady, time.Minute)
+		w.stop()
+		_, _ = w.wait(proto.EvResult, 30*time.Second)
+		w.kill()
+	}
+	time.Sleep(500 * time.Millisecond)
+	rss0, err := harness.RSSKiB(p.PID())
+	if err != nil {
+		return nil, "", err
+	}
+	cs, err := spawn(e, p, n, "-mode", mode)
+	if err != nil {
+		return nil, "", err
+	}
+	defer cs.kill()
+	ready, err := cs.wait(proto.EvReady, 3*time.Minute)
+	if err != nil {
+		return nil, "", err
+	}
+	conns, failed := sumConns(ready)
+	time.Sleep(time.Second) // let the server settle (lazy allocations, GC)
+	rss1, err := harness.RSSKiB(p.PID())
+	if err != nil {
+		return nil, "", err
+	}
+	cs.stop()
+	res, _ := cs.wait(proto.EvResult, 30*time.Second)
+	if conns == 0 {
+		return nil, "", fmt.Errorf("no connection established: %s", firstErrors(res))
+	}
+	f := Figures{"kib": float64(rss1-rss0) / float64(conns), "conns": float64(conns), "rss_mib": float64(rss1) / 1024}
+	note := ""
+	if failed > 0 {
+		note = fmt.Sprintf("%d of %d conns failed: %s", failed, n, firstErrors(res))
+	}
+	return f, note, nil
+}
+
+// --- fan-out ---
+
+var pubClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+
+func publish(addr string, seq int) error {
+	payload := strconv.FormatInt(time.Now().UnixNano(), 10) + "-" + strconv.Itoa(seq) + "-"
+	if pad := 64 - len(payload); pad > 0 {
+		payload += strings.Repeat("x", pad)
+	}
+	resp, err := pubClient.Post("http://"+addr+"/publish?topic=bench", "text/plain", strings.NewReader(payload))
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("POST /publish: status %d, want 204", resp.StatusCode)
+	}
+	return nil
+}
+
+func runFanout(e *Env, p *harness.Proc, kind string) (Figures, string, error) {
+	n, pubs, warm := e.plan.FanoutConns, e.plan.FanoutPubs, e.plan.FanoutWarm
+	cs, err := spawn(e, p, n, "-mode", "fanout", "-proto", kind, "-expect", strconv.Itoa(pubs), "-warm", strconv.Itoa(warm))
+	if err != nil {
+		return nil, "", err
+	}
+	defer cs.kill()
+	ready, err := cs.wait(proto.EvReady, 3*time.Minute)
+	if err != nil {
+		return nil, "", err
+	}
+	conns, failed := sumConns(ready)
+	if conns == 0 {
+		return nil, "", errors.New("no subscriber connected")
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	var (
+		cpu0      float64
+		fanTime   time.Duration // Σ publish → last subscriber has it
+		timeouts  int
+		perPubMax = 10 * time.Second
+	)
+	seen := make([]map[int]bool, len(cs.procs))
+	for i := range seen {
+		seen[i] = map[int]bool{}
+	}
+	for seq := range warm + pubs {
+		if seq == warm {
+			cpu0, _ = harness.CPUSeconds(p.PID())
+		}
+		t0 := time.Now()
+		if err := publish(p.Addr, seq); err != nil {
+			return nil, "", err
+		}
+		deadline := time.NewTimer(perPubMax)
+		done := 0
+		for i := range seen {
+			if seen[i][seq] {
+				done++
+			}
+		}
+	wait:
+		for done < len(cs.procs) {
+			select {
+			case le := <-cs.events:
+				if le.err != nil {
+					if errors.Is(le.err, io.EOF) {
+						deadline.Stop()
+						return nil, "", fmt.Errorf("loadclient %d exited during fan-out", le.idx)
+					}
+					continue
+				}
+				if le.ev.Type == proto.EvSeq && !seen[le.idx][le.ev.Seq] {
+					seen[le.idx][le.ev.Seq] = true
+					if le.ev.Seq == seq {
+						done++
+					}
+				}
+			case <-deadline.C:
+				timeouts++
+				break wait
+			}
+		}
+		deadline.Stop()
+		if seq >= warm {
+			fanTime += time.Since(t0)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cpu1, _ := harness.CPUSeconds(p.PID())
+	time.Sleep(200 * time.Millisecond)
+	cs.stop()
+	res, err := cs.wait(proto.EvResult, time.Minute)
+	if err != nil {
+		return nil, "", err
+	}
+	h := mergeHist(res)
+	var delivered, expected int64
+	for _, ev := range res {
+		delivered += ev.Messages
+		expected += ev.Expected
+	}
+	f := Figures{
+		"p50": float64(h.ValueAtQuantile(50)), "p99": float64(h.ValueAtQuantile(99)), "max": float64(h.Max()),
+		"delivered": 100 * float64(delivered) / float64(max(expected, 1)),
+	}
+	if fanTime > 0 {
+		f["dps"] = float64(delivered) / fanTime.Seconds()
+	}
+	if cpu1 > cpu0 {
+		f["eff"] = float64(delivered) / (cpu1 - cpu0)
+	}
+	var notes []string
+	if failed > 0 {
+		notes = append(notes, fmt.Sprintf("%d of %d subscribers failed to connect", failed, n))
+	}
+	if delivered != expected {
+		notes = append(notes, fmt.Sprintf("delivered %d of %d", delivered, expected))
+	}
+	if timeouts > 0 {
+		notes = append(notes, fmt.Sprintf("%d publishes not fully delivered within %s", timeouts, perPubMax))
+	}
+	if s := firstErrors(res); s != "" {
+		notes = append(notes, s)
+	}
+	return f, strings.Join(notes, "; "), nil
+}
+
+// --- ws echo ---
+
+func runEcho(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
+	// Warm-up with a few connections.
+	w, err := spawn(e, p, min(e.plan.EchoConns, 100), "-mode", "ws-echo", "-duration", e.plan.Warm.String())
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := w.wait(proto.EvReady, time.Minute); err != nil {
+		w.kill()
+		return nil, "", fmt.Errorf("warm-up: %v", err)
+	}
+	w.send("go")
+	w.wait(proto.EvResult, e.plan.Warm+30*time.Second)
+	w.stop()
+	w.kill()
+
+	cs, err := spawn(e, p, e.plan.EchoConns, "-mode", "ws-echo", "-duration", e.plan.EchoDur.String())
+	if err != nil {
+		return nil, "", err
+	}
+	defer cs.kill()
+	ready, err := cs.wait(proto.EvReady, 2*time.Minute)
+	if err != nil {
+		return nil, "", err
+	}
+	_, failed := sumConns(ready)
+	cpu0, _ := harness.CPUSeconds(p.PID())
+	t0 := time.Now()
+	cs.send("go")
+	res, err := cs.wait(proto.EvResult, e.plan.EchoDur+time.Minute)
+	wall := time.Since(t0).Seconds()
+	cpu1, _ := harness.CPUSeconds(p.PID())
+	cs.stop()
+	if err != nil {
+		return nil, "", err
+	}
+	var msgs int64
+	var secs float64
+	for _, ev := range res {
+		msgs += ev.Messages
+		secs = max(secs, ev.Seconds)
+	}
+	h := mergeHist(res)
+	f := Figures{"mps": float64(msgs) / secs, "p99": float64(h.ValueAtQuantile(99)), "cpu": 100 * (cpu1 - cpu0) / wall}
+	if cpu1 > cpu0 {
+		f["eff"] = float64(msgs) / (cpu1 - cpu0)
+	}
+	var notes []string
+	if failed > 0 {
+		notes = append(notes, fmt.Sprintf("%d conns failed", failed))
+	}
+	if s := firstErrors(res); s != "" {
+		notes = append(notes, s)
+	}
+	return f, strings.Join(notes, "; "), nil
+}
+
+// --- chunked ---
+
+func runChunked(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
+	run := func(d time.Duration) ([]proto.Event, float64, float64, error) {
+		cs, err := spawn(e, p, 1, "-mode", "chunked", "-duration", d.String())
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		defer cs.kill()
+		if _, err := cs.wait(proto.EvReady, time.Minute); err != nil {
+			return nil, 0, 0, err
+		}
+		cpu0, _ := harness.CPUSeconds(p.PID())
+		t0 := time.Now()
+		cs.send("go")
+		res, err := cs.wait(proto.EvResult, d+2*time.Minute)
+		wall := time.Since(t0).Seconds()
+		cpu1, _ := harness.CPUSeconds(p.PID())
+		cs.stop()
+		return res, cpu1 - cpu0, wall, err
+	}
+	if _, _, _, err := run(e.plan.Warm); err != nil {
+		return nil, "", fmt.Errorf("warm-up: %v", err)
+	}
+	res, cpu, wall, err := run(e.plan.ChunkDur)
+	if err != nil {
+		return nil, "", err
+	}
+	ev := res[0]
+	mb := float64(ev.Bytes) / 1e6
+	f := Figures{"mbps": mb / ev.Seconds, "cpu": 100 * cpu / wall}
+	if cpu > 0 {
+		f["eff"] = mb / cpu
+	}
+	note := ""
+	if ev.BadBodies > 0 || len(ev.Errors) > 0 {
+		note = fmt.Sprintf("%d bad bodies; %s", ev.BadBodies, strings.Join(ev.Errors, "; "))
+	}
+	return f, note, nil
+}

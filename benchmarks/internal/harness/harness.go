@@ -1,0 +1,253 @@
+// Package harness builds, starts, measures and smoke-checks the benchmark
+// server binaries under benchmarks/servers/<name>/main.go.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Capability names: the endpoints a server implements.
+const (
+	CapHello   = "hello"
+	CapSSE     = "sse"
+	CapWS      = "ws"
+	CapChunked = "chunked"
+)
+
+// Known lists the servers in report order, with the endpoints each serves.
+// A directory under servers/ that is not listed is treated as a full server.
+var Known = []struct {
+	Name string
+	Caps []string
+	Note string
+}{
+	{"streamd", []string{CapHello, CapSSE, CapWS, CapChunked}, "this project"},
+	{"fasthttp", []string{CapHello, CapSSE, CapWS, CapChunked}, "valyala/fasthttp v1.78.0 + fasthttp/websocket v1.5.12"},
+	{"nethttp", []string{CapHello, CapSSE, CapWS, CapChunked}, "net/http + gorilla/websocket v1.5.3"},
+	{"nbio", []string{CapHello, CapSSE, CapWS, CapChunked}, "lesismal/nbio v1.6.8 nbhttp + websocket"},
+	{"gnetraw", []string{CapHello}, "raw gnet v2.9.7 canned /hello (plaintext ceiling)"},
+	{"rawsock", []string{CapChunked}, "plain blocking TCP writes (chunked ceiling); /hello for liveness only"},
+}
+
+// ServerInfo describes one server directory.
+type ServerInfo struct {
+	Name    string
+	Dir     string // absolute path of servers/<name>
+	Caps    map[string]bool
+	Note    string
+	Present bool // has main.go
+}
+
+// Has reports whether the server implements capability c.
+func (s ServerInfo) Has(c string) bool { return s.Caps[c] }
+
+// Root returns the benchmarks module root, found by walking up from the
+// working directory to the go.mod of github.com/streamd/streamd/benchmarks.
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(b, []byte("module github.com/streamd/streamd/benchmarks\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("harness: benchmarks module root not found (run from benchmarks/)")
+		}
+		dir = parent
+	}
+}
+
+// Servers lists known servers in report order, then any unknown directories.
+func Servers(root string) []ServerInfo {
+	var out []ServerInfo
+	seen := map[string]bool{}
+	add := func(name string, caps []string, note string) {
+		dir := filepath.Join(root, "servers", name)
+		_, err := os.Stat(filepath.Join(dir, "main.go"))
+		si := ServerInfo{Name: name, Dir: dir, Caps: map[string]bool{}, Note: note, Present: err == nil}
+		for _, c := range caps {
+			si.Caps[c] = true
+		}
+		out = append(out, si)
+		seen[name] = true
+	}
+	for _, k := range Known {
+		add(k.Name, k.Caps, k.Note)
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, "servers"))
+	for _, e := range entries {
+		if e.IsDir() && !seen[e.Name()] {
+			add(e.Name(), []string{CapHello, CapSSE, CapWS, CapChunked}, "")
+		}
+	}
+	return out
+}
+
+// Build compiles the packages ("./servers/x", "./cmd/loadclient") into outDir
+// with one go build invocation per package and returns name -> binary path.
+func Build(ctx context.Context, root, outDir string, pkgs map[string]string) (map[string]string, error) {
+	bins := map[string]string{}
+	for name, pkg := range pkgs {
+		bin := filepath.Join(outDir, name)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return bins, fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+		bins[name] = bin
+	}
+	return bins, nil
+}
+
+// FreePort returns a currently free TCP port on 127.0.0.1.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Proc is a running server process.
+type Proc struct {
+	Name string
+	Addr string
+	Cmd  *exec.Cmd
+	Args []string // the exact command line
+	errB *bytes.Buffer
+	done chan struct{}
+}
+
+// StartServer runs bin on a free port. If cpu >= 0 the process is pinned to
+// that CPU with taskset and given -loops 1; otherwise it gets -loops loops.
+func StartServer(name, bin string, cpu, loops int) (*Proc, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	args := []string{bin, "-addr", addr, "-loops", strconv.Itoa(loops)}
+	if cpu >= 0 {
+		args = append([]string{"taskset", "-c", strconv.Itoa(cpu)}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	var errB bytes.Buffer
+	cmd.Stdout = &errB
+	cmd.Stderr = &errB
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &Proc{Name: name, Addr: addr, Cmd: cmd, Args: args, errB: &errB, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	if err := p.waitHello(10 * time.Second); err != nil {
+		p.Stop()
+		return nil, fmt.Errorf("%s did not answer /hello: %v; output: %s", name, err, strings.TrimSpace(errB.String()))
+	}
+	return p, nil
+}
+
+func (p *Proc) waitHello(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			return errors.New("process exited")
+		default:
+		}
+		st, body, err := hello(p.Addr)
+		if err == nil && st == 200 && string(body) == "Hello, World!" {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("status %d body %q", st, body)
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	return last
+}
+
+// PID returns the server's process id (taskset execs the binary in place).
+func (p *Proc) PID() int { return p.Cmd.Process.Pid }
+
+// Alive reports whether the process is still running.
+func (p *Proc) Alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop terminates the server (SIGTERM, then SIGKILL after 2 s).
+func (p *Proc) Stop() {
+	if !p.Alive() {
+		return
+	}
+	syscall.Kill(-p.PID(), syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(2 * time.Second):
+		syscall.Kill(-p.PID(), syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// Output returns what the server printed (it should print nothing).
+func (p *Proc) Output() string { return p.errB.String() }
+
+// CPUSeconds returns utime+stime of pid in seconds (from /proc/PID/stat).
+func CPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the ")" that closes comm: state is field 3; utime 14, stime 15.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("harness: short /proc stat")
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / clkTck, nil
+}
+
+// clkTck is USER_HZ; 100 on every Linux ABI Go supports.
+const clkTck = 100
+
+// RSSKiB returns VmRSS of pid in KiB.
+func RSSKiB(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				return strconv.ParseInt(f[0], 10, 64)
+			}
+		}
+	}
+	return 0, errors.New("harness: no VmRSS")
+}

@@ -1,0 +1,270 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/streamd/streamd/benchmarks/internal/client"
+)
+
+var smokeDialer = client.Dialer{Timeout: 5 * time.Second}
+
+func hello(addr string) (int, []byte, error) {
+	return client.Request(client.Dialer{Timeout: time.Second}, addr, "GET", "/hello", nil)
+}
+
+// Check is one named smoke check result.
+type Check struct {
+	Name string
+	Err  error
+	Took time.Duration
+}
+
+// Smoke checks every endpoint the server has; timings are not asserted, only
+// generous timeouts bound each check.
+func Smoke(s ServerInfo, addr string) []Check {
+	var out []Check
+	run := func(name string, f func() error) {
+		t := time.Now()
+		err := f()
+		out = append(out, Check{Name: name, Err: err, Took: time.Since(t)})
+	}
+	run("hello", func() error { return checkHello(addr) })
+	if s.Has(CapSSE) {
+		run("sse+publish", func() error { return checkSSE(addr) })
+	}
+	if s.Has(CapWS) {
+		run("ws/echo", func() error { return checkWSEcho(addr) })
+		run("ws/sub+publish", func() error { return checkWSSub(addr) })
+	}
+	if s.Has(CapChunked) {
+		run("chunked", func() error { return checkChunked(addr) })
+	}
+	return out
+}
+
+func checkHello(addr string) error {
+	st, body, err := client.Request(smokeDialer, addr, "GET", "/hello", nil)
+	if err != nil {
+		return err
+	}
+	if st != 200 || string(body) != "Hello, World!" {
+		return fmt.Errorf("GET /hello: status %d body %q", st, body)
+	}
+	// Keep-alive and pipelining: two requests in one write on one conn.
+	c, err := smokeDialer.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	req := "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+	if _, err := c.Write([]byte(req + req)); err != nil {
+		return err
+	}
+	var got []byte
+	buf := make([]byte, 4096)
+	for bytes.Count(got, []byte("Hello, World!")) < 2 {
+		n, err := c.Read(buf)
+		if err != nil {
+			return fmt.Errorf("pipelined /hello: %v after %q", err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+	return nil
+}
+
+// publishUntil publishes payload to topic every 200 ms until recv reports it
+// (a subscriber may register just after its head went out) or 5 s pass.
+func publishUntil(addr, topic string, payload []byte, recv <-chan []byte, errc <-chan error) error {
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, _, err := client.Request(smokeDialer, addr, "POST", "/publish?topic="+topic, payload)
+		if err != nil {
+			return fmt.Errorf("POST /publish: %v", err)
+		}
+		if st != 204 {
+			return fmt.Errorf("POST /publish: status %d, want 204", st)
+		}
+		select {
+		case got := <-recv:
+			if !bytes.Equal(got, payload) {
+				return fmt.Errorf("subscriber got %q, want %q", got, payload)
+			}
+			return nil
+		case err := <-errc:
+			return fmt.Errorf("subscriber: %v", err)
+		case <-deadline:
+			return fmt.Errorf("subscriber received nothing in 5 s")
+		case <-tick.C:
+		}
+	}
+}
+
+func smokeTopic() string { return "smoke" + strconv.Itoa(rand.IntN(1e9)) }
+
+func checkSSE(addr string) error {
+	topic := smokeTopic()
+	s, err := smokeDialer.DialSSE(addr, "/sse?topic="+topic)
+	if err != nil {
+		return err
+	}
+	defer s.Conn.Close()
+	recv, errc := make(chan []byte, 16), make(chan error, 1)
+	go func() {
+		for {
+			p, err := s.ReadData()
+			if err != nil {
+				errc <- err
+				return
+			}
+			recv <- append([]byte(nil), p...)
+		}
+	}()
+	payload := []byte(strconv.FormatInt(time.Now().UnixNano(), 10) + "-0-smoke")
+	return publishUntil(addr, topic, payload, recv, errc)
+}
+
+func checkWSEcho(addr string) error {
+	w, err := smokeDialer.DialWS(addr, "/ws/echo")
+	if err != nil {
+		return err
+	}
+	defer w.Conn.Close()
+	w.Conn.SetDeadline(time.Now().Add(5 * time.Second))
+	cases := []struct {
+		op byte
+		p  []byte
+	}{
+		{client.OpText, []byte("hello, echo")},
+		{client.OpBinary, []byte{0, 1, 2, 0xff, 0xfe}},
+		{client.OpText, bytes.Repeat([]byte("a"), 300)},    // 16-bit length
+		{client.OpBinary, bytes.Repeat([]byte{7}, 70_000)}, // 64-bit length
+	}
+	for _, tc := range cases {
+		if err := w.WriteMessage(tc.op, tc.p); err != nil {
+			return err
+		}
+		op, p, err := w.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("echo of %d-byte op %d: %v", len(tc.p), tc.op, err)
+		}
+		if op != tc.op || !bytes.Equal(p, tc.p) {
+			return fmt.Errorf("echo of %d-byte op %d: got op %d, %d bytes", len(tc.p), tc.op, op, len(p))
+		}
+	}
+	return nil
+}
+
+func checkWSSub(addr string) error {
+	topic := smokeTopic()
+	w, err := smokeDialer.DialWS(addr, "/ws/sub?topic="+topic)
+	if err != nil {
+		return err
+	}
+	defer w.Conn.Close()
+	recv, errc := make(chan []byte, 16), make(chan error, 1)
+	go func() {
+		for {
+			op, p, err := w.ReadMessage()
+			if err != nil {
+				errc <- err
+				return
+			}
+			if op != client.OpText {
+				errc <- fmt.Errorf("ws/sub frame opcode %d, want text", op)
+				return
+			}
+			recv <- append([]byte(nil), p...)
+		}
+	}()
+	payload := []byte(strconv.FormatInt(time.Now().UnixNano(), 10) + "-0-smoke")
+	return publishUntil(addr, topic, payload, recv, errc)
+}
+
+func checkChunked(addr string) error {
+	c, err := smokeDialer.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	dl := client.NewDownloader(c, addr, 64<<10)
+	// Odd size and chunk, then the defaults (64 MiB) on the same keep-alive conn.
+	for _, tc := range []struct {
+		target string
+		want   int64
+	}{
+		{"/chunked?size=1000003&chunk=4096", 1000003},
+		{"/chunked", 64 << 20},
+	} {
+		res, err := dl.Get(tc.target)
+		if err != nil {
+			return fmt.Errorf("GET %s: %v", tc.target, err)
+		}
+		if res.Status != 200 || !res.Chunked || res.Body != tc.want {
+			return fmt.Errorf("GET %s: status %d, chunked %v, %d bytes; want 200, chunked, %d bytes",
+				tc.target, res.Status, res.Chunked, res.Body, tc.want)
+		}
+	}
+	return nil
+}
+
+// SmokeAll builds and starts every present server selected by want (nil =
+// all), smoke-checks it and stops it. It logs through logf and returns the
+// number of failed checks; servers without main.go are logged as skipped.
+func SmokeAll(root string, want map[string]bool, logf func(format string, args ...any)) (failed int, err error) {
+	dir, err := os.MkdirTemp("", "streamd-bench-smoke-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	for _, s := range Servers(root) {
+		if want != nil && !want[s.Name] {
+			continue
+		}
+		if !s.Present {
+			logf("SKIP %-9s no servers/%s/main.go yet", s.Name, s.Name)
+			continue
+		}
+		t := time.Now()
+		bins, err := Build(context.Background(), root, dir, map[string]string{s.Name: "./servers/" + s.Name})
+		if err != nil {
+			logf("FAIL %-9s build: %v", s.Name, err)
+			failed++
+			continue
+		}
+		logf("     %-9s built in %s", s.Name, time.Since(t).Round(time.Millisecond))
+		p, err := StartServer(s.Name, bins[s.Name], -1, 1)
+		if err != nil {
+			logf("FAIL %-9s start: %v", s.Name, err)
+			failed++
+			continue
+		}
+		for _, c := range Smoke(s, p.Addr) {
+			if c.Err != nil {
+				logf("FAIL %-9s %-15s %v", s.Name, c.Name, c.Err)
+				failed++
+			} else {
+				logf("ok   %-9s %-15s %s", s.Name, c.Name, c.Took.Round(time.Millisecond))
+			}
+		}
+		if !p.Alive() {
+			logf("FAIL %-9s process died: %s", s.Name, p.Output())
+			failed++
+		}
+		p.Stop()
+		if out := strings.TrimSpace(p.Output()); out != "" {
+			logf("note %-9s printed output (servers should not log): %.200s", s.Name, out)
+		}
+	}
+	return failed, nil
+}

@@ -1,0 +1,289 @@
+// Command nbio is the lesismal/nbio (nbhttp + nbhttp/websocket) peer for the
+// streamd benchmarks, written as a competent nbio user would: non-blocking
+// conns owned by nbio's pollers, handlers on nbhttp's executor, SSE streams
+// hijacked and written directly (nbio writes never block), WebSocket via
+// the upgrader's OnOpen/OnMessage/OnClose callbacks, and a per-topic
+// subscriber set behind a mutex. Large downloads are paced with
+// Engine.OnWrittenSize so nbio's unbounded write queue stays bounded.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lesismal/nbio"
+	"github.com/lesismal/nbio/logging"
+	"github.com/lesismal/nbio/nbhttp"
+	"github.com/lesismal/nbio/nbhttp/websocket"
+)
+
+const (
+	defaultSize  = 64 << 20
+	defaultChunk = 16 << 10
+	highWater    = 256 << 10 // max bytes a download keeps queued in nbio
+	keepalive    = time.Hour // streams are long-lived; benchmarks idle for a while
+)
+
+// hub is a per-topic subscriber set. SSE subscribers are hijacked net.Conns,
+// WebSocket subscribers are *websocket.Conn; both are written directly (nbio
+// Write queues and never blocks).
+type hub struct {
+	mu    sync.Mutex
+	sse   map[string]map[net.Conn]struct{}
+	ws    map[string]map[*websocket.Conn]struct{}
+	sseOf map[net.Conn]string
+}
+
+func (h *hub) addSSE(topic string, c net.Conn) {
+	h.mu.Lock()
+	set := h.sse[topic]
+	if set == nil {
+		set = make(map[net.Conn]struct{})
+		h.sse[topic] = set
+	}
+	set[c] = struct{}{}
+	h.sseOf[c] = topic
+	h.mu.Unlock()
+}
+
+func (h *hub) removeSSE(c net.Conn) {
+	h.mu.Lock()
+	if topic, ok := h.sseOf[c]; ok {
+		delete(h.sse[topic], c)
+		delete(h.sseOf, c)
+	}
+	h.mu.Unlock()
+}
+
+func (h *hub) addWS(topic string, c *websocket.Conn) {
+	h.mu.Lock()
+	set := h.ws[topic]
+	if set == nil {
+		set = make(map[*websocket.Conn]struct{})
+		h.ws[topic] = set
+	}
+	set[c] = struct{}{}
+	h.mu.Unlock()
+}
+
+func (h *hub) removeWS(topic string, c *websocket.Conn) {
+	h.mu.Lock()
+	delete(h.ws[topic], c)
+	h.mu.Unlock()
+}
+
+func (h *hub) publish(topic string, msg []byte) {
+	frame := make([]byte, 0, len(msg)+8)
+	frame = append(append(append(frame, "data: "...), msg...), "\n\n"...)
+	h.mu.Lock()
+	for c := range h.sse[topic] {
+		c.Write(frame)
+	}
+	for c := range h.ws[topic] {
+		c.WriteMessage(websocket.TextMessage, msg)
+	}
+	h.mu.Unlock()
+}
+
+// pacer tracks bytes handed to nbio vs bytes nbio reports written, per conn,
+// for the downloads in flight.
+type pacer struct {
+	active atomic.Int32
+	conns  sync.Map // *nbio.Conn -> *pace
+}
+
+type pace struct {
+	written atomic.Int64
+	wake    chan struct{}
+}
+
+func (p *pacer) onWritten(c *nbio.Conn, _ []byte, n int) {
+	if p.active.Load() == 0 {
+		return
+	}
+	if v, ok := p.conns.Load(c); ok {
+		pc := v.(*pace)
+		pc.written.Add(int64(n))
+		select {
+		case pc.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// unwrap returns the poller's conn inside nbhttp's per-request wrapper.
+func unwrap(c net.Conn) net.Conn {
+	if hc, ok := c.(*nbhttp.Conn); ok {
+		return hc.Conn
+	}
+	return c
+}
+
+func topicOf(r *http.Request) string {
+	if t := r.URL.Query().Get("topic"); t != "" {
+		return t
+	}
+	return "bench"
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	loops := flag.Int("loops", runtime.NumCPU(), "number of nbio pollers (and GOMAXPROCS)")
+	flag.Parse()
+	if *loops > 0 {
+		runtime.GOMAXPROCS(*loops)
+	}
+	logging.SetLevel(logging.LevelNone)
+
+	h := &hub{
+		sse:   make(map[string]map[net.Conn]struct{}),
+		ws:    make(map[string]map[*websocket.Conn]struct{}),
+		sseOf: make(map[net.Conn]string),
+	}
+	p := &pacer{}
+
+	echo := websocket.NewUpgrader()
+	echo.KeepaliveTime = keepalive
+	echo.CheckOrigin = func(*http.Request) bool { return true }
+	echo.OnMessage(func(c *websocket.Conn, mt websocket.MessageType, data []byte) {
+		c.WriteMessage(mt, data)
+	})
+
+	sub := websocket.NewUpgrader()
+	sub.KeepaliveTime = keepalive
+	sub.CheckOrigin = func(*http.Request) bool { return true }
+	sub.OnClose(func(c *websocket.Conn, _ error) {
+		if topic, ok := c.Session().(string); ok {
+			h.removeWS(topic, c)
+		}
+	})
+
+	hello := []byte("Hello, World!")
+	body := bytes.Repeat([]byte{'x'}, 16<<20)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", "13")
+		w.Write(hello)
+	})
+	mux.HandleFunc("GET /sse", func(w http.ResponseWriter, r *http.Request) {
+		topic := topicOf(r)
+		hj, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		conn := unwrap(hj) // the *nbio.Conn that Engine.OnClose reports
+		conn.SetReadDeadline(time.Time{})
+		h.addSSE(topic, conn) // before the head goes out
+		if _, err := conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: keep-alive\r\n\r\n")); err != nil {
+			h.removeSSE(conn)
+		}
+	})
+	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		h.publish(topicOf(r), body)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /ws/echo", func(w http.ResponseWriter, r *http.Request) {
+		echo.Upgrade(w, r, nil)
+	})
+	mux.HandleFunc("GET /ws/sub", func(w http.ResponseWriter, r *http.Request) {
+		c, err := sub.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		topic := topicOf(r)
+		c.SetSession(topic)
+		h.addWS(topic, c)
+	})
+	mux.HandleFunc("GET /chunked", func(w http.ResponseWriter, r *http.Request) {
+		size, chunk := sizeArgs(r.URL.Query().Get("size"), r.URL.Query().Get("chunk"))
+		// nbhttp.Response's own chunked writer reuses a freed buffer once it
+		// has cached 64 KiB (v1.6.8 writeChunk), corrupting large bodies, so
+		// the download frames its chunks itself on the hijacked conn.
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		nc, ok := unwrap(conn).(*nbio.Conn)
+		if !ok {
+			conn.Close()
+			return
+		}
+		pc := &pace{wake: make(chan struct{}, 1)}
+		p.conns.Store(nc, pc)
+		p.active.Add(1)
+		defer func() { p.active.Add(-1); p.conns.Delete(nc) }()
+		var queued int64
+		write := func(b []byte) bool {
+			if _, err := nc.Write(b); err != nil {
+				return false
+			}
+			queued += int64(len(b))
+			// Backpressure: wait for nbio to drain below the high-water mark.
+			for queued-pc.written.Load() > highWater {
+				select {
+				case <-pc.wake:
+				case <-time.After(10 * time.Second):
+					nc.Close()
+					return false
+				}
+			}
+			return true
+		}
+		if !write([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n")) {
+			return
+		}
+		frame := make([]byte, 0, chunk+32)
+		for left := size; left > 0; {
+			n := min(left, chunk)
+			frame = strconv.AppendUint(frame[:0], uint64(n), 16)
+			frame = append(frame, '\r', '\n')
+			frame = append(frame, body[:n]...)
+			frame = append(frame, '\r', '\n')
+			if !write(frame) {
+				return
+			}
+			left -= n
+		}
+		write([]byte("0\r\n\r\n"))
+	})
+
+	engine := nbhttp.NewEngine(nbhttp.Config{
+		Network:       "tcp",
+		Addrs:         []string{*addr},
+		NPoller:       *loops,
+		Handler:       mux,
+		KeepaliveTime: keepalive,
+	})
+	engine.OnWrittenSize(p.onWritten)
+	engine.OnClose(func(c net.Conn, _ error) { h.removeSSE(c) })
+	if err := engine.Start(); err != nil {
+		log.Fatal(err)
+	}
+	select {}
+}
+
+func sizeArgs(sizeS, chunkS string) (size, chunk int) {
+	size, chunk = defaultSize, defaultChunk
+	if v, err := strconv.Atoi(sizeS); err == nil && v >= 0 {
+		size = v
+	}
+	if v, err := strconv.Atoi(chunkS); err == nil && v > 0 && v <= 16<<20 {
+		chunk = v
+	}
+	return size, chunk
+}

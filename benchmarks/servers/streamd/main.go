@@ -1,0 +1,171 @@
+// Command streamd is the streamd server of the benchmarks, with the same
+// endpoints as every peer: /hello, /sse, /publish, /ws/echo, /ws/sub and
+// /chunked. Everything runs on the event loops: no goroutine per
+// connection, SSE and WebSocket fan-out through one loop.Hub.
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"syscall"
+
+	"github.com/streamd/streamd/chunked"
+	"github.com/streamd/streamd/loop"
+	"github.com/streamd/streamd/sse"
+	"github.com/streamd/streamd/ws"
+)
+
+const (
+	defaultSize  = 64 << 20
+	defaultChunk = 16 << 10
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	loops := flag.Int("loops", runtime.NumCPU(), "event loops")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
+	memprofile := flag.String("memprofile", "", "write a heap profile to this file on SIGUSR1 (connections still open)")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	srv := loop.New(loop.Config{
+		Addr:   *addr,
+		Loops:  *loops,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	hub, err := loop.NewHub(loop.HubConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	up := &ws.Upgrader{Options: ws.Options{
+		Hub:         hub,
+		CheckOrigin: func(string, string) bool { return true },
+	}}
+	hello := []byte("Hello, World!")
+
+	srv.GET("/hello", func(c *loop.Ctx) { c.Bytes(200, "text/plain", hello) })
+
+	srv.GET("/sse", func(c *loop.Ctx) {
+		topic := topicOf(c)
+		sse.Open(c, sse.Options{Hub: hub}, func(s *sse.Stream) {
+			s.Comment("ok") // the same first bytes as the peers send
+			_ = s.Join(topic)
+		})
+	})
+
+	srv.POST("/publish", func(c *loop.Ctx) {
+		body := append([]byte(nil), c.Body()...)
+		if _, err := hub.Publish(topicOf(c), loop.Message{Data: body}); err != nil {
+			c.Error(503, err.Error())
+			return
+		}
+		c.NoContent(204)
+	})
+
+	srv.GET("/ws/echo", func(c *loop.Ctx) {
+		up.Upgrade(c, ws.Handler{
+			OnMessage: func(s *ws.Socket, m ws.Message) {
+				if m.Op == ws.OpText {
+					_, _ = s.SendText(m.Data)
+				} else {
+					s.SendBinary(m.Data)
+				}
+			},
+		})
+	})
+
+	srv.GET("/ws/sub", func(c *loop.Ctx) {
+		topic := topicOf(c)
+		up.Upgrade(c, ws.Handler{
+			OnOpen: func(s *ws.Socket) { _ = s.Join(topic) },
+		})
+	})
+
+	srv.GET("/chunked", func(c *loop.Ctx) {
+		size, chunk := sizeArgs(c)
+		w := chunked.Start(c, chunked.Options{ContentType: "application/octet-stream"})
+		buf := make([]byte, chunk)
+		for i := range buf {
+			buf[i] = 'x'
+		}
+		left := size
+		// Write until the connection is above its high watermark, then
+		// continue when it drains: backpressure without a goroutine.
+		var pump func()
+		pump = func() {
+			for left > 0 {
+				n := min(left, chunk)
+				left -= n
+				switch w.Send(buf[:n]) {
+				case loop.Dropped:
+					return
+				case loop.Queued:
+					w.OnDrain(pump)
+					return
+				}
+			}
+			_ = w.Close()
+		}
+		pump()
+	})
+
+	if *memprofile != "" {
+		runtime.MemProfileRate = 1 // exact per-connection figures
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		go func() {
+			for range usr1 {
+				if f, err := os.Create(*memprofile); err == nil {
+					runtime.GC()
+					_ = pprof.Lookup("heap").WriteTo(f, 0)
+					_ = f.Close()
+				}
+			}
+		}()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Serve(ctx); err != nil {
+		log.Print(err)
+	}
+	_ = hub.Close()
+}
+
+func topicOf(c *loop.Ctx) string {
+	if t, ok := c.Query("topic"); ok && t != "" {
+		return t
+	}
+	return "bench"
+}
+
+func sizeArgs(c *loop.Ctx) (size, chunk int) {
+	size, chunk = defaultSize, defaultChunk
+	if v, ok := c.Query("size"); ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			size = n
+		}
+	}
+	if v, ok := c.Query("chunk"); ok {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			chunk = min(n, 1<<20)
+		}
+	}
+	return size, chunk
+}
