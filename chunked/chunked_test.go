@@ -3,11 +3,9 @@ package chunked
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -19,16 +17,12 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/streamd/streamd/internal/testsrv"
 	"github.com/streamd/streamd/loop"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-	)
+	goleak.VerifyTestMain(m, testsrv.GoleakOptions()...)
 }
 
 func decodeChunked(t *testing.T, wire []byte) []byte {
@@ -80,40 +74,14 @@ func FuzzAppendChunk(f *testing.F) {
 	})
 }
 
-// startServer runs a loop server with routes on 127.0.0.1:0.
+// startServer runs a loop server with routes on 127.0.0.1:0 (2 loops by
+// default) and returns its address.
 func startServer(t *testing.T, cfg loop.Config, routes func(*loop.Server)) string {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if cfg.Loops == 0 {
 		cfg.Loops = 2
 	}
-	srv := loop.New(cfg)
-	routes(srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-errc:
-		cancel()
-		t.Fatalf("Serve: %v", err)
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatal("server not ready in 10s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Errorf("Serve returned %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("Serve did not return after cancel")
-		}
-	})
-	return srv.Addr().String()
+	return testsrv.Start(t, cfg, routes).Addr().String()
 }
 
 func httpGet(t *testing.T, url string) *http.Response {

@@ -2,14 +2,11 @@ package sse
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,58 +14,19 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/streamd/streamd/internal/testsrv"
 	"github.com/streamd/streamd/loop"
 )
 
-// testTimeout bounds every wait: generous, so a loaded 2-core machine
-// under -race never turns a slow step into a failure.
-const testTimeout = 20 * time.Second
+const testTimeout = testsrv.Timeout
 
 func TestMain(m *testing.M) {
-	// gnet's worker pool starts goroutines at package init.
-	goleak.VerifyTestMain(m, goleak.IgnoreCurrent())
+	goleak.VerifyTestMain(m, testsrv.GoleakOptions()...)
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("STREAMD_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// startServer serves routes on 127.0.0.1:0 until the test ends.
 func startServer(t *testing.T, cfg loop.Config, routes func(*loop.Server)) *loop.Server {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
-	if cfg.Logger == nil {
-		cfg.Logger = testLogger()
-	}
-	srv := loop.New(cfg)
-	routes(srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("Serve: %v", err)
-	case <-time.After(testTimeout):
-		cancel()
-		t.Fatal("server not ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve returned %v", err)
-			}
-		case <-time.After(3 * testTimeout):
-			t.Error("Serve did not return")
-		}
-	})
-	return srv
+	return testsrv.Start(t, cfg, routes)
 }
 
 func newHub(t *testing.T, cfg loop.HubConfig) *loop.Hub {

@@ -15,22 +15,14 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/streamd/streamd/internal/testsrv"
 	"github.com/streamd/streamd/loop"
 )
 
 // TestMain checks every test of the package for leaked goroutines. The
 // other test files of this package rely on it; do not add another.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// net/http's idle client connections end asynchronously after
-		// CloseIdleConnections.
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		// gnet's default ants goroutine pool lives for the process.
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
-		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
-	)
+	goleak.VerifyTestMain(m, testsrv.GoleakOptions()...)
 }
 
 // syncBuffer is a goroutine-safe log sink.

@@ -1,0 +1,81 @@
+// Package testsrv starts loop servers for the tests of the protocol
+// packages (sse, ws, chunked) and the command: on 127.0.0.1:0, stopped
+// and waited for when the test ends. The loop package's own tests keep
+// their copy, since they cannot import a package that imports loop.
+package testsrv
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/streamd/streamd/loop"
+)
+
+// Timeout bounds every wait in the tests: generous, so a loaded 2-core
+// machine under -race never turns a slow step into a failure.
+const Timeout = 20 * time.Second
+
+// GoleakOptions are the goroutines goleak must not count: gnet's ants
+// pool starts two at package init and keeps them for the process, and
+// net/http client connections end asynchronously after
+// CloseIdleConnections.
+func GoleakOptions() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	}
+}
+
+// Logger discards logs unless STREAMD_TEST_LOG is set.
+func Logger() *slog.Logger {
+	if os.Getenv("STREAMD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Start serves routes on 127.0.0.1:0 until the test ends, then cancels
+// Serve and checks that it returns nil.
+func Start(t testing.TB, cfg loop.Config, routes func(*loop.Server)) *loop.Server {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	if cfg.Logger == nil {
+		cfg.Logger = Logger()
+	}
+	srv := loop.New(cfg)
+	if routes != nil {
+		routes(srv)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		cancel()
+		t.Fatalf("Serve: %v", err)
+	case <-time.After(Timeout):
+		cancel()
+		t.Fatal("server not ready")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve returned %v", err)
+			}
+		case <-time.After(3 * Timeout):
+			t.Error("Serve did not return")
+		}
+	})
+	return srv
+}
