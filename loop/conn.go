@@ -2,6 +2,7 @@ package loop
 
 import (
 	"net"
+	"slices"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -166,12 +167,16 @@ func (c *Conn) Write(p []byte) WriteResult {
 		return Dropped
 	}
 	el := c.el
-	if el.corked == c {
+	switch {
+	case len(p) >= directWrite:
+		el.iov[0] = p
+		c.writeDirect(el.iov[:1])
+	case el.corked == c:
 		el.out = append(el.out, p...)
 		if len(el.out) >= maxCork {
 			el.flushCork()
 		}
-	} else {
+	default:
 		c.queuedTotal += uint32(len(p))
 		_, _ = c.gc.Write(p) // on error gnet closes the conn: OnClose follows
 		c.afterWrite()
@@ -182,6 +187,11 @@ func (c *Conn) Write(p []byte) WriteResult {
 	return Written
 }
 
+// directWrite is the size from which a write skips the cork buffer: big
+// payloads go to the socket (or gnet's queue) with one copy less, after
+// whatever was corked before them.
+const directWrite = 64 << 10
+
 // Writev queues several buffers as one write (a frame header and its
 // payload, say) without copying them together first when the connection
 // is not corked. On the loop.
@@ -190,36 +200,58 @@ func (c *Conn) Writev(bufs ...[]byte) WriteResult {
 		return Dropped
 	}
 	el := c.el
-	switch el.corked {
-	case c:
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	switch {
+	case total >= directWrite || (el.corked != nil && el.corked != c):
+		// Big, or another connection is corked (a hub delivery batch):
+		// write directly, through the loop's reusable iovec.
+		if len(bufs) > len(el.iov) {
+			el.flushCork()
+			for _, b := range bufs {
+				c.queuedTotal += uint32(len(b))
+			}
+			_, _ = c.gc.Writev(slices.Clone(bufs))
+			c.afterWrite()
+			break
+		}
+		c.writeDirect(el.iov[:copy(el.iov[:], bufs)])
+	case el.corked == c:
 		for _, b := range bufs {
 			el.out = append(el.out, b...)
 		}
 		if len(el.out) >= maxCork {
 			el.flushCork()
 		}
-	case nil:
+	default:
 		// Cork for the duration of the call: one write, no allocation.
 		el.cork(c)
 		for _, b := range bufs {
 			el.out = append(el.out, b...)
 		}
 		el.uncork()
-	default:
-		// Another connection is corked (a hub delivery batch): write
-		// directly. The copy keeps bufs itself from escaping.
-		vs := make([][]byte, len(bufs))
-		for i, b := range bufs {
-			vs[i] = b
-			c.queuedTotal += uint32(len(b))
-		}
-		_, _ = c.gc.Writev(vs)
-		c.afterWrite()
 	}
 	if c.Buffered() > el.srv.cfg.HighWatermark {
 		return Queued
 	}
 	return Written
+}
+
+// writeDirect writes iov (a view of el.iov) to the socket after anything
+// corked for c, keeping the order.
+func (c *Conn) writeDirect(iov [][]byte) {
+	el := c.el
+	if el.corked == c {
+		el.flushCork()
+	}
+	for _, b := range iov {
+		c.queuedTotal += uint32(len(b))
+	}
+	_, _ = c.gc.Writev(iov) // gnet copies what the socket does not take
+	clear(iov)
+	c.afterWrite()
 }
 
 // afterWrite puts the connection on the loop's watch list when output is

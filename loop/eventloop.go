@@ -47,6 +47,7 @@ type eventLoop struct {
 	wheel  wheel
 	out    []byte // cork buffer: all responses of one callback
 	corked *Conn
+	iov    [4][]byte // reusable iovec for direct writes
 
 	shared *httpcodec.Parser   // parser used by connections with no partial request
 	free   []*httpcodec.Parser // parsers returned by connections
