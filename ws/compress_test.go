@@ -130,8 +130,8 @@ func TestInflateStdlib(t *testing.T) {
 			t.Fatalf("message %d: got %d bytes; want %d", i, len(got), len(msgs[i]))
 		}
 	}
-	if len(d.window) != 1<<15 {
-		t.Errorf("window = %d bytes; want 32 KiB", len(d.window))
+	if len(d.msg.window) != 1<<15 {
+		t.Errorf("window = %d bytes; want 32 KiB", len(d.msg.window))
 	}
 }
 
@@ -182,8 +182,8 @@ func TestInflateBombMemory(t *testing.T) {
 	if CloseStatus(err) != CloseMessageTooBig {
 		t.Fatalf("bomb: err = %v; want 1009", err)
 	}
-	if cap(d.out) > limit+limit/4+4096 {
-		t.Errorf("bomb grew the output buffer to %d bytes; limit %d", cap(d.out), limit)
+	if cap(d.msg.out) > limit+limit/4+4096 {
+		t.Errorf("bomb grew the output buffer to %d bytes; limit %d", cap(d.msg.out), limit)
 	}
 }
 

@@ -3,6 +3,7 @@ package ws
 import (
 	"encoding/binary"
 	"math"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -73,12 +74,16 @@ type Event struct {
 // keeps no slices into earlier input: it resumes from counters and flags.
 // Payloads are unmasked in place in that input.
 //
-// Memory: an idle Decoder is about 150 bytes. Fragmented and compressed
-// messages use reusable buffers bounded by the read limit (dropped after a
-// message bigger than 64 KiB). A flate reader is borrowed from a
-// sync.Pool only while a message is inflated; under client context
-// takeover the Decoder keeps the client's window (up to 32 KiB, allocated
-// on the first compressed message) and nothing else.
+// Memory: an idle Decoder is 32 bytes. The state of a fragmented or
+// compressed message (reassembly and inflate buffers, the UTF-8 state)
+// lives in a separate struct taken from a sync.Pool when such a message
+// starts; the Decoder keeps it for the next message until Reset (a
+// [Socket] hands it back as soon as the message was delivered, so idle
+// sockets pin none). Its buffers are bounded by the read limit and dropped
+// after a message bigger than 64 KiB. A flate reader is borrowed from a sync.Pool only
+// while a message is inflated; under client context takeover the Decoder
+// keeps the client's window (up to 32 KiB, allocated on the first
+// compressed message) together with that struct and nothing else.
 //
 // The zero value is ready to use with the default config.
 //
@@ -89,24 +94,35 @@ type Event struct {
 type Decoder struct {
 	_ noCopy
 
-	limit      int64
-	deflate    bool
-	noCtx      bool
-	windowSize int32
+	limit int64
+	err   *CloseError // sticky: set once a protocol error or close frame was seen
+	msg   *message    // a fragmented or compressed message, or the takeover window
 
-	// The message in progress.
-	inMsg      bool
+	deflate bool
+	noCtx   bool
+	winBits uint8 // the client's LZ77 window is 1<<winBits bytes
+}
+
+// closedMark is the sticky error of a Decoder that has seen a close frame;
+// Next reports it as ErrClosed.
+var closedMark = &CloseError{}
+
+// message is the state of a message spread over several frames or
+// compressed, out of line so that an idle Decoder stays small.
+type message struct {
+	inMsg      bool // a message is in progress
 	compressed bool
 	op         Opcode
 	utf8       UTF8Validator
 	size       int64 // payload bytes so far (compressed bytes when compressed)
 
-	err    error  // sticky: set once a protocol error or close frame was seen
 	buf    []byte // reassembled fragments (compressed bytes when compressed)
 	out    []byte // inflated message
 	window []byte // the client's last output, context takeover only
 	src    sliceReader
 }
+
+var messagePool = sync.Pool{New: func() any { return new(message) }}
 
 // Init configures d and resets it. Call it before first use, or use the
 // zero value for the defaults.
@@ -120,17 +136,37 @@ func (d *Decoder) Init(cfg DecoderConfig) {
 	d.limit = min(d.limit, math.MaxInt64/4)
 	d.deflate = cfg.Deflate
 	d.noCtx = cfg.ClientNoContextTakeover
-	d.windowSize = 1 << clampBits(cfg.ClientMaxWindowBits)
+	d.winBits = uint8(clampBits(cfg.ClientMaxWindowBits))
 }
 
 // Reset forgets any message in progress and any error, drops the
 // compression window and releases the buffers, keeping the configuration.
 func (d *Decoder) Reset() {
-	d.inMsg, d.compressed, d.op, d.size = false, false, 0, 0
-	d.utf8.Reset()
 	d.err = nil
-	d.buf, d.out, d.window = nil, nil, nil
-	d.src = sliceReader{}
+	if m := d.msg; m != nil {
+		d.msg = nil
+		m.window = nil
+		putMessage(m)
+	}
+}
+
+// release returns the message state to the pool once its message has
+// been delivered (its payload is no longer needed), unless a message is
+// in progress or the state holds the context takeover window.
+func (d *Decoder) release() {
+	if m := d.msg; m != nil && !m.inMsg && m.window == nil && d.err == nil {
+		d.msg = nil
+		putMessage(m)
+	}
+}
+
+func putMessage(m *message) {
+	if cap(m.buf) > maxRetainedBuffer || cap(m.out) > maxRetainedBuffer {
+		return // leave big buffers to the garbage collector
+	}
+	buf, out := m.buf[:0], m.out[:0]
+	*m = message{buf: buf, out: out}
+	messagePool.Put(m)
 }
 
 // compressedLimit caps the compressed bytes of one message: deflate can
@@ -138,7 +174,7 @@ func (d *Decoder) Reset() {
 // sync-flush marker per fragment).
 func compressedLimit(limit int64) int64 { return limit + limit/16 + 1024 }
 
-func (d *Decoder) fail(err error) (Event, int, error) {
+func (d *Decoder) fail(err *CloseError) (Event, int, error) {
 	d.err = err
 	return Event{}, 0, err
 }
@@ -162,6 +198,9 @@ func (d *Decoder) fail(err error) (Event, int, error) {
 // See RFC 6455, Sections 5.2–5.5 and 8.1.
 func (d *Decoder) Next(b []byte) (ev Event, n int, err error) {
 	if d.err != nil {
+		if d.err == closedMark {
+			return ev, 0, ErrClosed
+		}
 		return ev, 0, d.err
 	}
 	if d.limit == 0 {
@@ -191,14 +230,14 @@ func (d *Decoder) Next(b []byte) (ev Event, n int, err error) {
 	} else {
 		switch op {
 		case OpContinuation:
-			if !d.inMsg {
+			if d.msg == nil || !d.msg.inMsg {
 				return d.fail(errUnexpectedContinue)
 			}
 			if rsv1 {
 				return d.fail(errReservedBits)
 			}
 		case OpText, OpBinary:
-			if d.inMsg {
+			if d.msg != nil && d.msg.inMsg {
 				return d.fail(errExpectedContinue)
 			}
 			if rsv1 && !d.deflate {
@@ -235,7 +274,7 @@ func (d *Decoder) Next(b []byte) (ev Event, n int, err error) {
 		limit := d.limit
 		size, compressed := int64(0), rsv1
 		if op == OpContinuation {
-			size, compressed = d.size, d.compressed
+			size, compressed = d.msg.size, d.msg.compressed
 		}
 		if compressed {
 			limit = compressedLimit(limit)
@@ -272,68 +311,78 @@ func (d *Decoder) Next(b []byte) (ev Event, n int, err error) {
 		}
 		d.startMessage(op, rsv1)
 	}
-	d.size += int64(length)
+	m := d.msg
+	m.size += int64(length)
 
-	if d.compressed {
+	if m.compressed {
 		if !fin {
-			d.buf = append(d.buf, p...)
+			m.buf = append(m.buf, p...)
 			return Event{}, end, nil
 		}
 		src := p
 		if op == OpContinuation {
-			d.buf = append(d.buf, p...)
-			src = d.buf
+			m.buf = append(m.buf, p...)
+			src = m.buf
 		}
-		return d.finishCompressed(src, end)
+		return d.finishCompressed(m, src, end)
 	}
 
-	if d.op == OpText && !d.utf8.Write(p) {
+	if m.op == OpText && !m.utf8.Write(p) {
 		return d.fail(errTextUTF8)
 	}
-	d.buf = append(d.buf, p...)
+	m.buf = append(m.buf, p...)
 	if !fin {
 		return Event{}, end, nil
 	}
-	if d.op == OpText && !d.utf8.Done() {
+	if m.op == OpText && !m.utf8.Done() {
 		return d.fail(errTextUTF8)
 	}
-	d.inMsg = false
-	return Event{Kind: EventMessage, Op: d.op, Payload: d.buf}, end, nil
+	m.inMsg = false
+	return Event{Kind: EventMessage, Op: m.op, Payload: m.buf}, end, nil
 }
 
 // startMessage begins a fragmented or compressed message.
 func (d *Decoder) startMessage(op Opcode, compressed bool) {
-	d.inMsg, d.op, d.compressed, d.size = true, op, compressed, 0
-	d.utf8.Reset()
-	if cap(d.buf) > maxRetainedBuffer {
-		d.buf = nil
+	m := d.msg
+	if m == nil {
+		m = messagePool.Get().(*message)
+		d.msg = m
 	}
-	if cap(d.out) > maxRetainedBuffer {
-		d.out = nil
+	m.inMsg, m.op, m.compressed, m.size = true, op, compressed, 0
+	m.utf8.Reset()
+	if cap(m.buf) > maxRetainedBuffer {
+		m.buf = nil
 	}
-	d.buf = d.buf[:0]
+	if cap(m.out) > maxRetainedBuffer {
+		m.out = nil
+	}
+	m.buf = m.buf[:0]
 }
 
 // finishCompressed inflates a complete compressed message.
-func (d *Decoder) finishCompressed(src []byte, end int) (Event, int, error) {
-	d.inMsg = false
+func (d *Decoder) finishCompressed(m *message, src []byte, end int) (Event, int, error) {
+	m.inMsg = false
 	var dict []byte
 	if !d.noCtx {
-		dict = d.window
+		dict = m.window
 	}
-	out, err := inflate(d.out[:0], src, dict, d.limit, &d.src)
-	d.out = out
-	d.src = sliceReader{}
+	out, err := inflate(m.out[:0], src, dict, d.limit, &m.src)
+	m.out = out
+	m.src = sliceReader{}
 	if err != nil {
-		return d.fail(err)
+		ce, ok := err.(*CloseError)
+		if !ok {
+			ce = errInflate
+		}
+		return d.fail(ce)
 	}
-	if d.op == OpText && !utf8.Valid(out) {
+	if m.op == OpText && !utf8.Valid(out) {
 		return d.fail(errTextUTF8)
 	}
 	if !d.noCtx {
-		d.window = appendWindow(d.window, out, int(d.windowSize))
+		m.window = appendWindow(m.window, out, 1<<d.winBits)
 	}
-	return Event{Kind: EventMessage, Op: d.op, Payload: out}, end, nil
+	return Event{Kind: EventMessage, Op: m.op, Payload: out}, end, nil
 }
 
 // appendWindow keeps the last size bytes of window followed by out.
@@ -367,7 +416,7 @@ func (d *Decoder) closeFrame(p []byte, end int) (Event, int, error) {
 			return d.fail(errCloseReasonUTF8)
 		}
 	}
-	d.err = ErrClosed
+	d.err = closedMark
 	return ev, end, nil
 }
 

@@ -2,6 +2,7 @@ package ws
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -66,39 +67,96 @@ const (
 // callbacks) frames go straight to the connection, corked with anything
 // else written in the same callback; from other goroutines the payload is
 // copied and the frame is written by the loop, in call order.
+//
+// # Memory
+//
+// An idle socket is this 128-byte struct (see size_test.go): what is
+// shared by every socket of an Upgrader stays in its Options, the remote
+// address is the connection's, and the state of a message in progress
+// lives in the Decoder's pooled message state or in a socketExtra
+// allocated while it is needed.
 type Socket struct {
-	conn        *loop.Conn
-	h           Handler
-	opts        *Options
-	remote      remoteAddr
-	subprotocol string
-	maxBuffered int
+	conn *loop.Conn
+	opts *Options
+	comp *Compressor // nil without permessage-deflate
+
+	// Handler callbacks (OnOpen runs in Upgrade and is not kept)
+	onMessage func(s *Socket, m Message)
+	onClose   func(s *Socket, code StatusCode, reason string)
+	onError   func(s *Socket, err error)
 
 	// loop-only
-	dec         Decoder
-	comp        *Compressor
-	state       uint8
-	pingPending bool
-	closeCode   StatusCode
-	closeReason string
-	subs        []*loop.Subscription
-	onDrain     func()
-	hdr         [maxHeaderLen]byte
-	spill       []byte // a big partial frame, kept here instead of in the loop's input
+	sub *loop.Subscription // the first hub subscription; more in x.subs
+	x   *socketExtra       // rarely used state, nil on an idle socket
 
 	// any goroutine
+	data atomic.Pointer[any]
+
+	// loop-only
+	dec Decoder
+
+	// any goroutine (buffered is bounded by maxBuffered, hence 32 bits)
 	gone     atomic.Bool
-	buffered atomic.Int64
-	data     atomic.Pointer[any]
+	buffered atomic.Int32 // queued output as last seen on the loop
+
+	// loop-only, grouped by size
+	closeCode   StatusCode
+	subproto    uint16 // 1 + index of the subprotocol in opts.Subprotocols, 0 = none
+	state       uint8
+	pingPending bool
+	hdr         [maxServerHeaderLen]byte // scratch for frame headers
 }
 
-const maxHeaderLen = 14
+// socketExtra holds what a socket needs only now and then: most sockets
+// never have more than one subscription, a pending OnDrain callback or a
+// big frame arriving, and the close reason only matters between the
+// client's close frame and OnClose. Allocated on demand and dropped when
+// empty again. Loop-only.
+type socketExtra struct {
+	subs        []*loop.Subscription // subscriptions after s.sub
+	spill       []byte               // a big partial frame, kept here instead of in the loop's input
+	onDrain     func()
+	closeReason string
+}
+
+// extra returns s.x, allocating it if needed. On the loop.
+func (s *Socket) extra() *socketExtra {
+	if s.x == nil {
+		s.x = new(socketExtra)
+	}
+	return s.x
+}
+
+// tidy drops s.x once it holds nothing. On the loop.
+func (s *Socket) tidy() {
+	if x := s.x; x != nil && len(x.subs) == 0 && x.spill == nil && x.onDrain == nil && x.closeReason == "" {
+		s.x = nil
+	}
+}
+
+// maxServerHeaderLen is the longest header of an unmasked frame.
+const maxServerHeaderLen = 10
 
 // RemoteAddr is the client's address.
-func (s *Socket) RemoteAddr() remoteAddr { return s.remote }
+func (s *Socket) RemoteAddr() remoteAddr { return s.conn.RemoteAddr() }
 
 // Subprotocol is the negotiated subprotocol ("" if none).
-func (s *Socket) Subprotocol() string { return s.subprotocol }
+func (s *Socket) Subprotocol() string {
+	if s.subproto == 0 {
+		return ""
+	}
+	return s.opts.Subprotocols[s.subproto-1]
+}
+
+// maxBuffered is Options.MaxBuffered or its default.
+func (s *Socket) maxBuffered() int {
+	if n := s.opts.MaxBuffered; n > 0 {
+		return n
+	}
+	return 4 * s.conn.HighWatermark()
+}
+
+func clamp32(n int) int32 { return int32(min(n, math.MaxInt32)) }
 
 // Compressed reports whether permessage-deflate was negotiated.
 func (s *Socket) Compressed() bool { return s.comp != nil }
@@ -142,7 +200,7 @@ func (s *Socket) send(op Opcode, payload []byte, owned bool) loop.WriteResult {
 	if s.conn.OnLoop() {
 		return s.sendOnLoop(op, payload)
 	}
-	if int(s.buffered.Load())+len(payload) > s.maxBuffered {
+	if int(s.buffered.Load())+len(payload) > s.maxBuffered() {
 		return loop.Dropped
 	}
 	if !owned {
@@ -161,7 +219,7 @@ func (s *Socket) sendOnLoop(op Opcode, payload []byte) loop.WriteResult {
 	if s.state != stateOpen {
 		return loop.Dropped
 	}
-	if s.conn.Buffered()+len(payload) > s.maxBuffered {
+	if s.conn.Buffered()+len(payload) > s.maxBuffered() {
 		return loop.Dropped
 	}
 	var r loop.WriteResult
@@ -171,7 +229,7 @@ func (s *Socket) sendOnLoop(op Opcode, payload []byte) loop.WriteResult {
 		h := AppendFrameHeader(s.hdr[:0], op, true, false, len(payload))
 		r = s.conn.Writev(h, payload)
 	}
-	s.buffered.Store(int64(s.conn.Buffered()))
+	s.buffered.Store(clamp32(s.conn.Buffered()))
 	if r == loop.Queued {
 		// Senders on other goroutines judge by s.buffered: make sure it
 		// is refreshed once the output drains, or a socket that was
@@ -238,10 +296,22 @@ func (s *Socket) startClose(code StatusCode, reason string) {
 func (s *Socket) closing(state uint8) {
 	s.state = state
 	s.gone.Store(true)
-	for _, sub := range s.subs {
-		sub.Unsubscribe()
+	s.leaveAll()
+}
+
+// leaveAll unsubscribes from every topic, in the order joined. On the loop.
+func (s *Socket) leaveAll() {
+	if s.sub != nil {
+		s.sub.Unsubscribe()
+		s.sub = nil
 	}
-	s.subs = nil
+	if x := s.x; x != nil && x.subs != nil {
+		for _, sub := range x.subs {
+			sub.Unsubscribe()
+		}
+		x.subs = nil
+		s.tidy()
+	}
 }
 
 func (s *Socket) closeTimeout() time.Duration {
@@ -271,8 +341,8 @@ func (s *Socket) fail(err error) {
 	if s.closeCode == 0 {
 		s.closeCode = CloseAbnormal
 	}
-	if s.h.OnError != nil {
-		s.h.OnError(s, err)
+	if s.onError != nil {
+		s.onError(s, err)
 	}
 	// Close once the close frame is out, or after CloseTimeout if the
 	// peer does not read it (rather than the server's WriteTimeout).
@@ -307,16 +377,26 @@ func (s *Socket) join(topic string) error {
 	if s.state != stateOpen {
 		return ErrSocketClosed
 	}
-	for _, sub := range s.subs {
-		if sub.Topic() == topic {
-			return nil
+	if s.sub != nil && s.sub.Topic() == topic {
+		return nil
+	}
+	if s.x != nil {
+		for _, sub := range s.x.subs {
+			if sub.Topic() == topic {
+				return nil
+			}
 		}
 	}
 	sub, _, _, err := s.opts.Hub.Subscribe(s.conn, topic, subscriber{s}, loop.Resume{})
 	if err != nil {
 		return err
 	}
-	s.subs = append(s.subs, sub)
+	if s.sub == nil && (s.x == nil || len(s.x.subs) == 0) {
+		s.sub = sub
+	} else {
+		x := s.extra()
+		x.subs = append(x.subs, sub)
+	}
 	return nil
 }
 
@@ -326,11 +406,31 @@ func (s *Socket) Leave(topic string) {
 		_ = s.conn.Post(func(*loop.Conn) { s.Leave(topic) })
 		return
 	}
-	for i, sub := range s.subs {
-		if sub.Topic() == topic {
-			sub.Unsubscribe()
-			s.subs = slices.Delete(s.subs, i, i+1)
-			return
+	if s.sub != nil && s.sub.Topic() == topic {
+		s.sub.Unsubscribe()
+		s.sub = nil
+		if x := s.x; x != nil && len(x.subs) > 0 {
+			// Keep the order joined: the next one moves up.
+			s.sub = x.subs[0]
+			x.subs = slices.Delete(x.subs, 0, 1)
+			if len(x.subs) == 0 {
+				x.subs = nil
+				s.tidy()
+			}
+		}
+		return
+	}
+	if x := s.x; x != nil {
+		for i, sub := range x.subs {
+			if sub.Topic() == topic {
+				sub.Unsubscribe()
+				x.subs = slices.Delete(x.subs, i, i+1)
+				if len(x.subs) == 0 {
+					x.subs = nil
+					s.tidy()
+				}
+				return
+			}
 		}
 	}
 }
@@ -341,7 +441,14 @@ func (s *Socket) OnDrain(fn func()) {
 	if s.state == stateClosed {
 		return
 	}
-	s.onDrain = fn
+	if fn == nil && s.x == nil {
+		s.conn.WantDrain()
+		return
+	}
+	s.extra().onDrain = fn
+	if fn == nil {
+		s.tidy()
+	}
 	s.conn.WantDrain()
 }
 
@@ -395,28 +502,37 @@ const spillThreshold = 64 << 10
 
 func (m mode) OnData(c *loop.Conn, in []byte) (int, error) {
 	s := m.s
-	if len(s.spill) == 0 {
+	if s.x == nil || len(s.x.spill) == 0 {
 		n := m.decode(c, in)
 		if rest := len(in) - n; rest >= spillThreshold && s.state != stateClosed && !c.Closed() {
-			s.spill = append(s.spill[:0], in[n:]...)
+			x := s.extra()
+			x.spill = append(x.spill[:0], in[n:]...)
 			return len(in), nil
 		}
 		return n, nil
 	}
 	// A big frame is arriving: gather it here. The loop offers only new
 	// input, since everything before was consumed.
-	s.spill = append(s.spill, in...)
-	n := m.decode(c, s.spill)
-	rest := copy(s.spill, s.spill[n:])
-	s.spill = s.spill[:rest]
+	x := s.x
+	x.spill = append(x.spill, in...)
+	n := m.decode(c, x.spill)
+	rest := 0
+	if x.spill != nil { // OnClose drops it
+		rest = copy(x.spill, x.spill[n:])
+		x.spill = x.spill[:rest]
+	}
 	if rest == 0 {
-		s.spill = nil // do not pin a message-sized buffer on an idle socket
+		x.spill = nil // do not pin a message-sized buffer on an idle socket
+		s.tidy()
 	}
 	return len(in), nil
 }
 
 func (m mode) decode(c *loop.Conn, in []byte) int {
 	s := m.s
+	// Hand a fragmented or compressed message's state back to the pool
+	// once delivered: an idle socket keeps none.
+	defer s.dec.release()
 	off := 0
 	for off < len(in) && s.state != stateClosed && !c.Closed() {
 		ev, n, err := s.dec.Next(in[off:])
@@ -433,8 +549,8 @@ func (m mode) decode(c *loop.Conn, in []byte) int {
 		}
 		switch ev.Kind {
 		case EventMessage:
-			if s.state == stateOpen && s.h.OnMessage != nil {
-				s.h.OnMessage(s, Message{Op: ev.Op, Data: ev.Payload})
+			if s.state == stateOpen && s.onMessage != nil {
+				s.onMessage(s, Message{Op: ev.Op, Data: ev.Payload})
 			}
 		case EventPing:
 			if s.state == stateOpen {
@@ -443,7 +559,10 @@ func (m mode) decode(c *loop.Conn, in []byte) int {
 		case EventPong:
 			s.pingPending = false
 		case EventClose:
-			s.closeCode, s.closeReason = ev.Code, string(ev.Reason)
+			s.closeCode = ev.Code
+			if len(ev.Reason) > 0 {
+				s.extra().closeReason = string(ev.Reason)
+			}
 			if s.state == stateOpen {
 				// Echo the code (RFC 6455, Section 5.5.1); none for an empty close.
 				if ev.Code == CloseNoStatus {
@@ -472,8 +591,8 @@ func (m mode) OnTimer(c *loop.Conn) {
 		if s.pingPending {
 			s.closing(stateClosed)
 			s.closeCode = CloseAbnormal
-			if s.h.OnError != nil {
-				s.h.OnError(s, ErrPongTimeout)
+			if s.onError != nil {
+				s.onError(s, ErrPongTimeout)
 			}
 			c.Close()
 			return
@@ -486,13 +605,19 @@ func (m mode) OnTimer(c *loop.Conn) {
 
 func (m mode) OnDrain(c *loop.Conn) {
 	s := m.s
-	s.buffered.Store(int64(c.Buffered()))
-	for _, sub := range s.subs {
-		sub.Drained()
+	s.buffered.Store(clamp32(c.Buffered()))
+	if s.sub != nil {
+		s.sub.Drained()
 	}
-	if fn := s.onDrain; fn != nil {
-		s.onDrain = nil
-		fn()
+	if x := s.x; x != nil {
+		for _, sub := range x.subs {
+			sub.Drained()
+		}
+		if fn := x.onDrain; fn != nil {
+			x.onDrain = nil
+			s.tidy()
+			fn()
+		}
 	}
 }
 
@@ -503,20 +628,22 @@ func (m mode) OnClose(*loop.Conn, error) {
 	s := m.s
 	s.state = stateClosed
 	s.gone.Store(true)
-	for _, sub := range s.subs {
-		sub.Unsubscribe()
-	}
-	s.subs = nil
+	s.leaveAll()
 	if s.comp != nil {
 		s.comp.Reset()
 	}
 	s.dec.Reset()
-	s.spill = nil
+	var reason string
+	if x := s.x; x != nil {
+		reason = x.closeReason
+		x.spill, x.onDrain, x.closeReason = nil, nil, ""
+		s.tidy()
+	}
 	code := s.closeCode
 	if code == 0 {
 		code = CloseAbnormal
 	}
-	if s.h.OnClose != nil {
-		s.h.OnClose(s, code, s.closeReason)
+	if s.onClose != nil {
+		s.onClose(s, code, reason)
 	}
 }

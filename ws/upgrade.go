@@ -1,9 +1,11 @@
 package ws
 
 import (
+	"math"
 	"net"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/streamd/streamd/httpcodec"
 	"github.com/streamd/streamd/loop"
@@ -103,26 +105,36 @@ func (u *Upgrader) Upgrade(c *loop.Ctx, h Handler) *Socket {
 		c.Error(400, "Sec-WebSocket-Key must be 16 bytes in base64")
 		return nil
 	}
-	check := u.Options.CheckOrigin
-	if check == nil {
-		check = SameOrigin
-	}
-	if !check(string(req.Header("Origin")), string(req.Host)) {
+	if check := u.Options.CheckOrigin; check != nil {
+		if !check(string(req.Header("Origin")), string(req.Host)) {
+			c.Error(403, "origin not allowed")
+			return nil
+		}
+	} else if !SameOrigin(unsafeString(req.Header("Origin")), unsafeString(req.Host)) {
+		// SameOrigin keeps neither string: no copies needed.
 		c.Error(403, "origin not allowed")
 		return nil
 	}
 
-	head := make([]byte, 0, 256)
-	head = append(head, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	// The head is built on the stack and copied once, into the
+	// connection's output, by WriteStreamHead.
+	var headBuf [256]byte
+	head := append(headBuf[:0], "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	head = AppendAcceptKey(head, key)
 	head = append(head, "\r\n"...)
-	if p := u.chooseSubprotocol(req); p != "" {
+	proto := u.chooseSubprotocol(req)
+	if proto > 0 {
 		head = append(head, "Sec-WebSocket-Protocol: "...)
-		head = append(head, p...)
+		head = append(head, u.Options.Subprotocols[proto-1]...)
 		head = append(head, "\r\n"...)
 	}
-	s := &Socket{h: h, opts: &u.Options}
-	s.remote = c.Conn().RemoteAddr()
+	s := &Socket{
+		opts:      &u.Options,
+		onMessage: h.OnMessage,
+		onClose:   h.OnClose,
+		onError:   h.OnError,
+		subproto:  proto,
+	}
 	decCfg := DecoderConfig{ReadLimit: u.Options.ReadLimit}
 	if ext := req.Header("Sec-WebSocket-Extensions"); len(ext) > 0 && u.Options.Compression.Enabled {
 		if resp, params, ok := NegotiateDeflate(ext, u.Options.Compression); ok {
@@ -135,13 +147,8 @@ func (u *Upgrader) Upgrade(c *loop.Ctx, h Handler) *Socket {
 		}
 	}
 	s.dec.Init(decCfg)
-	s.subprotocol = u.chooseSubprotocol(req)
 	s.conn = c.TakeOver(mode{s})
-	s.maxBuffered = u.Options.MaxBuffered
-	if s.maxBuffered <= 0 {
-		s.maxBuffered = 4 * s.conn.HighWatermark()
-	}
-	c.WriteStreamHead(101, string(head))
+	c.WriteStreamHead(101, unsafeString(head))
 	s.schedulePing()
 	if h.OnOpen != nil {
 		h.OnOpen(s)
@@ -149,18 +156,26 @@ func (u *Upgrader) Upgrade(c *loop.Ctx, h Handler) *Socket {
 	return s
 }
 
-func (u *Upgrader) chooseSubprotocol(req *httpcodec.Request) string {
+// unsafeString views b as a string for a callee that does not keep it.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// chooseSubprotocol returns 1 + the index in Options.Subprotocols of the
+// subprotocol to use, or 0 for none.
+func (u *Upgrader) chooseSubprotocol(req *httpcodec.Request) uint16 {
 	offered := req.Header("Sec-WebSocket-Protocol")
 	if len(offered) == 0 {
-		return ""
+		return 0
 	}
-	for _, p := range u.Options.Subprotocols {
+	for i, p := range u.Options.Subprotocols {
+		if i == math.MaxUint16 {
+			break // the index must fit Socket.subproto
+		}
 		if req.HasToken("Sec-WebSocket-Protocol", p) {
-			return p
+			return uint16(i + 1)
 		}
 	}
-	return ""
+	return 0
 }
 
-// remoteAddr is kept on the socket: the loop's connection may be gone.
+// remoteAddr is the connection's: a loop.Conn stays valid after close.
 type remoteAddr = net.Addr
