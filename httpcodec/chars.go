@@ -1,6 +1,9 @@
 package httpcodec
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Byte classes, built once so the scanners do one table load per byte.
 var (
@@ -15,6 +18,8 @@ var (
 	// hostTable marks bytes allowed in a Host value: reg-name, IP literal
 	// and port characters, the same set as net/http (httpguts.ValidHostHeader).
 	hostTable [256]bool
+	// hostBits is hostTable as 1/0 bytes, for validHost.
+	hostBits [256]uint8
 	// lowerTable maps ASCII upper-case letters to lower case.
 	lowerTable [256]byte
 	// unhexTable maps hex digits to their value and everything else to 0xff.
@@ -48,6 +53,11 @@ func init() {
 	}
 	for _, c := range []byte("!$%&'()*+,-.:;=[]_~") {
 		hostTable[c] = true
+	}
+	for c, ok := range hostTable {
+		if ok {
+			hostBits[c] = 1
+		}
 	}
 }
 
@@ -103,52 +113,101 @@ const (
 )
 
 // scanValue returns the index of the first byte in b[i:end] that valueTable
-// rejects, or end. It checks eight bytes at a time: a word without controls
-// or DEL (obs-text passes, as its high bit masks the borrow test) is skipped
-// whole; a word holding HTAB or the terminator falls back to the table.
+// rejects, or end. It checks eight bytes at a time: in a word, the lowest
+// byte flagged as a control (< 0x20) or DEL is exactly the first such byte
+// (the borrow tricks only raise false flags above a true one), so the stop
+// is found without a byte loop; HTAB, the one control valueTable accepts,
+// resumes the scan after it. obs-text passes, its high bit masking the test.
 func scanValue(b []byte, i, end int) int {
-	for {
-		for i+8 <= end {
-			w := binary.LittleEndian.Uint64(b[i:])
-			if (w-' '*ones)&^w&high != 0 { // some byte < 0x20
-				break
+	for i+8 <= end {
+		w := binary.LittleEndian.Uint64(b[i:])
+		x := w ^ 0x7f*ones
+		if m := ((w-' '*ones)&^w | (x-ones)&^x) & high; m != 0 {
+			j := i + bits.TrailingZeros64(m)>>3
+			if b[j] != '\t' {
+				return j
 			}
-			if x := w ^ 0x7f*ones; (x-ones)&^x&high != 0 { // some byte == DEL
-				break
-			}
-			i += 8
+			i = j + 1
+			continue
 		}
-		for stop := min(i+8, end); i < stop; i++ {
-			if !valueTable[b[i]] {
-				return i
-			}
-		}
-		if i == end {
-			return end
-		}
+		i += 8
 	}
+	for i < end && valueTable[b[i]] {
+		i++
+	}
+	return i
 }
 
 // scanTarget is scanValue for targetTable: it also stops at SP and HTAB.
 func scanTarget(b []byte, i, end int) int {
-	for {
-		for i+8 <= end {
-			w := binary.LittleEndian.Uint64(b[i:])
-			if (w-0x21*ones)&^w&high != 0 { // some byte <= SP
-				break
-			}
-			if x := w ^ 0x7f*ones; (x-ones)&^x&high != 0 {
-				break
-			}
-			i += 8
+	for i+8 <= end {
+		w := binary.LittleEndian.Uint64(b[i:])
+		x := w ^ 0x7f*ones
+		if m := ((w-0x21*ones)&^w | (x-ones)&^x) & high; m != 0 { // some byte <= SP or DEL
+			return i + bits.TrailingZeros64(m)>>3
 		}
-		for stop := min(i+8, end); i < stop; i++ {
-			if !targetTable[b[i]] {
-				return i
+		i += 8
+	}
+	for i < end && targetTable[b[i]] {
+		i++
+	}
+	return i
+}
+
+// validHost reports whether every byte of v is in hostTable, eight bytes
+// per branch.
+func validHost(v []byte) bool {
+	if len(v) >= 8 {
+		t := &hostBits
+		for {
+			if t[v[0]]&t[v[1]]&t[v[2]]&t[v[3]]&t[v[4]]&t[v[5]]&t[v[6]]&t[v[7]] == 0 {
+				return false
 			}
-		}
-		if i == end {
-			return end
+			if len(v) <= 16 {
+				if len(v) > 8 {
+					// The last eight bytes, overlapping the ones just checked.
+					v = v[len(v)-8:]
+					return t[v[0]]&t[v[1]]&t[v[2]]&t[v[3]]&t[v[4]]&t[v[5]]&t[v[6]]&t[v[7]] != 0
+				}
+				return true
+			}
+			v = v[8:]
 		}
 	}
+	for _, c := range v {
+		if !hostTable[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenFoldEq reports whether name, a token, equals lower, a lower-case
+// constant of letters and '-', ignoring ASCII case. For token bytes,
+// c|0x20 == l is exact: only CR would also match '-', and CR is no tchar.
+func tokenFoldEq(name []byte, lower string) bool {
+	if len(name) != len(lower) {
+		return false
+	}
+	i := 0
+	for ; i+8 <= len(name); i += 8 {
+		l := uint64(lower[i]) | uint64(lower[i+1])<<8 | uint64(lower[i+2])<<16 | uint64(lower[i+3])<<24 |
+			uint64(lower[i+4])<<32 | uint64(lower[i+5])<<40 | uint64(lower[i+6])<<48 | uint64(lower[i+7])<<56
+		if binary.LittleEndian.Uint64(name[i:])|0x20*ones != l {
+			return false
+		}
+	}
+	if i+4 <= len(name) {
+		l := uint32(lower[i]) | uint32(lower[i+1])<<8 | uint32(lower[i+2])<<16 | uint32(lower[i+3])<<24
+		if binary.LittleEndian.Uint32(name[i:])|0x20202020 != l {
+			return false
+		}
+		i += 4
+	}
+	for ; i < len(name); i++ {
+		if name[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
 }

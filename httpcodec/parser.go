@@ -1,6 +1,9 @@
 package httpcodec
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // Default limits, used for zero (or negative) Limits fields.
 const (
@@ -219,7 +222,21 @@ func (p *Parser) Parse(b []byte, req *Request) (n int, err error) {
 	if p.err != nil {
 		return 0, p.err
 	}
-	n, err = p.parse(b, req)
+	if p.state == stStart && p.pos == 0 {
+		// A fresh request: try the one-pass path for a complete, ordinary
+		// head first. Without a body, p is left untouched: no Reset needed.
+		var ok bool
+		if n, ok = p.fastHead(b, req); ok {
+			if n > 0 {
+				return n, nil
+			}
+			n, err = p.parseBody(b, req, true)
+		} else {
+			n, err = p.parse(b, req)
+		}
+	} else {
+		n, err = p.parse(b, req)
+	}
 	if err != nil && err != ErrNeedMore && err != ErrExpectContinue {
 		p.err = err
 	}
@@ -236,6 +253,15 @@ func (p *Parser) parse(b []byte, req *Request) (n int, err error) {
 			return 0, err
 		}
 		filled = true
+	}
+	return p.parseBody(b, req, filled)
+}
+
+// parseBody continues parse once the head is complete; filled reports
+// whether req already holds this b's views of the head (it was just
+// processed), else they are rebuilt.
+func (p *Parser) parseBody(b []byte, req *Request, filled bool) (n int, err error) {
+	if !p.headDone {
 		p.headDone = true
 		p.pos = p.headEnd
 		if p.chunked {
@@ -484,6 +510,124 @@ const (
 	hTransferEncoding = "transfer-encoding"
 )
 
+// headInfo accumulates what the parser interprets from the header fields of
+// one head, field by field in order; finish then derives the framing. Both
+// processHead and fastHead use it, so they agree on every check.
+type headInfo struct {
+	host       []byte
+	upgrade    []byte
+	te         []byte
+	cl         int64
+	hosts, tes int
+	connTokens int
+	expect     bool
+}
+
+// interesting reports whether a field name of length n may be one the
+// parser interprets: a cheap filter before field.
+func interesting(n int) bool {
+	return interestingLens>>uint(n)&1 != 0
+}
+
+const interestingLens = 1<<len(hHost) | 1<<len(hExpect) | 1<<len(hUpgrade) |
+	1<<len(hConnection) | 1<<len(hContentLength) | 1<<len(hTransferEncoding)
+
+// field interprets one header field. Names are tokens, so comparing the
+// first byte with |0x20 against a lower-case letter is exact and rejects
+// other names of the same length cheaply; tokenFoldEq then compares words.
+func (h *headInfo) field(name, value []byte) error {
+	switch len(name) {
+	case len(hHost):
+		if name[0]|0x20 != 'h' || !tokenFoldEq(name, hHost) {
+			return nil
+		}
+		h.hosts++
+		if h.hosts > 1 {
+			return ErrMalformed // RFC 9112, Section 3.2
+		}
+		if !validHost(value) {
+			return ErrMalformed
+		}
+		h.host = value
+	case len(hExpect):
+		if name[0]|0x20 != 'e' || !tokenFoldEq(name, hExpect) {
+			return nil
+		}
+		if !equalFold(value, "100-continue") {
+			return ErrExpectationFailed
+		}
+		h.expect = true
+	case len(hUpgrade):
+		if h.upgrade == nil && name[0]|0x20 == 'u' && tokenFoldEq(name, hUpgrade) {
+			h.upgrade = value
+		}
+	case len(hConnection):
+		if name[0]|0x20 != 'c' || !tokenFoldEq(name, hConnection) {
+			return nil
+		}
+		h.connTokens |= connectionTokens(value)
+	case len(hContentLength):
+		if name[0]|0x20 != 'c' || !tokenFoldEq(name, hContentLength) {
+			return nil
+		}
+		v, ok := parseContentLength(value)
+		if !ok {
+			return ErrBadContentLength
+		}
+		if h.cl >= 0 && v != h.cl {
+			return ErrSmuggling // RFC 9112, Section 6.3, item 5
+		}
+		h.cl = v
+	case len(hTransferEncoding):
+		if name[0]|0x20 != 't' || !tokenFoldEq(name, hTransferEncoding) {
+			return nil
+		}
+		h.tes++
+		h.te = value
+	}
+	return nil
+}
+
+// finish checks the framing of a head whose fields h has seen, fills the
+// remaining fields of req (all but the request line, Headers and Body) and
+// returns the framing for p.
+func (h *headInfo) finish(req *Request, minor int, maxBody int64) (cl int64, chunked, expect bool, err error) {
+	if h.tes > 0 {
+		switch {
+		case minor == 0:
+			return 0, false, false, ErrMalformed // RFC 9112, Section 6.1: faulty framing in 1.0
+		case h.cl >= 0 || h.tes > 1:
+			return 0, false, false, ErrSmuggling
+		case !equalFold(h.te, "chunked"):
+			return 0, false, false, ErrTransferCodingNotImplemented
+		}
+		chunked = true
+	}
+	if minor == 1 && h.hosts == 0 {
+		return 0, false, false, ErrMissingHost
+	}
+	cl = h.cl
+	if cl > maxBody {
+		return 0, false, false, ErrBodyTooLarge
+	}
+	req.Host = h.host
+	req.ContentLength = cl
+	req.Chunked = chunked
+	if minor == 1 {
+		req.KeepAlive = h.connTokens&tokClose == 0
+	} else {
+		req.KeepAlive = h.connTokens&(tokClose|tokKeepAlive) == tokKeepAlive
+	}
+	req.Upgrade = nil
+	if h.connTokens&tokUpgrade != 0 && h.upgrade != nil {
+		req.Upgrade = h.upgrade
+	}
+	// RFC 9110, Section 10.1.1: ignore 100-continue in HTTP/1.0 requests,
+	// and only wait when there is a body to wait for.
+	expect = h.expect && minor == 1 && (chunked || cl > 0)
+	return cl, chunked, expect, nil
+}
+
 // processHead fills req from the complete, syntactically valid head in b and
 // derives the framing. It is deterministic, so it can run again on a later,
 // longer copy of the input to rebuild the views.
@@ -496,20 +640,13 @@ func (p *Parser) processHead(b []byte, req *Request) error {
 	} else {
 		req.Path, req.Query = target, nil
 	}
-	req.ProtoMinor = int(b[p.targetEnd+8] - '0')
-	req.Host, req.Upgrade, req.Body = nil, nil, nil
-	req.ContentLength = -1
-	req.Chunked = false
+	minor := int(b[p.targetEnd+8] - '0')
+	req.ProtoMinor = minor
+	req.Body = nil
 
 	slots := p.headerSlots()
 	nh := 0
-	hosts, tes := 0, 0
-	var upgrade []byte
-	connTokens := 0
-	expect := false
-	cl := int64(-1)
-	te := []byte(nil)
-
+	h := headInfo{cl: -1}
 	head := b[:p.headEnd-2] // without the final CRLF
 	for i := p.fieldStart; i < len(head); {
 		colon := i
@@ -521,95 +658,152 @@ func (p *Parser) processHead(b []byte, req *Request) error {
 		i = eol + 2
 		slots[nh] = Header{Name: name, Value: value}
 		nh++
-
-		switch len(name) {
-		case len(hHost):
-			if !equalFold(name, hHost) {
-				continue
+		if interesting(len(name)) {
+			if err := h.field(name, value); err != nil {
+				return err
 			}
-			hosts++
-			if hosts > 1 {
-				return ErrMalformed // RFC 9112, Section 3.2
-			}
-			for _, c := range value {
-				if !hostTable[c] {
-					return ErrMalformed
-				}
-			}
-			req.Host = value
-		case len(hExpect):
-			if !equalFold(name, hExpect) {
-				continue
-			}
-			if !equalFold(value, "100-continue") {
-				return ErrExpectationFailed
-			}
-			expect = true
-		case len(hUpgrade):
-			if upgrade == nil && equalFold(name, hUpgrade) {
-				upgrade = value
-			}
-		case len(hConnection):
-			if !equalFold(name, hConnection) {
-				continue
-			}
-			connTokens |= connectionTokens(value)
-		case len(hContentLength):
-			if !equalFold(name, hContentLength) {
-				continue
-			}
-			v, ok := parseContentLength(value)
-			if !ok {
-				return ErrBadContentLength
-			}
-			if cl >= 0 && v != cl {
-				return ErrSmuggling // RFC 9112, Section 6.3, item 5
-			}
-			cl = v
-		case len(hTransferEncoding):
-			if !equalFold(name, hTransferEncoding) {
-				continue
-			}
-			tes++
-			te = value
 		}
 	}
 	req.Headers = slots[:nh:nh]
 
-	minor := req.ProtoMinor
-	if tes > 0 {
-		switch {
-		case minor == 0:
-			return ErrMalformed // RFC 9112, Section 6.1: faulty framing in 1.0
-		case cl >= 0 || tes > 1:
-			return ErrSmuggling
-		case !equalFold(te, "chunked"):
-			return ErrTransferCodingNotImplemented
-		}
-		req.Chunked = true
+	cl, chunked, expect, err := h.finish(req, minor, p.maxBody)
+	if err != nil {
+		return err
 	}
-	if minor == 1 && hosts == 0 {
-		return ErrMissingHost
-	}
-	if cl > p.maxBody {
-		return ErrBodyTooLarge
-	}
-	req.ContentLength = cl
-	if minor == 1 {
-		req.KeepAlive = connTokens&tokClose == 0
-	} else {
-		req.KeepAlive = connTokens&(tokClose|tokKeepAlive) == tokKeepAlive
-	}
-	if connTokens&tokUpgrade != 0 && upgrade != nil {
-		req.Upgrade = upgrade
-	}
-
 	p.contentLength = cl
-	p.chunked = req.Chunked
-	// RFC 9110, Section 10.1.1: ignore 100-continue in HTTP/1.0 requests,
-	// and only wait when there is a body to wait for.
-	p.expect = expect && minor == 1 && (req.Chunked || cl > 0)
+	p.chunked = chunked
+	p.expect = expect
 	return nil
+}
+
+// Little-endian words for the fast path's fixed strings.
+const (
+	wordGET    = uint32('G') | uint32('E')<<8 | uint32('T')<<16 | uint32(' ')<<24
+	wordHTTP10 = uint64('H') | uint64('T')<<8 | uint64('T')<<16 | uint64('P')<<24 |
+		uint64('/')<<32 | uint64('1')<<40 | uint64('.')<<48 | uint64('0')<<56
+	wordHTTP11 = wordHTTP10 + 1<<56
+	wordCRLF   = uint16('\r') | uint16('\n')<<8
+)
+
+// fastHead parses, in one pass, a complete head that starts at b[0] with
+// the request line (no leading empty lines), is well-formed and within every
+// limit. It returns ok=false, having changed nothing in p, for anything
+// else (incomplete input, any error): the incremental scanner then decides
+// from scratch, so errors and their precedence are exactly those of the
+// general path. It accepts only what scanHead plus processHead accept, and
+// fills req the same way.
+//
+// With ok, n > 0 is the size of a complete request without a body, for
+// which p is left untouched. n == 0 means a body follows the head: the
+// head's offsets and framing are then stored in p as processHead would.
+func (p *Parser) fastHead(b []byte, req *Request) (n int, ok bool) {
+	end := min(len(b), p.maxHead)
+
+	// Request line. The method is a token followed by SP.
+	i := 0
+	if end >= 4 && binary.LittleEndian.Uint32(b) == wordGET {
+		i = 3
+	} else {
+		for i < end && tokenTable[b[i]] {
+			i++
+		}
+		if i == 0 || i >= end || b[i] != ' ' {
+			return 0, false
+		}
+	}
+	methodEnd := i
+	i++
+	ts := i
+	lim := min(end, ts+p.maxURI+1)
+	i = scanTarget(b, i, lim)
+	if i >= lim || i == ts || b[i] != ' ' {
+		return 0, false
+	}
+	targetEnd := i
+	// " HTTP/1.x\r\n": only 1.0 and 1.1 are accepted, as in scanHead.
+	if i+11 > end {
+		return 0, false
+	}
+	minor := 1
+	switch binary.LittleEndian.Uint64(b[i+1:]) {
+	case wordHTTP11:
+	case wordHTTP10:
+		minor = 0
+	default:
+		return 0, false
+	}
+	if binary.LittleEndian.Uint16(b[i+9:]) != wordCRLF {
+		return 0, false
+	}
+	i += 11
+	fieldStart := i
+
+	// Field lines up to the empty line.
+	slots := p.headerSlots()
+	nh := 0
+	h := headInfo{cl: -1}
+	for {
+		if i >= end {
+			return 0, false
+		}
+		if b[i] == '\r' {
+			if i+1 >= end || b[i+1] != '\n' {
+				return 0, false
+			}
+			i += 2
+			break
+		}
+		ns := i
+		for i < end && tokenTable[b[i]] {
+			i++
+		}
+		if i == ns || i >= end || b[i] != ':' || nh >= p.maxHeaders {
+			return 0, false
+		}
+		name := b[ns:i]
+		i++
+		vs := i
+		i = scanValue(b, i, end)
+		if i+1 >= end || b[i] != '\r' || b[i+1] != '\n' {
+			return 0, false
+		}
+		value := trimOWS(b[vs:i])
+		i += 2
+		slots[nh] = Header{Name: name, Value: value}
+		nh++
+		if interesting(len(name)) {
+			if h.field(name, value) != nil {
+				return 0, false
+			}
+		}
+	}
+	headEnd := i
+
+	cl, chunked, expect, err := h.finish(req, minor, p.maxBody)
+	if err != nil {
+		return 0, false
+	}
+	req.Method = b[:methodEnd]
+	target := b[methodEnd+1 : targetEnd]
+	req.URI = target
+	req.Path, req.Query = target, nil
+	for k, c := range target {
+		if c == '?' {
+			req.Path, req.Query = target[:k], target[k+1:]
+			break
+		}
+	}
+	req.ProtoMinor = minor
+	req.Headers = slots[:nh:nh]
+	req.Body = nil
+	if !chunked && cl <= 0 {
+		return headEnd, true
+	}
+	p.reqStart, p.methodEnd, p.targetEnd = 0, methodEnd, targetEnd
+	p.fieldStart, p.headEnd = fieldStart, headEnd
+	p.contentLength, p.chunked, p.expect = cl, chunked, expect
+	p.state = stDone
+	return 0, true
 }
 
 // Connection options the parser interprets (RFC 9110, Section 7.6.1).

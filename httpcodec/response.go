@@ -14,9 +14,21 @@ const timeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 // StatusText, so the common case is one copy.
 var statusLines [600]string
 
-// dateLine holds the current "Date: ...\r\n" line, swapped whole by
-// RefreshDate so readers on any goroutine never see a torn value.
-var dateLine atomic.Pointer[[]byte]
+// heads holds the cached Date line and the response heads built on it,
+// swapped whole by RefreshDate so readers on any goroutine never see a torn
+// or mixed value.
+var heads atomic.Pointer[headCache]
+
+// headCache is one second's worth of cached head lines.
+type headCache struct {
+	// date is "Date: <IMF-fixdate>\r\n".
+	date []byte
+	// serverDate is "Server: streamd\r\n" followed by date.
+	serverDate []byte
+	// ok is the status line of 200 followed by serverDate, the head of
+	// nearly every response.
+	ok []byte
+}
 
 func init() {
 	for code := range statusLines {
@@ -98,18 +110,39 @@ func ValidHeaderValue(value string) bool {
 // AppendDate appends the cached "Date: <IMF-fixdate>\r\n" line to dst.
 // The cache is set at init and by RefreshDate. Safe from any goroutine.
 func AppendDate(dst []byte) []byte {
-	return append(dst, *dateLine.Load()...)
+	return append(dst, heads.Load().date...)
+}
+
+// AppendHead appends the start of every response head: the status line
+// (as AppendStatusLine), "Server: streamd\r\n" and the cached Date line
+// (as AppendDate). It is one copy for the common statuses. It panics if
+// status is not in [100, 999], a programmer error. Safe from any goroutine.
+func AppendHead(dst []byte, status int) []byte {
+	h := heads.Load()
+	if status == 200 {
+		return append(dst, h.ok...)
+	}
+	dst = AppendStatusLine(dst, status)
+	return append(dst, h.serverDate...)
 }
 
 // RefreshDate updates the cached Date line to now, in UTC. The event loop
 // calls it once a second; it allocates once per call. Safe from any
 // goroutine.
 func RefreshDate(now time.Time) {
-	b := make([]byte, 0, len("Date: ")+len(timeFormat)+2)
+	const server = "Server: streamd\r\n"
+	ok := statusLines[200]
+	dateLen := len("Date: ") + len(timeFormat) + 2
+	b := make([]byte, 0, len(ok)+len(server)+dateLen)
+	b = append(b, ok...)
+	b = append(b, server...)
 	b = append(b, "Date: "...)
 	b = now.UTC().AppendFormat(b, timeFormat)
 	b = append(b, '\r', '\n')
-	dateLine.Store(&b)
+	h := &headCache{ok: b}
+	h.serverDate = b[len(ok):len(b):len(b)]
+	h.date = b[len(ok)+len(server) : len(b) : len(b)]
+	heads.Store(h)
 }
 
 // bodyAllowed reports whether a response with status may carry content and
@@ -126,15 +159,13 @@ func bodyAllowed(status int) bool {
 // value (see AppendHeader). It does not allocate beyond growing dst.
 // Safe from any goroutine.
 func AppendResponse(dst []byte, status int, contentType string, body []byte, keepAlive bool) []byte {
-	dst = AppendStatusLine(dst, status)
-	dst = append(dst, "Server: streamd\r\n"...)
-	dst = AppendDate(dst)
+	dst = AppendHead(dst, status)
 	if contentType != "" {
 		dst = AppendHeader(dst, "Content-Type", contentType)
 	}
 	if bodyAllowed(status) {
 		dst = append(dst, "Content-Length: "...)
-		dst = strconv.AppendInt(dst, int64(len(body)), 10)
+		dst = appendInt(dst, len(body))
 		dst = append(dst, '\r', '\n')
 	} else {
 		body = nil
@@ -151,12 +182,25 @@ func AppendResponse(dst []byte, status int, contentType string, body []byte, kee
 // since the connection cannot be resynchronised after a protocol error.
 // Safe from any goroutine.
 func AppendError(dst []byte, err *ProtocolError) []byte {
-	dst = AppendStatusLine(dst, err.Status)
-	dst = append(dst, "Server: streamd\r\n"...)
-	dst = AppendDate(dst)
+	dst = AppendHead(dst, err.Status)
 	dst = append(dst, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(err.Reason)+1), 10)
 	dst = append(dst, "\r\nConnection: close\r\n\r\n"...)
 	dst = append(dst, err.Reason...)
 	return append(dst, '\n')
+}
+
+// appendInt appends the decimal form of n, like strconv.AppendInt(dst,
+// int64(n), 10), with the lengths of small bodies written without a
+// division loop.
+func appendInt(dst []byte, n int) []byte {
+	switch {
+	case uint(n) < 10:
+		return append(dst, byte('0'+n))
+	case uint(n) < 100:
+		return append(dst, byte('0'+n/10), byte('0'+n%10))
+	case uint(n) < 1000:
+		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+	}
+	return strconv.AppendInt(dst, int64(n), 10)
 }

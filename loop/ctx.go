@@ -22,7 +22,19 @@ type Ctx struct {
 	responded bool
 	deferred  bool
 	tookOver  bool
+	ct        ctCache // the loop's Content-Type line cache, kept across requests
 }
+
+// ctCache holds "Content-Type: <ct>\r\nContent-Length: " for the content
+// type of the last response: handlers nearly always pass the same
+// constant, and one copy of the cached line replaces four appends.
+type ctCache struct {
+	ct   string
+	line []byte
+}
+
+// maxCachedCT bounds the content types worth caching.
+const maxCachedCT = 128
 
 func (c *Ctx) reset(conn *Conn, req *httpcodec.Request) {
 	c.conn, c.el, c.req = conn, conn.el, req
@@ -116,11 +128,16 @@ func (c *Ctx) respond(status int, contentType, sbody string, body []byte) {
 		// (RFC 9112, Section 9.3).
 		c.headers = append(c.headers, connKeepAlive...)
 	}
-	el.out = appendHead(el.out, status, contentType, n, c.keepAlive, c.headers)
-	if string(c.req.Method) != "HEAD" && bodyAllowed(status) {
-		el.out = append(el.out, sbody...)
-		el.out = append(el.out, body...)
+	out := c.ct.appendHead(el.out, status, contentType, n, c.keepAlive, c.headers)
+	if bodyAllowed(status) && string(c.req.Method) != "HEAD" {
+		if len(sbody) > 0 {
+			out = append(out, sbody...)
+		}
+		if len(body) > 0 {
+			out = append(out, body...)
+		}
 	}
+	el.out = out
 }
 
 // bodyAllowed reports whether status may carry a body (RFC 9110 §6.4.1).
@@ -132,23 +149,68 @@ var connKeepAlive = []byte("Connection: keep-alive\r\n")
 
 // appendHead writes the status line and headers of a fixed-length response.
 func appendHead(dst []byte, status int, contentType string, contentLength int, keepAlive bool, extra []byte) []byte {
-	dst = httpcodec.AppendStatusLine(dst, status)
-	dst = append(dst, "Server: streamd\r\n"...)
-	dst = httpcodec.AppendDate(dst)
-	if contentType != "" {
-		dst = append(dst, "Content-Type: "...)
-		dst = append(dst, contentType...)
-		dst = append(dst, "\r\n"...)
-	}
-	if bodyAllowed(status) {
+	var none ctCache
+	return none.appendHead(dst, status, contentType, contentLength, keepAlive, extra)
+}
+
+// appendHead is the package's appendHead with the Content-Type and
+// Content-Length lines taken from (and put in) cc.
+func (cc *ctCache) appendHead(dst []byte, status int, contentType string, contentLength int, keepAlive bool, extra []byte) []byte {
+	dst = httpcodec.AppendHead(dst, status)
+	if !bodyAllowed(status) {
+		if contentType != "" {
+			dst = appendContentType(dst, contentType)
+		}
+	} else if contentType == "" {
 		dst = append(dst, "Content-Length: "...)
-		dst = strconv.AppendInt(dst, int64(contentLength), 10)
-		dst = append(dst, "\r\n"...)
+		dst = appendLength(dst, contentLength)
+	} else {
+		if contentType != cc.ct {
+			if len(contentType) > maxCachedCT {
+				dst = appendContentType(dst, contentType)
+				dst = append(dst, "Content-Length: "...)
+				return finishHead(appendLength(dst, contentLength), keepAlive, extra)
+			}
+			cc.ct = contentType
+			cc.line = appendContentType(cc.line[:0], contentType)
+			cc.line = append(cc.line, "Content-Length: "...)
+		}
+		dst = append(dst, cc.line...)
+		dst = appendLength(dst, contentLength)
 	}
+	return finishHead(dst, keepAlive, extra)
+}
+
+func appendContentType(dst []byte, contentType string) []byte {
+	dst = append(dst, "Content-Type: "...)
+	dst = append(dst, contentType...)
+	return append(dst, "\r\n"...)
+}
+
+// finishHead appends "Connection: close" unless keepAlive, the extra
+// header lines and the blank line ending the head.
+func finishHead(dst []byte, keepAlive bool, extra []byte) []byte {
 	if !keepAlive {
 		dst = append(dst, "Connection: close\r\n"...)
 	}
-	dst = append(dst, extra...)
+	if len(extra) > 0 {
+		dst = append(dst, extra...)
+	}
+	return append(dst, '\r', '\n')
+}
+
+// appendLength appends the Content-Length value n and CRLF; small bodies,
+// the common case, skip strconv's division loop.
+func appendLength(dst []byte, n int) []byte {
+	switch {
+	case uint(n) < 10:
+		return append(dst, byte('0'+n), '\r', '\n')
+	case uint(n) < 100:
+		return append(dst, byte('0'+n/10), byte('0'+n%10), '\r', '\n')
+	case uint(n) < 1000:
+		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10), '\r', '\n')
+	}
+	dst = strconv.AppendInt(dst, int64(n), 10)
 	return append(dst, "\r\n"...)
 }
 
@@ -157,9 +219,7 @@ func appendHead(dst []byte, status int, contentType string, contentLength int, k
 // (complete "Name: value\r\n" lines) and the headers set with SetHeader,
 // then the blank line. Streaming packages use it before TakeOver.
 func (c *Ctx) AppendStreamHead(dst []byte, status int, extra string) []byte {
-	dst = httpcodec.AppendStatusLine(dst, status)
-	dst = append(dst, "Server: streamd\r\n"...)
-	dst = httpcodec.AppendDate(dst)
+	dst = httpcodec.AppendHead(dst, status)
 	dst = append(dst, extra...)
 	dst = append(dst, c.headers...)
 	return append(dst, "\r\n"...)

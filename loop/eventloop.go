@@ -330,6 +330,8 @@ func (el *eventLoop) checkPending(c *Conn, n int) {
 // returns the bytes consumed.
 func (el *eventLoop) parseAndServe(c *Conn, in []byte) int {
 	off := 0
+	served := 0 // added to the stats once per call, not per request
+loop:
 	for off < len(in) && !c.closed && !c.stopParsing && !c.deferred && c.mode == nil {
 		p := c.parser
 		if p == nil {
@@ -343,9 +345,10 @@ func (el *eventLoop) parseAndServe(c *Conn, in []byte) int {
 				el.releaseParser(c)
 			}
 			c.headerStart = 0
-			el.stats.requests.Add(1)
+			served++
+			// Parse sets every field of el.req, so it is not reset
+			// between requests, only after the last one (below).
 			el.serve(c, &el.req)
-			el.req.Reset()
 		case err == httpcodec.ErrNeedMore || err == httpcodec.ErrExpectContinue:
 			if c.parser == nil {
 				c.parser = el.shared
@@ -367,7 +370,7 @@ func (el *eventLoop) parseAndServe(c *Conn, in []byte) int {
 				el.out = append(el.out, continueResponse...)
 				continue
 			}
-			return off
+			break loop
 		default:
 			// After a protocol error the parser is in an undefined state
 			// until Reset; p may be the loop's shared parser, which the
@@ -381,8 +384,12 @@ func (el *eventLoop) parseAndServe(c *Conn, in []byte) int {
 			el.srv.logDebug("bad request", c, err)
 			el.out = httpcodec.AppendError(el.out, pe)
 			c.CloseAfterFlush()
-			return off
+			break loop
 		}
+	}
+	if served > 0 {
+		el.stats.requests.Add(int64(served))
+		el.req.Reset() // drop the views into the input
 	}
 	return off
 }

@@ -27,11 +27,60 @@ type route struct {
 	handler  HandlerFunc
 }
 
-// router matches method + path: exact paths through a map (string(b)
+// router matches method + path: exact paths through a table (string(b)
 // lookups do not allocate), parameter patterns segment by segment.
 type router struct {
-	exact   map[string]map[string]HandlerFunc // path → method → handler
+	exact map[string]*exactRoute // path → its handlers
+	// byLen holds the exact routes with paths shorter than len(byLen), by
+	// path length, while there are at most maxLenBucket of one length: the
+	// common lookup is then one length index and a string compare instead
+	// of hashing. Longer paths and crowded lengths use exact.
+	byLen   [64][]*exactRoute
 	pattern []patternRoute
+}
+
+// maxLenBucket is the most exact routes of one path length that lookup
+// compares one by one before it uses the map.
+const maxLenBucket = 4
+
+// exactRoute holds the handlers of one exact path. The common methods have
+// their own fields, so looking one up is a switch, not a second map lookup.
+type exactRoute struct {
+	path      string
+	get, head HandlerFunc
+	post      HandlerFunc
+	methods   map[string]HandlerFunc // every method, for Allow and the rare ones
+}
+
+// handler returns the handler for method; HEAD falls back to GET.
+func (e *exactRoute) handler(method []byte) HandlerFunc {
+	switch string(method) {
+	case "GET":
+		return e.get
+	case "HEAD":
+		if e.head != nil {
+			return e.head
+		}
+		return e.get
+	case "POST":
+		return e.post
+	}
+	return e.methods[string(method)]
+}
+
+// findExact returns the exact route for path, or nil.
+func (r *router) findExact(path []byte) *exactRoute {
+	if n := len(path); n < len(r.byLen) {
+		if b := r.byLen[n]; len(b) <= maxLenBucket {
+			for _, e := range b {
+				if e.path == string(path) {
+					return e
+				}
+			}
+			return nil
+		}
+	}
+	return r.exact[string(path)]
 }
 
 type patternRoute struct {
@@ -40,7 +89,7 @@ type patternRoute struct {
 }
 
 func newRouter() *router {
-	return &router{exact: make(map[string]map[string]HandlerFunc)}
+	return &router{exact: make(map[string]*exactRoute)}
 }
 
 // add registers a handler. Patterns are "/exact/path" or segments with
@@ -51,15 +100,26 @@ func (r *router) add(method, pattern string, h HandlerFunc) {
 		panic(fmt.Sprintf("BUG: loop: bad route %q %q", method, pattern))
 	}
 	if !strings.Contains(pattern, "/:") {
-		m := r.exact[pattern]
-		if m == nil {
-			m = make(map[string]HandlerFunc)
-			r.exact[pattern] = m
+		e := r.exact[pattern]
+		if e == nil {
+			e = &exactRoute{path: pattern, methods: make(map[string]HandlerFunc)}
+			r.exact[pattern] = e
+			if n := len(pattern); n < len(r.byLen) {
+				r.byLen[n] = append(r.byLen[n], e)
+			}
 		}
-		if _, dup := m[method]; dup {
+		if _, dup := e.methods[method]; dup {
 			panic(fmt.Sprintf("BUG: loop: duplicate route %s %s", method, pattern))
 		}
-		m[method] = h
+		e.methods[method] = h
+		switch method {
+		case "GET":
+			e.get = h
+		case "HEAD":
+			e.head = h
+		case "POST":
+			e.post = h
+		}
 		return
 	}
 	segs := strings.Split(pattern[1:], "/")
@@ -90,11 +150,8 @@ func (r *router) add(method, pattern string, h HandlerFunc) {
 // pathFound reports whether the path exists for some method (405 vs 404).
 // HEAD falls back to the GET handler; the response writer omits the body.
 func (r *router) lookup(method, path []byte, params *[maxParams]param, nparams *int) (h HandlerFunc, pathFound bool) {
-	if m, ok := r.exact[string(path)]; ok {
-		if h = m[string(method)]; h == nil && string(method) == "HEAD" {
-			h = m["GET"]
-		}
-		if h != nil {
+	if e := r.findExact(path); e != nil {
+		if h = e.handler(method); h != nil {
 			return h, true
 		}
 		// A pattern may still serve this method ("/users/me" for GET
@@ -120,8 +177,8 @@ func (r *router) lookup(method, path []byte, params *[maxParams]param, nparams *
 // allowed lists the methods registered for path, for a 405 Allow header.
 func (r *router) allowed(path []byte) string {
 	var methods []string
-	if m, ok := r.exact[string(path)]; ok {
-		for k := range m {
+	if e := r.findExact(path); e != nil {
+		for k := range e.methods {
 			methods = append(methods, k)
 		}
 	}
