@@ -7,63 +7,16 @@ package main
 import (
 	"bufio"
 	"flag"
+	"github.com/streamd/streamd/benchmarks/internal/peer"
 	"log"
 	"runtime"
-	"strconv"
-	"sync"
 
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
 )
 
-const (
-	defaultSize  = 64 << 20
-	defaultChunk = 16 << 10
-	subQueue     = 64
-)
-
-type subscriber chan []byte
-
-type hub struct {
-	mu     sync.Mutex
-	topics map[string]map[subscriber]struct{}
-}
-
-func (h *hub) subscribe(topic string) subscriber {
-	s := make(subscriber, subQueue)
-	h.mu.Lock()
-	set := h.topics[topic]
-	if set == nil {
-		set = make(map[subscriber]struct{})
-		h.topics[topic] = set
-	}
-	set[s] = struct{}{}
-	h.mu.Unlock()
-	return s
-}
-
-func (h *hub) unsubscribe(topic string, s subscriber) {
-	h.mu.Lock()
-	delete(h.topics[topic], s)
-	h.mu.Unlock()
-}
-
-func (h *hub) publish(topic string, msg []byte) {
-	h.mu.Lock()
-	for s := range h.topics[topic] {
-		select {
-		case s <- msg:
-		default: // slow subscriber: drop
-		}
-	}
-	h.mu.Unlock()
-}
-
 func topicOf(ctx *fasthttp.RequestCtx) string {
-	if t := ctx.QueryArgs().Peek("topic"); len(t) > 0 {
-		return string(t)
-	}
-	return "bench"
+	return peer.Topic(string(ctx.QueryArgs().Peek("topic")))
 }
 
 func main() {
@@ -74,7 +27,7 @@ func main() {
 		runtime.GOMAXPROCS(*loops)
 	}
 
-	h := &hub{topics: make(map[string]map[subscriber]struct{})}
+	h := peer.NewHub()
 	upgrader := websocket.FastHTTPUpgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 1024,
@@ -94,9 +47,9 @@ func main() {
 			topic := topicOf(ctx)
 			ctx.SetContentType("text/event-stream")
 			ctx.Response.Header.Set("Cache-Control", "no-cache")
-			s := h.subscribe(topic) // before the head goes out
+			s := h.Subscribe(topic) // before the head goes out
 			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-				defer h.unsubscribe(topic, s)
+				defer h.Unsubscribe(topic, s)
 				// fasthttp sends the head with the first body bytes: open
 				// with a comment so the client sees the stream at once.
 				w.WriteString(":ok\n\n")
@@ -115,7 +68,7 @@ func main() {
 
 		case path == "/publish" && ctx.IsPost():
 			body := append([]byte(nil), ctx.PostBody()...)
-			h.publish(topicOf(ctx), body)
+			h.Publish(topicOf(ctx), body)
 			ctx.SetStatusCode(fasthttp.StatusNoContent)
 
 		case path == "/ws/echo" && ctx.IsGet():
@@ -134,10 +87,10 @@ func main() {
 
 		case path == "/ws/sub" && ctx.IsGet():
 			topic := topicOf(ctx)
-			s := h.subscribe(topic) // before the 101 goes out
+			s := h.Subscribe(topic) // before the 101 goes out
 			err := upgrader.Upgrade(ctx, func(c *websocket.Conn) {
 				defer c.Close()
-				defer h.unsubscribe(topic, s)
+				defer h.Unsubscribe(topic, s)
 				done := make(chan struct{})
 				go func() { // read pump: control frames and close
 					defer close(done)
@@ -159,11 +112,11 @@ func main() {
 				}
 			})
 			if err != nil {
-				h.unsubscribe(topic, s)
+				h.Unsubscribe(topic, s)
 			}
 
 		case path == "/chunked" && ctx.IsGet():
-			size, chunk := sizeArgs(string(ctx.QueryArgs().Peek("size")), string(ctx.QueryArgs().Peek("chunk")))
+			size, chunk := peer.SizeArgs(string(ctx.QueryArgs().Peek("size")), string(ctx.QueryArgs().Peek("chunk")))
 			ctx.SetContentType("application/octet-stream")
 			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 				buf := make([]byte, chunk)
@@ -197,14 +150,3 @@ func main() {
 type nopLogger struct{}
 
 func (nopLogger) Printf(string, ...any) {}
-
-func sizeArgs(sizeS, chunkS string) (size, chunk int) {
-	size, chunk = defaultSize, defaultChunk
-	if v, err := strconv.Atoi(sizeS); err == nil && v >= 0 {
-		size = v
-	}
-	if v, err := strconv.Atoi(chunkS); err == nil && v > 0 && v <= 16<<20 {
-		chunk = v
-	}
-	return size, chunk
-}

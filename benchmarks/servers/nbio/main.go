@@ -10,6 +10,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"github.com/streamd/streamd/benchmarks/internal/peer"
 	"io"
 	"log"
 	"net"
@@ -27,10 +28,8 @@ import (
 )
 
 const (
-	defaultSize  = 64 << 20
-	defaultChunk = 16 << 10
-	highWater    = 256 << 10 // max bytes a download keeps queued in nbio
-	keepalive    = time.Hour // streams are long-lived; benchmarks idle for a while
+	highWater = 256 << 10 // max bytes a download keeps queued in nbio
+	keepalive = time.Hour // streams are long-lived; benchmarks idle for a while
 )
 
 // hub is a per-topic subscriber set. SSE subscribers are hijacked net.Conns,
@@ -210,7 +209,7 @@ func main() {
 		h.addWS(topic, c)
 	})
 	mux.HandleFunc("GET /chunked", func(w http.ResponseWriter, r *http.Request) {
-		size, chunk := sizeArgs(r.URL.Query().Get("size"), r.URL.Query().Get("chunk"))
+		size, chunk := peer.SizeArgs(r.URL.Query().Get("size"), r.URL.Query().Get("chunk"))
 		// nbhttp.Response's own chunked writer reuses a freed buffer once it
 		// has cached 64 KiB (v1.6.8 writeChunk), corrupting large bodies, so
 		// the download frames its chunks itself on the hijacked conn.
@@ -275,15 +274,4 @@ func main() {
 		log.Fatal(err)
 	}
 	select {}
-}
-
-func sizeArgs(sizeS, chunkS string) (size, chunk int) {
-	size, chunk = defaultSize, defaultChunk
-	if v, err := strconv.Atoi(sizeS); err == nil && v >= 0 {
-		size = v
-	}
-	if v, err := strconv.Atoi(chunkS); err == nil && v > 0 && v <= 16<<20 {
-		chunk = v
-	}
-	return size, chunk
 }

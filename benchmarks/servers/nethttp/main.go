@@ -6,69 +6,18 @@ package main
 
 import (
 	"flag"
+	"github.com/streamd/streamd/benchmarks/internal/peer"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"runtime"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
 
-const (
-	defaultSize  = 64 << 20
-	defaultChunk = 16 << 10
-	subQueue     = 64 // messages buffered per subscriber before it is considered slow
-)
-
-type subscriber chan []byte
-
-type hub struct {
-	mu     sync.Mutex
-	topics map[string]map[subscriber]struct{}
-}
-
-func (h *hub) subscribe(topic string) subscriber {
-	s := make(subscriber, subQueue)
-	h.mu.Lock()
-	set := h.topics[topic]
-	if set == nil {
-		set = make(map[subscriber]struct{})
-		h.topics[topic] = set
-	}
-	set[s] = struct{}{}
-	h.mu.Unlock()
-	return s
-}
-
-func (h *hub) unsubscribe(topic string, s subscriber) {
-	h.mu.Lock()
-	delete(h.topics[topic], s)
-	h.mu.Unlock()
-}
-
-// publish hands msg to every subscriber without blocking; a subscriber whose
-// queue is full misses the message.
-func (h *hub) publish(topic string, msg []byte) {
-	h.mu.Lock()
-	for s := range h.topics[topic] {
-		select {
-		case s <- msg:
-		default:
-		}
-	}
-	h.mu.Unlock()
-}
-
-func topicOf(r *http.Request) string {
-	if t := r.URL.Query().Get("topic"); t != "" {
-		return t
-	}
-	return "bench"
-}
+func topicOf(r *http.Request) string { return peer.Topic(r.URL.Query().Get("topic")) }
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
@@ -78,7 +27,7 @@ func main() {
 		runtime.GOMAXPROCS(*loops)
 	}
 
-	h := &hub{topics: make(map[string]map[subscriber]struct{})}
+	h := peer.NewHub()
 	upgrader := websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 1024,
@@ -105,8 +54,8 @@ func main() {
 		hd.Set("Cache-Control", "no-cache")
 		// Subscribe before the head goes out: a client that has seen the
 		// head may publish at once and must receive it.
-		s := h.subscribe(topic)
-		defer h.unsubscribe(topic, s)
+		s := h.Subscribe(topic)
+		defer h.Unsubscribe(topic, s)
 		w.WriteHeader(http.StatusOK)
 		fl.Flush()
 		buf := make([]byte, 0, 256)
@@ -130,7 +79,7 @@ func main() {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		h.publish(topicOf(r), body)
+		h.Publish(topicOf(r), body)
 		w.WriteHeader(http.StatusNoContent)
 	})
 
@@ -153,8 +102,8 @@ func main() {
 
 	mux.HandleFunc("GET /ws/sub", func(w http.ResponseWriter, r *http.Request) {
 		topic := topicOf(r)
-		s := h.subscribe(topic) // before the 101 goes out
-		defer h.unsubscribe(topic, s)
+		s := h.Subscribe(topic) // before the 101 goes out
+		defer h.Unsubscribe(topic, s)
 		c, err := upgrader.Upgrade(w, r, nil)
 		if err != nil {
 			return
@@ -183,7 +132,7 @@ func main() {
 	})
 
 	mux.HandleFunc("GET /chunked", func(w http.ResponseWriter, r *http.Request) {
-		size, chunk := sizeArgs(r.URL.Query().Get("size"), r.URL.Query().Get("chunk"))
+		size, chunk := peer.SizeArgs(r.URL.Query().Get("size"), r.URL.Query().Get("chunk"))
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.WriteHeader(http.StatusOK)
 		buf := make([]byte, chunk)
@@ -209,15 +158,4 @@ func main() {
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	log.Fatal(srv.Serve(ln))
-}
-
-func sizeArgs(sizeS, chunkS string) (size, chunk int) {
-	size, chunk = defaultSize, defaultChunk
-	if v, err := strconv.Atoi(sizeS); err == nil && v >= 0 {
-		size = v
-	}
-	if v, err := strconv.Atoi(chunkS); err == nil && v > 0 && v <= 16<<20 {
-		chunk = v
-	}
-	return size, chunk
 }
