@@ -2,33 +2,21 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/streamd/streamd/loop"
 )
 
 // sseTimeout bounds every wait of the SSE tests; generous for a loaded
 // 2-core machine. (TestMain, with goleak, is in main_test.go.)
 const sseTimeout = 30 * time.Second
 
-func sseTestLogger() *slog.Logger {
-	if os.Getenv("STREAMD_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-// sseApp is the demo server, wired as run wires it, with the app kept
-// for test hooks (sseDemos.dropStreams).
+// sseApp is the demo server started by run, with the app kept for test
+// hooks (sseDemos.dropStreams).
 type sseApp struct {
 	*app
 	base string // http://127.0.0.1:PORT
@@ -36,39 +24,8 @@ type sseApp struct {
 
 func startSSEApp(t *testing.T, loops int) *sseApp {
 	t.Helper()
-	log := sseTestLogger()
-	srv := loop.New(loop.Config{Addr: "127.0.0.1:0", Loops: loops, ShutdownTimeout: 5 * time.Second, Logger: log})
-	a := newApp(srv, log)
-	a.routes()
-	a.start()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		err := srv.Serve(ctx)
-		a.close()
-		done <- err
-	}()
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("Serve: %v", err)
-	case <-time.After(sseTimeout):
-		cancel()
-		t.Fatal("server not ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(sseTimeout):
-			t.Error("Serve did not return")
-		}
-	})
-	return &sseApp{app: a, base: "http://" + srv.Addr().String()}
+	ta := startApp(t, loops)
+	return &sseApp{app: ta.app, base: ta.base}
 }
 
 // post sends a form or JSON body and returns the status and body.

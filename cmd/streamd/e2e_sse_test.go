@@ -15,26 +15,13 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/streamd/streamd/internal/e2e"
-	"github.com/streamd/streamd/loop"
 )
 
-// TestSSEDemoRun starts the whole server through run, as main does, and
-// reads the clock stream.
+// TestSSEDemoRun starts the whole server through run, as main does,
+// reads the clock stream, and checks that run returns nil on cancel.
 func TestSSEDemoRun(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *loop.Server, 1)
-	done := make(chan error, 1)
-	cfg := config{addr: "127.0.0.1:0", loops: 2, shutdownTimeout: 5 * time.Second}
-	go func() { done <- run(ctx, cfg, sseTestLogger(), ready) }()
-	var srv *loop.Server
-	select {
-	case srv = <-ready:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	case <-time.After(sseTimeout):
-		t.Fatal("not ready")
-	}
-	r := openSSE(t, "http://"+srv.Addr().String(), "/sse/clock", "")
+	a := startApp(t, 2)
+	r := openSSE(t, a.base, "/sse/clock", "")
 	if cc := r.header.Get("Cache-Control"); cc != "no-cache" {
 		t.Errorf("Cache-Control = %q; want no-cache", cc)
 	}
@@ -45,14 +32,8 @@ func TestSSEDemoRun(t *testing.T) {
 			t.Fatalf("clock event %d = %+v; want event: time with an RFC 3339 time", i, ev)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v; want nil", err)
-		}
-	case <-time.After(sseTimeout):
-		t.Fatal("run did not return after cancel")
+	if err := a.stop(); err != nil {
+		t.Fatalf("run returned %v after cancel; want nil", err)
 	}
 }
 

@@ -90,8 +90,9 @@ func main() {
 }
 
 // run builds the server and serves until ctx is cancelled. ready, if not
-// nil, receives the server once it listens (tests use it for the port).
-func run(ctx context.Context, cfg config, log *slog.Logger, ready chan<- *loop.Server) error {
+// nil, is called with the server and the app once it listens (tests use
+// it for the port and the demos' test hooks).
+func run(ctx context.Context, cfg config, log *slog.Logger, ready func(*loop.Server, *app)) error {
 	srv := loop.New(loop.Config{
 		Addr:            cfg.addr,
 		Loops:           cfg.loops,
@@ -105,7 +106,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready chan<- *loop.S
 		go func() {
 			select {
 			case <-srv.Ready():
-				ready <- srv
+				ready(srv, app)
 			case <-ctx.Done():
 			}
 		}()

@@ -47,6 +47,7 @@ func (s *syncBuffer) String() string {
 type testApp struct {
 	base string
 	srv  *loop.Server
+	app  *app // for the demos' test hooks
 	logs *syncBuffer
 	stop func() error // cancels and waits for run to return
 }
@@ -56,13 +57,19 @@ func startApp(t *testing.T, loops int) *testApp {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *loop.Server, 1)
+	type started struct {
+		srv *loop.Server
+		app *app
+	}
+	ready := make(chan started, 1)
 	errc := make(chan error, 1)
 	cfg := config{addr: "127.0.0.1:0", loops: loops, logLevel: slog.LevelInfo, shutdownTimeout: 5 * time.Second}
-	go func() { errc <- run(ctx, cfg, log, ready) }()
-	var srv *loop.Server
+	go func() {
+		errc <- run(ctx, cfg, log, func(srv *loop.Server, a *app) { ready <- started{srv, a} })
+	}()
+	var st started
 	select {
-	case srv = <-ready:
+	case st = <-ready:
 	case err := <-errc:
 		cancel()
 		t.Fatalf("run: %v", err)
@@ -88,7 +95,7 @@ func startApp(t *testing.T, loops int) *testApp {
 			t.Errorf("run returned %v", err)
 		}
 	})
-	return &testApp{base: "http://" + srv.Addr().String(), srv: srv, logs: logs, stop: stop}
+	return &testApp{base: "http://" + st.srv.Addr().String(), srv: st.srv, app: st.app, logs: logs, stop: stop}
 }
 
 func get(t *testing.T, url string) (*http.Response, string) {
