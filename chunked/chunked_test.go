@@ -81,7 +81,7 @@ func startServer(t *testing.T, cfg loop.Config, routes func(*loop.Server)) strin
 	if cfg.Loops == 0 {
 		cfg.Loops = 2
 	}
-	return testsrv.Start(t, cfg, routes).Addr().String()
+	return testsrv.Start(t, cfg, routes).HostPort
 }
 
 func httpGet(t *testing.T, url string) *http.Response {

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 
 func startServer(t *testing.T, cfg loop.Config, routes func(*loop.Server)) *loop.Server {
 	t.Helper()
-	return testsrv.Start(t, cfg, routes)
+	return testsrv.Start(t, cfg, routes).Server
 }
 
 func newHub(t *testing.T, cfg loop.HubConfig) *loop.Hub {

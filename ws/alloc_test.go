@@ -92,7 +92,7 @@ func TestEncoderAllocs(t *testing.T) {
 func TestEchoAllocs(t *testing.T) {
 	up := &Upgrader{Options: Options{PingInterval: -1}}
 	ws := startEcho(t, loop.Config{Loops: 1}, up)
-	rc := openWS(t, ws.addr, "/")
+	rc := openWS(t, ws.HostPort, "/")
 	msg := []byte(strings.Repeat("x", 32))
 	req := maskedFrame(OpText, true, false, msg)
 	resp := make([]byte, 2+len(msg))

@@ -256,7 +256,7 @@ func runConformance(t *testing.T, ws *wsServer, tt confCase, mode splitMode) {
 	if tt.ext != "" {
 		extra = append(extra, "Sec-WebSocket-Extensions: "+tt.ext)
 	}
-	rc := openWS(t, ws.addr, "/", extra...)
+	rc := openWS(t, ws.HostPort, "/", extra...)
 	rc.split = mode
 	h := fnv.New64a()
 	h.Write([]byte(tt.name))
@@ -308,7 +308,7 @@ func runConformance(t *testing.T, ws *wsServer, tt confCase, mode splitMode) {
 // code only: a reason is the sender's, not ours to repeat.
 func TestConformanceCloseEchoBody(t *testing.T) {
 	ws := startEcho(t, loop.Config{}, &Upgrader{Options: Options{PingInterval: -1}})
-	rc := openWS(t, ws.addr, "/")
+	rc := openWS(t, ws.HostPort, "/")
 	rc.write(closeFr(4321, "my reason"))
 	f := rc.mustFrame()
 	if f.op != OpClose || string(f.payload) != string(closeBodyBytes(4321, "")) {
@@ -332,7 +332,7 @@ func TestHandshake(t *testing.T) {
 			}})
 		})
 	})
-	host := ws.addr
+	host := ws.HostPort
 	tests := []struct {
 		name    string
 		req     string
@@ -378,7 +378,7 @@ func TestHandshake(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rc := dialRaw(t, ws.addr, nil)
+			rc := dialRaw(t, ws.HostPort, nil)
 			resp := rc.handshake(tt.req)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d; want %d", resp.StatusCode, tt.status)
@@ -416,8 +416,8 @@ func TestHandshake(t *testing.T) {
 // actually sent.
 func TestHandshakeAcceptKey(t *testing.T) {
 	ws := startEcho(t, loop.Config{}, &Upgrader{Options: Options{PingInterval: -1}})
-	rc := dialRaw(t, ws.addr, nil)
-	req := handshakeRequest(ws.addr, "/")
+	rc := dialRaw(t, ws.HostPort, nil)
+	req := handshakeRequest(ws.HostPort, "/")
 	i := strings.Index(req, "Sec-WebSocket-Key: ") + len("Sec-WebSocket-Key: ")
 	key := req[i : i+24]
 	resp := rc.handshake(req)
@@ -436,9 +436,9 @@ func TestHandshakeWithFirstFrame(t *testing.T) {
 	ws := startEcho(t, loop.Config{}, &Upgrader{Options: Options{PingInterval: -1}})
 	for _, mode := range []splitMode{splitWhole, splitBytes} {
 		t.Run(mode.String(), func(t *testing.T) {
-			rc := dialRaw(t, ws.addr, nil)
+			rc := dialRaw(t, ws.HostPort, nil)
 			rc.split = mode
-			rc.write(append([]byte(handshakeRequest(ws.addr, "/")), cat(fr(OpText, true, "first"), fr(OpPing, true, "p"))...))
+			rc.write(append([]byte(handshakeRequest(ws.HostPort, "/")), cat(fr(OpText, true, "first"), fr(OpPing, true, "p"))...))
 			resp, err := http.ReadResponse(rc.br, nil)
 			if err != nil || resp.StatusCode != 101 {
 				t.Fatalf("handshake: %v, %v", resp, err)

@@ -318,7 +318,7 @@ func TestInteropEcho(t *testing.T) {
 			for _, compress := range []bool{false, true} {
 				name := fmt.Sprintf("%s/compress=%v/server_no_context_takeover=%v", lib.name, compress, serverNoCtx)
 				t.Run(name, func(t *testing.T) {
-					url := "ws://" + ws.addr + "/echo"
+					url := "ws://" + ws.HostPort + "/echo"
 					c := lib.dial(t, url, compress)
 					if c.compressed() != compress {
 						t.Fatalf("compression negotiated = %v; want %v", c.compressed(), compress)
@@ -354,7 +354,7 @@ func TestInteropServerClose(t *testing.T) {
 	for _, lib := range interopLibs {
 		for _, compress := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/compress=%v", lib.name, compress), func(t *testing.T) {
-				c := lib.dial(t, "ws://"+ws.addr+"/echo", compress)
+				c := lib.dial(t, "ws://"+ws.HostPort+"/echo", compress)
 				if err := c.write(OpText, []byte("close-me")); err != nil {
 					t.Fatal(err)
 				}
@@ -375,7 +375,7 @@ func TestInteropKeepalive(t *testing.T) {
 	for _, lib := range interopLibs {
 		t.Run(lib.name, func(t *testing.T) {
 			t.Parallel()
-			c := lib.dial(t, "ws://"+ws.addr+"/ping", true)
+			c := lib.dial(t, "ws://"+ws.HostPort+"/ping", true)
 			start := time.Now()
 			// Long enough for several pings; gorilla and fasthttp also count them.
 			for i := 0; time.Since(start) < 1500*time.Millisecond || c.pings() == 0 || c.pings() == 1; i++ {
@@ -410,7 +410,7 @@ func TestInteropChat(t *testing.T) {
 	for _, lib := range interopLibs {
 		for _, compress := range []bool{false, true} {
 			name := fmt.Sprintf("%s/compress=%v", lib.name, compress)
-			c := lib.dial(t, "ws://"+ws.addr+"/chat", compress)
+			c := lib.dial(t, "ws://"+ws.HostPort+"/chat", compress)
 			if _, p, err := c.read(); err != nil || string(p) != "Welcome to the wall" {
 				t.Fatalf("%s: welcome: %q, %v", name, p, err)
 			}

@@ -4,18 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +22,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/streamd/streamd/internal/testsrv"
 	"github.com/streamd/streamd/loop"
 )
 
@@ -34,79 +32,21 @@ import (
 const testTimeout = 15 * time.Second
 
 func TestMain(m *testing.M) {
-	// gnet's default worker pool (ants) starts housekeeping goroutines at
-	// package init: they are not ours to stop.
-	goleak.VerifyTestMain(m, goleak.IgnoreCurrent())
-}
-
-func testLogger() *slog.Logger {
-	if os.Getenv("STREAMD_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
+	goleak.VerifyTestMain(m, testsrv.GoleakOptions()...)
 }
 
 // wsServer is a loop.Server serving WebSocket routes on 127.0.0.1:0.
-type wsServer struct {
-	srv    *loop.Server
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
-	ended  bool
-}
+type wsServer = testsrv.Server
 
-// startServer runs a loop.Server with cfg (Addr, Logger and a short
-// ShutdownTimeout filled in when empty) and the routes registered by
-// routes. Cleanup cancels Serve and waits for it to return nil.
+// startServer runs a loop.Server with cfg (a short ShutdownTimeout filled
+// in when empty) and the routes registered by routes. Cleanup stops it and
+// checks that Serve returned nil.
 func startServer(t testing.TB, cfg loop.Config, routes func(s *loop.Server)) *wsServer {
 	t.Helper()
-	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:0"
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = testLogger()
-	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 5 * time.Second
 	}
-	srv := loop.New(cfg)
-	routes(srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	ws := &wsServer{srv: srv, cancel: cancel, done: make(chan error, 1)}
-	go func() { ws.done <- srv.Serve(ctx) }()
-	select {
-	case <-srv.Ready():
-	case err := <-ws.done:
-		cancel()
-		t.Fatalf("Serve: %v", err)
-	case <-time.After(testTimeout):
-		cancel()
-		t.Fatal("server not ready")
-	}
-	ws.addr = srv.Addr().String()
-	t.Cleanup(func() {
-		if err := ws.stop(t); err != nil {
-			t.Errorf("Serve = %v; want nil", err)
-		}
-	})
-	return ws
-}
-
-// stop cancels Serve and waits for it to return.
-func (ws *wsServer) stop(t testing.TB) error {
-	t.Helper()
-	ws.cancel()
-	if ws.ended {
-		return nil
-	}
-	select {
-	case err := <-ws.done:
-		ws.ended = true
-		return err
-	case <-time.After(3 * testTimeout):
-		t.Fatal("Serve did not return")
-		return nil
-	}
+	return testsrv.Start(t, cfg, routes)
 }
 
 // startEcho serves an echo socket on "/" with up's Options.
@@ -461,7 +401,7 @@ func recv[T any](t testing.TB, ch <-chan T, what string) T {
 func TestSocketKeepalivePings(t *testing.T) {
 	up := &Upgrader{Options: Options{PingInterval: 200 * time.Millisecond}}
 	ws := startEcho(t, loop.Config{}, up)
-	rc := openWS(t, ws.addr, "/")
+	rc := openWS(t, ws.HostPort, "/")
 	for i := range 3 {
 		f := rc.mustFrame()
 		if f.op != OpPing {
@@ -481,7 +421,7 @@ func TestSocketPongTimeout(t *testing.T) {
 	ws := startServer(t, loop.Config{}, func(s *loop.Server) {
 		s.GET("/", func(c *loop.Ctx) { up.Upgrade(c, ev.handler(echoHandler)) })
 	})
-	rc := openWS(t, ws.addr, "/")
+	rc := openWS(t, ws.HostPort, "/")
 	start := time.Now()
 	for {
 		f, err := rc.readFrame()
@@ -518,7 +458,7 @@ func TestSocketCloseTimeout(t *testing.T) {
 			up.Upgrade(c, Handler{OnMessage: func(s *Socket, m Message) { _ = s.Close(CloseNormal, "bye") }})
 		})
 	})
-	rc := openWS(t, ws.addr, "/")
+	rc := openWS(t, ws.HostPort, "/")
 	rc.send(OpText, true, []byte("close please"))
 	f := rc.mustFrame()
 	if f.op != OpClose || f.closeCode() != CloseNormal || string(f.payload[2:]) != "bye" {
@@ -538,12 +478,12 @@ func TestSocketShutdownGoingAway(t *testing.T) {
 	ws := startEcho(t, loop.Config{Loops: 2}, up)
 	var rcs []*rawClient
 	for range 4 {
-		rc := openWS(t, ws.addr, "/")
+		rc := openWS(t, ws.HostPort, "/")
 		rc.send(OpText, true, []byte("hi")) // make sure the socket is up
 		rc.expectText("hi")
 		rcs = append(rcs, rc)
 	}
-	ws.cancel()
+	ws.Cancel()
 	for _, rc := range rcs {
 		f := rc.mustFrame()
 		if f.op != OpClose || f.closeCode() != CloseGoingAway {
@@ -553,7 +493,7 @@ func TestSocketShutdownGoingAway(t *testing.T) {
 		rc.expectClosed()
 	}
 	start := time.Now()
-	if err := ws.stop(t); err != nil {
+	if err := ws.Stop(); err != nil {
 		t.Fatalf("Serve = %v", err)
 	}
 	// The shutdown must not have waited for ShutdownTimeout (5s here).
@@ -596,7 +536,7 @@ func TestSocketSendFromGoroutine(t *testing.T) {
 			})
 		})
 	})
-	rc := openWS(t, ws.addr, "/")
+	rc := openWS(t, ws.HostPort, "/")
 	rc.send(OpText, true, []byte("ping-from-client"))
 	next := [2]int{}
 	echoed := false
@@ -658,7 +598,7 @@ func TestSocketPublishBothLoops(t *testing.T) {
 	loops := map[int]bool{}
 	var rcs []*rawClient
 	for range 6 {
-		rc := openWS(t, ws.addr, "/")
+		rc := openWS(t, ws.HostPort, "/")
 		rc.expectText("joined")
 		s := recv(t, ev.open, "OnOpen")
 		loops[s.conn.Loop().Index] = true
@@ -697,7 +637,7 @@ func TestSocketNoFramesAfterClose(t *testing.T) {
 			})
 		})
 	})
-	rc := openWS(t, ws.addr, "/")
+	rc := openWS(t, ws.HostPort, "/")
 	rc.expectText("joined")
 	rc.send(OpText, true, []byte("close"))
 	f := rc.mustFrame()
@@ -739,8 +679,8 @@ func TestSocketSlowSubscriberClosed(t *testing.T) {
 	ev := newConnEvents()
 	ws := hubServer(t, loop.Config{Loops: 2}, hub, "firehose", ev)
 
-	slow := dialRaw(t, ws.addr, slowDialer())
-	if resp := slow.handshake(handshakeRequest(ws.addr, "/")); resp.StatusCode != 101 {
+	slow := dialRaw(t, ws.HostPort, slowDialer())
+	if resp := slow.handshake(handshakeRequest(ws.HostPort, "/")); resp.StatusCode != 101 {
 		t.Fatalf("slow handshake: %d", resp.StatusCode)
 	}
 	slow.expectText("joined")
@@ -752,7 +692,7 @@ func TestSocketSlowSubscriberClosed(t *testing.T) {
 	errs := make(chan error, fast)
 	progress := make(chan int, fast*(ahead+2))
 	for i := range fast {
-		rc := openWS(t, ws.addr, "/")
+		rc := openWS(t, ws.HostPort, "/")
 		rc.expectText("joined")
 		recv(t, ev.open, "OnOpen")
 		wg.Add(1)
@@ -828,7 +768,7 @@ publish:
 func BenchmarkEcho(b *testing.B) {
 	up := &Upgrader{Options: Options{PingInterval: -1}}
 	ws := startEcho(b, loop.Config{Loops: 1}, up)
-	rc := openWS(b, ws.addr, "/")
+	rc := openWS(b, ws.HostPort, "/")
 	msg := bytes.Repeat([]byte("x"), 32)
 	req := maskedFrame(OpText, true, false, msg)
 	resp := make([]byte, 2+len(msg))
@@ -858,7 +798,7 @@ func TestSocketSendAfterBackpressure(t *testing.T) {
 	ws := startServer(t, loop.Config{}, func(s *loop.Server) {
 		s.GET("/", func(c *loop.Ctx) { up.Upgrade(c, ev.handler(Handler{})) })
 	})
-	rc := openWS(t, ws.addr, "/")
+	rc := openWS(t, ws.HostPort, "/")
 	s := recv(t, ev.open, "OnOpen")
 	payload := bytes.Repeat([]byte("y"), 64<<10)
 	// The client does not read yet: fill the socket until sends are dropped.

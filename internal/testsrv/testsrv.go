@@ -6,8 +6,10 @@ package testsrv
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,9 +44,38 @@ func Logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Start serves routes on 127.0.0.1:0 until the test ends, then cancels
-// Serve and checks that it returns nil.
-func Start(t testing.TB, cfg loop.Config, routes func(*loop.Server)) *loop.Server {
+// Server is a loop.Server started by Start.
+type Server struct {
+	*loop.Server
+	// HostPort is the listening address, "127.0.0.1:PORT".
+	HostPort string
+
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+// Cancel starts the graceful shutdown without waiting for it.
+func (s *Server) Cancel() { s.cancel() }
+
+// Stop cancels Serve and returns what it returned; later calls return
+// the same. It gives up after three Timeouts.
+func (s *Server) Stop() error {
+	s.once.Do(func() {
+		s.cancel()
+		select {
+		case s.err = <-s.done:
+		case <-time.After(3 * Timeout):
+			s.err = errors.New("testsrv: Serve did not return")
+		}
+	})
+	return s.err
+}
+
+// Start serves routes on 127.0.0.1:0 until the test ends, then stops the
+// server and checks that Serve returned nil.
+func Start(t testing.TB, cfg loop.Config, routes func(*loop.Server)) *Server {
 	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	if cfg.Logger == nil {
@@ -55,27 +86,22 @@ func Start(t testing.TB, cfg loop.Config, routes func(*loop.Server)) *loop.Serve
 		routes(srv)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
+	s := &Server{Server: srv, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- srv.Serve(ctx) }()
 	select {
 	case <-srv.Ready():
-	case err := <-done:
+	case err := <-s.done:
 		cancel()
 		t.Fatalf("Serve: %v", err)
 	case <-time.After(Timeout):
 		cancel()
 		t.Fatal("server not ready")
 	}
+	s.HostPort = srv.Addr().String()
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve returned %v", err)
-			}
-		case <-time.After(3 * Timeout):
-			t.Error("Serve did not return")
+		if err := s.Stop(); err != nil {
+			t.Errorf("Serve returned %v", err)
 		}
 	})
-	return srv
+	return s
 }
