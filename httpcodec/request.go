@@ -91,26 +91,27 @@ func (r *Request) HasToken(name, token string) bool {
 // was found. Pairs are separated by '&'; a key without '=' has an empty
 // value. It does not allocate; the value is a view like the other fields.
 func (r *Request) QueryArg(name string) (value []byte, ok bool) {
-	q := r.Query
-	for len(q) > 0 {
-		var pair []byte
-		if i := bytes.IndexByte(q, '&'); i >= 0 {
-			pair, q = q[:i], q[i+1:]
-		} else {
-			pair, q = q, nil
-		}
-		key, val := pair, []byte(nil)
-		if i := bytes.IndexByte(pair, '='); i >= 0 {
-			key, val = pair[:i], pair[i+1:]
-		}
+	for q := r.Query; len(q) > 0; {
+		var key, val []byte
+		key, val, q = nextQueryPair(q)
 		if string(key) == name {
-			if val == nil {
-				val = pair[len(pair):]
-			}
 			return val, true
 		}
 	}
 	return nil, false
+}
+
+// nextQueryPair splits the first key=value pair off q. A key without '='
+// gets an empty (non-nil) value.
+func nextQueryPair(q []byte) (key, val, rest []byte) {
+	pair := q
+	if i := bytes.IndexByte(q, '&'); i >= 0 {
+		pair, rest = q[:i], q[i+1:]
+	}
+	if i := bytes.IndexByte(pair, '='); i >= 0 {
+		return pair[:i], pair[i+1:], rest
+	}
+	return pair, pair[len(pair):], rest
 }
 
 // QueryValue returns the value of the first pair whose key, unescaped like
@@ -118,18 +119,9 @@ func (r *Request) QueryArg(name string) (value []byte, ok bool) {
 // unescaped. Pairs with an invalid escape are skipped, as url.ParseQuery does.
 // It allocates when the key or value needs unescaping.
 func (r *Request) QueryValue(name string) (string, bool) {
-	q := r.Query
-	for len(q) > 0 {
-		var pair []byte
-		if i := bytes.IndexByte(q, '&'); i >= 0 {
-			pair, q = q[:i], q[i+1:]
-		} else {
-			pair, q = q, nil
-		}
-		key, val := pair, []byte(nil)
-		if i := bytes.IndexByte(pair, '='); i >= 0 {
-			key, val = pair[:i], pair[i+1:]
-		}
+	for q := r.Query; len(q) > 0; {
+		var key, val []byte
+		key, val, q = nextQueryPair(q)
 		if !needsUnescape(key) {
 			if string(key) != name {
 				continue
