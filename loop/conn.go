@@ -107,6 +107,7 @@ type Conn struct {
 	watched         bool // in el.watch
 	dwArmed         bool // registered with the drain watcher
 	stopParsing     bool // after Connection: close or an error response
+	lingering       bool // half-closed after the last response, draining input
 }
 
 // ID is a process-unique connection number. Safe from any goroutine.
@@ -331,7 +332,7 @@ func (c *Conn) CloseAfterFlush() {
 		return // handled when the cork is flushed
 	}
 	if c.gc.OutboundBuffered() == 0 {
-		c.Close()
+		c.el.finishClose(c)
 		return
 	}
 	c.el.watchConn(c)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -566,5 +567,46 @@ func TestSlowBodyNotHeaderTimeout(t *testing.T) {
 	checkStatus(t, resp, 200)
 	if !strings.Contains(body, "helloworld") {
 		t.Errorf("body = %q; want the echoed request body", body)
+	}
+}
+
+// TestRefusedBodyResponseSurvives checks the lingering close: a client
+// that is still uploading a body we refused (413 at the head) reads the
+// response and finishes its upload without a connection reset (the
+// server half-closes and drains instead of closing with unread input).
+func TestRefusedBodyResponseSurvives(t *testing.T) {
+	ts := startServer(t, Config{Loops: 1}, basicRoutes)
+	for i := 0; i < 5; i++ {
+		c, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(testTimeout))
+		const size = 4 << 20
+		if _, err := fmt.Fprintf(c, "POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size); err != nil {
+			t.Fatal(err)
+		}
+		wrote := make(chan error, 1)
+		go func() {
+			chunk := make([]byte, 64<<10)
+			for sent := 0; sent < size; sent += len(chunk) {
+				if _, err := c.Write(chunk); err != nil {
+					wrote <- err
+					return
+				}
+			}
+			wrote <- nil
+		}()
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("attempt %d: reading the 413 failed: %v", i, err)
+		}
+		if resp.StatusCode != 413 {
+			t.Fatalf("attempt %d: status %d; want 413", i, resp.StatusCode)
+		}
+		if err := <-wrote; err != nil {
+			t.Fatalf("attempt %d: upload after the 413 failed: %v (want the server to drain, not reset)", i, err)
+		}
+		c.Close()
 	}
 }

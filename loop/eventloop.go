@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/streamd/streamd/httpcodec"
 	"github.com/streamd/streamd/internal/goroutine"
@@ -159,10 +160,35 @@ func (el *eventLoop) uncork() {
 		return
 	}
 	if c.closeAfterFlush && c.gc.OutboundBuffered() == 0 {
-		c.Close()
+		el.finishClose(c)
 		return
 	}
 	c.afterWrite()
+}
+
+// lingerTimeout bounds how long a half-closed connection drains input.
+const lingerTimeout = 2 * time.Second
+
+// finishClose ends a connection whose last response has gone to the
+// kernel. The client may still be sending (a body we refused, requests
+// pipelined behind "Connection: close"): closing with unread input makes
+// the kernel answer with RST, which can destroy the response in the
+// client's receive buffer. So, as net/http does, half-close (FIN after
+// the response) and discard input until the client closes or
+// lingerTimeout passes.
+func (el *eventLoop) finishClose(c *Conn) {
+	if c.closed || c.lingering {
+		return
+	}
+	if err := unix.Shutdown(int(c.fd), unix.SHUT_WR); err != nil {
+		c.Close()
+		return
+	}
+	c.lingering, c.stopParsing = true, true
+	c.headerStart = el.wheel.now // the linger deadline counts from here
+	_, _ = c.gc.Discard(-1)
+	el.wheel.cancel(c)
+	el.reschedule(c)
 }
 
 func (el *eventLoop) flushCork() {
@@ -282,6 +308,11 @@ func (el *eventLoop) resume(c *Conn) {
 // process feeds the connection's input to its mode or to the HTTP parser
 // and serves every complete request, in order. Responses are corked.
 func (el *eventLoop) process(c *Conn) {
+	if c.stopParsing && !c.closed {
+		// Closing: nothing more is served; drop input rather than keep it.
+		_, _ = c.gc.Discard(-1)
+		return
+	}
 	for !c.closed && !c.stopParsing {
 		in, _ := c.gc.Peek(-1)
 		if len(in) == 0 {
@@ -478,6 +509,8 @@ func (el *eventLoop) reschedule(c *Conn) {
 func (el *eventLoop) deadline(c *Conn) int32 {
 	cfg := &el.srv.cfg
 	switch {
+	case c.lingering:
+		return c.headerStart + ticks(lingerTimeout)
 	case c.mode != nil:
 		return c.modeAt
 	case c.deferred:
@@ -503,6 +536,8 @@ func (el *eventLoop) fire(c *Conn) {
 		return
 	}
 	switch {
+	case c.lingering:
+		c.Close()
 	case c.mode != nil:
 		c.modeAt = 0
 		el.cork(c)
@@ -594,7 +629,7 @@ func (el *eventLoop) checkOutput(c *Conn) bool {
 	}
 	if buffered == 0 && !c.wantDrain {
 		if c.closeAfterFlush {
-			c.Close()
+			el.finishClose(c)
 		}
 		return false
 	}
