@@ -232,6 +232,21 @@ type clients struct {
 
 // spawn starts ceil(total/maxPerClient) loadclients, client i bound to
 // source 127.0.0.(2+i), sharing total connections.
+// spawnReady starts load clients for total connections and waits until
+// they all report ready; on error nothing is left running.
+func spawnReady(e *Env, p *harness.Proc, total int, timeout time.Duration, args ...string) (*clients, []proto.Event, error) {
+	cs, err := spawn(e, p, total, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	ready, err := cs.wait(proto.EvReady, timeout)
+	if err != nil {
+		cs.kill()
+		return nil, nil, err
+	}
+	return cs, ready, nil
+}
+
 func spawn(e *Env, p *harness.Proc, total int, args ...string) (*clients, error) {
 	nproc := (total + maxPerClient - 1) / maxPerClient
 	cs := &clients{events: make(chan lcEvent, 4096)}
@@ -368,8 +383,7 @@ func runIdle(e *Env, p *harness.Proc, mode string) (Figures, string, error) {
 	// the baseline already has the code pages and runtime structures a
 	// first connection touches; the delta is then per-connection memory.
 	// Every server gets the same warm-up.
-	if w, err := spawn(e, p, min(n, 100), "-mode", mode); err == nil {
-		_, _ = w.wait(proto.EvReady, time.Minute)
+	if w, _, err := spawnReady(e, p, min(n, 100), time.Minute, "-mode", mode); err == nil {
 		w.stop()
 		_, _ = w.wait(proto.EvResult, 30*time.Second)
 		w.kill()
@@ -379,15 +393,11 @@ func runIdle(e *Env, p *harness.Proc, mode string) (Figures, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	cs, err := spawn(e, p, n, "-mode", mode)
+	cs, ready, err := spawnReady(e, p, n, 3*time.Minute, "-mode", mode)
 	if err != nil {
 		return nil, "", err
 	}
 	defer cs.kill()
-	ready, err := cs.wait(proto.EvReady, 3*time.Minute)
-	if err != nil {
-		return nil, "", err
-	}
 	conns, failed := sumConns(ready)
 	time.Sleep(time.Second) // let the server settle (lazy allocations, GC)
 	rss1, err := harness.RSSKiB(p.PID())
@@ -430,15 +440,11 @@ func publish(addr string, seq int) error {
 
 func runFanout(e *Env, p *harness.Proc, kind string) (Figures, string, error) {
 	n, pubs, warm := e.plan.FanoutConns, e.plan.FanoutPubs, e.plan.FanoutWarm
-	cs, err := spawn(e, p, n, "-mode", "fanout", "-proto", kind, "-expect", strconv.Itoa(pubs), "-warm", strconv.Itoa(warm))
+	cs, ready, err := spawnReady(e, p, n, 3*time.Minute, "-mode", "fanout", "-proto", kind, "-expect", strconv.Itoa(pubs), "-warm", strconv.Itoa(warm))
 	if err != nil {
 		return nil, "", err
 	}
 	defer cs.kill()
-	ready, err := cs.wait(proto.EvReady, 3*time.Minute)
-	if err != nil {
-		return nil, "", err
-	}
 	conns, failed := sumConns(ready)
 	if conns == 0 {
 		return nil, "", errors.New("no subscriber connected")
@@ -541,12 +547,8 @@ func runFanout(e *Env, p *harness.Proc, kind string) (Figures, string, error) {
 
 func runEcho(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
 	// Warm-up with a few connections.
-	w, err := spawn(e, p, min(e.plan.EchoConns, 100), "-mode", "ws-echo", "-duration", e.plan.Warm.String())
+	w, _, err := spawnReady(e, p, min(e.plan.EchoConns, 100), time.Minute, "-mode", "ws-echo", "-duration", e.plan.Warm.String())
 	if err != nil {
-		return nil, "", err
-	}
-	if _, err := w.wait(proto.EvReady, time.Minute); err != nil {
-		w.kill()
 		return nil, "", fmt.Errorf("warm-up: %v", err)
 	}
 	w.send("go")
@@ -554,15 +556,11 @@ func runEcho(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, er
 	w.stop()
 	w.kill()
 
-	cs, err := spawn(e, p, e.plan.EchoConns, "-mode", "ws-echo", "-duration", e.plan.EchoDur.String())
+	cs, ready, err := spawnReady(e, p, e.plan.EchoConns, 2*time.Minute, "-mode", "ws-echo", "-duration", e.plan.EchoDur.String())
 	if err != nil {
 		return nil, "", err
 	}
 	defer cs.kill()
-	ready, err := cs.wait(proto.EvReady, 2*time.Minute)
-	if err != nil {
-		return nil, "", err
-	}
 	_, failed := sumConns(ready)
 	cpu0, _ := harness.CPUSeconds(p.PID())
 	t0 := time.Now()
@@ -599,14 +597,11 @@ func runEcho(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, er
 
 func runChunked(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
 	run := func(d time.Duration) ([]proto.Event, float64, float64, error) {
-		cs, err := spawn(e, p, 1, "-mode", "chunked", "-duration", d.String())
+		cs, _, err := spawnReady(e, p, 1, time.Minute, "-mode", "chunked", "-duration", d.String())
 		if err != nil {
 			return nil, 0, 0, err
 		}
 		defer cs.kill()
-		if _, err := cs.wait(proto.EvReady, time.Minute); err != nil {
-			return nil, 0, 0, err
-		}
 		cpu0, _ := harness.CPUSeconds(p.PID())
 		t0 := time.Now()
 		cs.send("go")
