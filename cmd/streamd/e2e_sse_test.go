@@ -255,7 +255,8 @@ func TestE2EBrowserClock(t *testing.T) {
 	}
 }
 
-// chatList is the expression for a chat page's messages, as JSON.
+// chatList is the expression for a chat page's messages (both chat pages
+// list them as #log li), as JSON.
 const chatList = `JSON.stringify([...document.querySelectorAll("#log li")].map(li => li.textContent))`
 
 func TestE2EBrowserChat(t *testing.T) {

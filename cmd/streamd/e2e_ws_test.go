@@ -323,9 +323,6 @@ func TestWSE2ENodeWS(t *testing.T) {
 	}
 }
 
-// wsChatList is the expression for the /chat/ws page's messages, as JSON.
-const wsChatList = `JSON.stringify([...document.querySelectorAll("#log li")].map(li => li.textContent))`
-
 func TestWSE2EBrowserChat(t *testing.T) {
 	a := startApp(t, 2)
 	tab1 := e2e.NewBrowser(t)
@@ -334,7 +331,7 @@ func TestWSE2EBrowserChat(t *testing.T) {
 		e2e.Run(t, tab, wsTimeout, chromedp.Navigate(a.base+"/chat/ws"))
 		e2e.WaitJS(t, tab, wsTimeout, "the socket to open", `document.getElementById("state").textContent === "connected"`)
 		// The welcome is sent after the socket joined the wall.
-		e2e.WaitJS(t, tab, wsTimeout, "the welcome", wsChatList+` === '["Welcome to the wall"]'`)
+		e2e.WaitJS(t, tab, wsTimeout, "the welcome", chatList+` === '["Welcome to the wall"]'`)
 	}
 	send := func(msg string) {
 		t.Helper()
@@ -350,7 +347,7 @@ func TestWSE2EBrowserChat(t *testing.T) {
 			e2e.WaitJS(t, tab, wsTimeout, fmt.Sprintf("%d messages", n+1),
 				fmt.Sprintf(`document.querySelectorAll("#log li").length >= %d`, n+1))
 			var got []string
-			if err := json.Unmarshal([]byte(e2e.Eval[string](t, tab, wsChatList)), &got); err != nil {
+			if err := json.Unmarshal([]byte(e2e.Eval[string](t, tab, chatList)), &got); err != nil {
 				t.Fatal(err)
 			}
 			if len(got) != n+1 {
