@@ -599,14 +599,14 @@ func (sh *shard) run() {
 		if s.conn.closed {
 			continue
 		}
-		el.cork(s.conn)
+		prev := el.cork(s.conn)
 		for _, m := range batch {
 			if !s.active || s.conn.closed {
 				break
 			}
 			s.offer(m, &c)
 		}
-		el.uncork()
+		el.uncork(prev)
 		if i < len(sh.subs) && sh.subs[i] != s {
 			i-- // s unsubscribed (overflow close) and another moved into its slot
 		}
