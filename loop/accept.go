@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,7 +49,7 @@ const (
 // acceptLoop accepts connections until ln is closed. It returns nil after
 // the listener was closed by stop, or the error that made accepting
 // impossible.
-func (s *Server) acceptLoop(ln net.Listener, cli *gnet.Client, stop <-chan struct{}) error {
+func (s *Server) acceptLoop(ln net.Listener, stop <-chan struct{}) error {
 	var delay time.Duration
 	burst := 0
 	for {
@@ -89,12 +88,12 @@ func (s *Server) acceptLoop(ln net.Listener, cli *gnet.Client, stop <-chan struc
 				slog.Int("failed_accepts", burst))
 			delay, burst = 0, 0
 		}
-		s.admit(nc, cli)
+		s.admit(nc)
 	}
 }
 
 // admit applies the connection limits and hands nc to an event loop.
-func (s *Server) admit(nc net.Conn, cli *gnet.Client) {
+func (s *Server) admit(nc net.Conn) {
 	ip := addrIP(nc.RemoteAddr())
 	switch {
 	case s.draining.Load():
@@ -107,7 +106,7 @@ func (s *Server) admit(nc net.Conn, cli *gnet.Client) {
 		s.refuse(nc, refusalPerIP)
 		return
 	}
-	if _, err := cli.Enroll(nc); err != nil {
+	if _, err := s.cli.Enroll(nc); err != nil {
 		// dup(2) can meet EMFILE too; the client sees a closed connection.
 		s.releaseAddr(ip)
 		s.acceptErrors.Add(1)

@@ -68,9 +68,11 @@ func (r WriteResult) String() string {
 //
 // Methods documented "on the loop" may only be called from the loop that
 // owns the connection: inside a handler, a Mode callback, or a function
-// run by Post. ID, RemoteAddr, Server, OnLoop and Post are safe from any
-// goroutine. A *Conn stays valid after close (methods then report
-// nothing or Dropped); it is never reused for another connection.
+// run by Post; called from elsewhere they panic with their name rather
+// than race. ID, RemoteAddr, Server, Loop, OnLoop, Post and PostControl
+// are safe from any goroutine; goroutines write through a Sender. A *Conn
+// stays valid after close (methods then do nothing or report Dropped); it
+// is never reused for another connection.
 type Conn struct {
 	gc gnet.Conn
 	el *eventLoop
@@ -161,6 +163,7 @@ func (c *Conn) Closed() bool { return c.closed }
 // and flushed with one write when the callback returns. p is copied; the
 // caller may reuse it. On the loop.
 func (c *Conn) Write(p []byte) WriteResult {
+	c.mustOnLoop("Conn.Write")
 	if c.closed {
 		return Dropped
 	}
@@ -194,6 +197,7 @@ const directWrite = 64 << 10
 // payload, say) without copying them together first when the connection
 // is not corked. On the loop.
 func (c *Conn) Writev(bufs ...[]byte) WriteResult {
+	c.mustOnLoop("Conn.Writev")
 	if c.closed {
 		return Dropped
 	}
@@ -263,6 +267,7 @@ func (c *Conn) afterWrite() {
 // Buffered returns the bytes queued for this connection and not yet
 // accepted by the kernel. On the loop.
 func (c *Conn) Buffered() int {
+	c.mustOnLoop("Conn.Buffered")
 	if c.closed {
 		return 0
 	}
@@ -279,6 +284,7 @@ func (c *Conn) HighWatermark() int { return c.el.srv.cfg.HighWatermark }
 // WantDrain asks for one Mode.OnDrain call once the queued output has
 // fallen to the low watermark. On the loop.
 func (c *Conn) WantDrain() {
+	c.mustOnLoop("Conn.WantDrain")
 	if c.closed || c.wantDrain {
 		return
 	}
@@ -291,6 +297,7 @@ func (c *Conn) WantDrain() {
 // wheel's TickInterval); d <= 0 cancels. Replaces any earlier mode timer.
 // On the loop.
 func (c *Conn) SetTimer(d time.Duration) {
+	c.mustOnLoop("Conn.SetTimer")
 	if c.closed {
 		return
 	}
@@ -306,6 +313,7 @@ func (c *Conn) SetTimer(d time.Duration) {
 // Close closes the connection now; queued output is flushed as far as the
 // socket takes it. On the loop.
 func (c *Conn) Close() {
+	c.mustOnLoop("Conn.Close")
 	if c.closed {
 		return
 	}
@@ -320,6 +328,7 @@ func (c *Conn) Close() {
 // CloseAfterFlush closes the connection once its queued output has been
 // written (or Config.WriteTimeout passes without progress). On the loop.
 func (c *Conn) CloseAfterFlush() {
+	c.mustOnLoop("Conn.CloseAfterFlush")
 	if c.closed || c.closeAfterFlush {
 		return
 	}
@@ -340,6 +349,7 @@ func (c *Conn) CloseAfterFlush() {
 // closes after flushing; otherwise pipelined requests that arrived during
 // the stream are served now. On the loop.
 func (c *Conn) EndMode(keepAlive bool) {
+	c.mustOnLoop("Conn.EndMode")
 	if c.closed {
 		return
 	}

@@ -87,6 +87,7 @@ type loopStats struct {
 	refused  atomic.Int64
 	errors   atomic.Int64
 	paused   atomic.Int64
+	copied   atomic.Int64
 	closes   [numReasons]atomic.Int64
 	_        [64]byte // keep loops' counters on separate cache lines
 }
@@ -362,7 +363,7 @@ func (el *eventLoop) releaseParser(c *Conn) {
 		el.free = append(el.free, p.parser)
 	}
 	p.parser = nil
-	p.reqStart = 0
+	p.reqStart, p.want = 0, 0
 	if len(p.in) == 0 {
 		el.releasePend(c)
 	}
@@ -543,6 +544,9 @@ loop:
 			case p.HeadComplete():
 				// Only the body is missing: the header deadline no longer
 				// applies; ReadTimeout and the idle deadline do.
+				if cl := el.req.ContentLength; cl > 0 && pd.want == 0 {
+					pd.want = len(in) - off + int(cl) // at most one read more than the request
+				}
 				if c.headerStart != 0 {
 					c.headerStart = 0
 					el.reschedule(c)

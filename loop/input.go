@@ -1,6 +1,8 @@
 package loop
 
 import (
+	"slices"
+
 	"github.com/streamd/streamd/httpcodec"
 )
 
@@ -18,6 +20,7 @@ type pending struct {
 	parser   *httpcodec.Parser // nil while only a stream's input waits
 	in       []byte
 	counted  int   // cap(in) as counted in Server.bufferedInput
+	want     int   // size of the request being received, when its head says (Content-Length)
 	reqStart int32 // tick of the request's first byte, for ReadTimeout; 0 = none
 }
 
@@ -46,7 +49,7 @@ func (el *eventLoop) releasePend(c *Conn) {
 		return
 	}
 	el.dropInput(p)
-	p.reqStart = 0
+	p.reqStart, p.want = 0, 0
 	c.pend = nil
 	if len(el.freePend) < 64 {
 		el.freePend = append(el.freePend, p)
@@ -119,12 +122,23 @@ func (el *eventLoop) stash(c *Conn) {
 // connection closes; it reports false then.
 func (el *eventLoop) appendInput(c *Conn, b []byte) bool {
 	p := el.pendFor(c)
+	if p.want > cap(p.in) {
+		// A Content-Length body: one buffer of the request's size, charged
+		// to the budget when the head arrives, instead of growing by
+		// doubling (which would hold up to twice the body).
+		p.in = slices.Grow(p.in, p.want-len(p.in))
+	}
 	p.in = append(p.in, b...)
+	el.stats.copied.Add(int64(len(b)))
 	if grow := cap(p.in) - p.counted; grow > 0 {
 		p.counted = cap(p.in)
-		if el.srv.bufferedInput.Add(int64(grow)) > int64(el.srv.cfg.MaxBufferedInput) {
+		total := el.srv.bufferedInput.Add(int64(grow))
+		if total > int64(el.srv.cfg.MaxBufferedInput) {
 			el.refuseInput(c)
 			return false
+		}
+		for peak := el.srv.bufferedPeak.Load(); total > peak && !el.srv.bufferedPeak.CompareAndSwap(peak, total); {
+			peak = el.srv.bufferedPeak.Load()
 		}
 	}
 	return true

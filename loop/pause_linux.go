@@ -48,8 +48,11 @@ func gnetEpollFD(gc gnet.Conn) (fd int) {
 
 // setReading registers c for reading (on) or not (off) in gnet's epoll
 // set, keeping the writable interest gnet needs while output is queued.
+//
+// Turning reading off always asks the kernel: gnet may have turned it back
+// on meanwhile (its ModRead once the output queue emptied).
 func (el *eventLoop) setReading(c *Conn, on bool) {
-	if c.readOff == !on || c.closed {
+	if c.closed || (on && !c.readOff) {
 		return
 	}
 	if el.epfd == epfdUnknown {

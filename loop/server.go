@@ -31,6 +31,7 @@ type Server struct {
 	start  time.Time
 
 	eng     gnet.Engine
+	cli     *gnet.Client // the event loops; accepted connections are enrolled into it
 	addr    atomic.Pointer[net.TCPAddr]
 	ready   chan struct{}
 	serving atomic.Bool
@@ -44,6 +45,7 @@ type Server struct {
 
 	ips           perIP
 	bufferedInput atomic.Int64 // bytes of pending input, all connections (Config.MaxBufferedInput)
+	bufferedPeak  atomic.Int64
 	acceptErrors  atomic.Int64
 	refused       atomic.Int64 // refused by the accept loop (MaxConns, MaxConnsPerIP)
 
@@ -119,8 +121,13 @@ type Stats struct {
 	// because its queued output was above the high watermark.
 	ReadPauses int64
 	// BufferedInput is the input held for incomplete requests now, in
-	// bytes (see Config.MaxBufferedInput).
-	BufferedInput int64
+	// bytes (see Config.MaxBufferedInput); BufferedInputPeak its highest
+	// value since start.
+	BufferedInput, BufferedInputPeak int64
+	// InputCopied counts input bytes copied into per-connection buffers
+	// (partial requests): each byte is copied once however slowly it
+	// arrives, so this stays near the size of the partial requests.
+	InputCopied int64
 	// Closes counts closed connections by reason: "app", "peer",
 	// "idle_timeout", "header_timeout", "read_timeout", "write_timeout",
 	// "input_overflow", "input_budget", "bad_request", "shutdown".
@@ -130,10 +137,11 @@ type Stats struct {
 // Stats sums the per-loop counters. Safe from any goroutine.
 func (s *Server) Stats() Stats {
 	st := Stats{
-		Refused:       s.refused.Load(),
-		AcceptErrors:  s.acceptErrors.Load(),
-		BufferedInput: s.bufferedInput.Load(),
-		Closes:        make(map[string]int64, numReasons),
+		Refused:           s.refused.Load(),
+		AcceptErrors:      s.acceptErrors.Load(),
+		BufferedInput:     s.bufferedInput.Load(),
+		BufferedInputPeak: s.bufferedPeak.Load(),
+		Closes:            make(map[string]int64, numReasons),
 	}
 	for _, name := range reasonNames {
 		st.Closes[name] = 0
@@ -145,6 +153,7 @@ func (s *Server) Stats() Stats {
 		st.Refused += el.stats.refused.Load()
 		st.BadRequests += el.stats.errors.Load()
 		st.ReadPauses += el.stats.paused.Load()
+		st.InputCopied += el.stats.copied.Load()
 		for r := range el.stats.closes {
 			st.Closes[reasonNames[r]] += el.stats.closes[r].Load()
 		}
@@ -214,6 +223,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		_ = ln.Close()
 		return fmt.Errorf("loop: serve %s: %w", s.cfg.Addr, err)
 	}
+	s.cli = cli
 	ta, _ := ln.Addr().(*net.TCPAddr)
 	s.addr.Store(ta)
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "listening",
@@ -226,7 +236,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	go s.ticker(tickStop, tickDone)
 	acceptStop := make(chan struct{})
 	acceptDone := make(chan error, 1)
-	go func() { acceptDone <- s.acceptLoop(ln, cli, acceptStop) }()
+	go func() { acceptDone <- s.acceptLoop(ln, acceptStop) }()
 
 	var serveErr error
 	select {
