@@ -2,6 +2,7 @@ package loop
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,14 @@ var hubTestCodec = RegisterCodec(func(dst []byte, m *Message) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, m.Data...)
 	return append(dst, '\n')
+})
+
+// hubFrameCodec frames a message like a WebSocket server frame (a short
+// header and the payload), so the hub runs with two codecs here as it
+// does in cmd/streamd (SSE and WebSocket).
+var hubFrameCodec = RegisterCodec(func(dst []byte, m *Message) []byte {
+	dst = append(dst, 0x81, byte(min(len(m.Data), 126)))
+	return append(dst, m.Data...)
 })
 
 // hubSub is a minimal protocol on the hub: the connection carries
@@ -342,5 +351,27 @@ func TestHubSlowClose(t *testing.T) {
 	}
 	if st := hub.TopicStats("s"); st.Closed != 1 || st.Subscribers != 1 {
 		t.Errorf("stats %+v; want Closed 1, Subscribers 1", st)
+	}
+}
+
+// BenchmarkHubPublish publishes to a topic without subscribers: the cost
+// of sequencing, recording in the history ring and encoding.
+func BenchmarkHubPublish(b *testing.B) {
+	for _, size := range []int{64, 4096} {
+		b.Run(fmt.Sprintf("data=%d", size), func(b *testing.B) {
+			h, err := NewHub(HubConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			data := bytes.Repeat([]byte("x"), size)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if _, err := h.Publish("bench", Message{Event: "e", Data: data}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
