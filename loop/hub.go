@@ -1,6 +1,8 @@
 package loop
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"strconv"
 	"sync"
@@ -84,9 +86,25 @@ type HubConfig struct {
 
 // Message is one published event. Publishers fill Event, Data, Key and
 // optionally ID; the hub assigns Seq (and ID when empty).
+//
+// # Ids
+//
+// An id the hub assigns is "<epoch>-<seq>": epoch is 8 characters of
+// [0-9a-z] drawn at random (40 bits) once per Hub, and seq is Seq in
+// decimal, e.g. "k3x9q0zd-42". A new process, or a new Hub, has a new
+// epoch, so an id from an earlier one does not name an event of this one
+// (two epochs collide with probability 2⁻⁴⁰): a client resuming with it
+// gets a reset and the whole history, never a silent gap (see Subscribe).
+// Clients and protocols treat ids as opaque strings. The format is meant
+// to grow: when ids move to one hub-wide sequence (the NATS JetStream
+// stream sequence), seq becomes that sequence and the epoch part can name
+// the stream; nothing parses ids (resume compares them whole), so only
+// their producer changes.
 type Message struct {
-	// ID is the event id sent to SSE clients; empty means the topic's
-	// sequence number in decimal.
+	// ID is the event id sent to SSE clients; empty means one assigned by
+	// the hub ("<epoch>-<seq>", see Ids above). A publisher's own ID is
+	// kept as is and matched exactly on resume; it should be unique within
+	// the topic's history (the newest match wins).
 	ID string
 	// Event is the SSE event name ("" = "message").
 	Event string
@@ -179,6 +197,7 @@ func (b *memoryBroker) Close() error                           { return nil }
 type Hub struct {
 	cfg    HubConfig
 	broker Broker
+	epoch  string // see Message (Ids)
 
 	mu     sync.RWMutex
 	topics map[string]*topic
@@ -192,7 +211,7 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 	if cfg.MaxBacklog <= 0 {
 		cfg.MaxBacklog = DefaultMaxBacklog
 	}
-	h := &Hub{cfg: cfg, broker: cfg.Broker, topics: make(map[string]*topic)}
+	h := &Hub{cfg: cfg, broker: cfg.Broker, epoch: newEpoch(), topics: make(map[string]*topic)}
 	if h.broker == nil {
 		h.broker = &memoryBroker{}
 	}
@@ -204,6 +223,24 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 
 // Close stops the broker.
 func (h *Hub) Close() error { return h.broker.Close() }
+
+// epochLen is the length of an epoch: 8 base-36 digits hold 40 bits.
+const epochLen = 8
+
+// newEpoch returns epochLen random base-36 digits. Random rather than
+// the creation time: processes started in the same clock tick (nodes
+// behind one balancer, a quick restart, a clock stepped back) would share
+// a time-based epoch, and then a stale id could name a different event.
+// Two epochs collide with probability 2⁻⁴⁰.
+func newEpoch() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:5]) // never fails (crypto/rand, Go ≥ 1.24)
+	e := strconv.FormatUint(binary.LittleEndian.Uint64(b[:]), 36)
+	for len(e) < epochLen {
+		e = "0" + e
+	}
+	return e
+}
 
 // topic is one topic's state. Fields under mu are shared; each shard's
 // subscriber list belongs to its loop.
@@ -342,7 +379,7 @@ func (h *Hub) deliver(topicName string, m *Message) error {
 	t.seq++
 	m.seq = t.seq
 	if m.ID == "" {
-		m.ID = strconv.FormatUint(m.seq, 10)
+		m.ID = h.epoch + "-" + strconv.FormatUint(m.seq, 10)
 	}
 	for id, n := range t.codecN {
 		if n > 0 {
@@ -370,8 +407,10 @@ func (h *Hub) deliver(topicName string, m *Message) error {
 	return nil
 }
 
-// history returns the messages after lastID in order. found is false when
-// lastID is not in the ring (too old, or unknown): the caller resets.
+// history returns, oldest first, the messages after lastID, or the whole
+// ring with found = false when lastID is not in it (too old, from another
+// epoch, or unknown): the caller resets its client and replays them all,
+// so there is never a gap. Ids are compared whole; the newest match wins.
 // Under t.mu.
 func (t *topic) history(lastID string) (msgs []*Message, found bool) {
 	n := len(t.ring)
@@ -379,16 +418,21 @@ func (t *topic) history(lastID string) (msgs []*Message, found bool) {
 	if n == t.cfg.RingSize {
 		start = t.ringPos
 	}
+	from := 0
 	for i := n - 1; i >= 0; i-- {
-		m := t.ring[(start+i)%n]
-		if m.ID == lastID {
-			for j := i + 1; j < n; j++ {
-				msgs = append(msgs, t.ring[(start+j)%n])
-			}
-			return msgs, true
+		if t.ring[(start+i)%n].ID == lastID {
+			from, found = i+1, true
+			break
 		}
 	}
-	return nil, false
+	if from == n {
+		return nil, found
+	}
+	msgs = make([]*Message, 0, n-from)
+	for j := from; j < n; j++ {
+		msgs = append(msgs, t.ring[(start+j)%n])
+	}
+	return msgs, found
 }
 
 // ensureFrames encodes ring messages for a codec that had no subscribers
@@ -405,18 +449,21 @@ func (t *topic) ensureFrames(msgs []*Message, codec CodecID) {
 type Resume struct {
 	// LastID is the id of the last message the subscriber saw.
 	LastID string
-	// Enabled turns resume on (LastID may then be "" only if the topic
-	// history should be ignored; a client without Last-Event-ID leaves
-	// Enabled false).
+	// Enabled turns resume on. A client without Last-Event-ID leaves it
+	// false and gets live messages only; enabled with an empty LastID
+	// (which no message has) means a reset and the whole history.
 	Enabled bool
 }
 
 // Subscribe adds sub, living on conn, to topic. With resume enabled it
-// returns the messages after resume.LastID from the topic's history, to
-// be written before anything else, and reset=true when LastID is no
-// longer (or never was) in the history: the caller tells its client to
-// start over. Later messages arrive through sub's connection, without
-// gaps or duplicates. On conn's loop.
+// returns missed, the messages after resume.LastID from the topic's
+// history, oldest first, to be written before anything else. When LastID
+// is not in the history (older than the ring, from another epoch such as
+// an earlier process, or unknown) it returns reset=true and the whole
+// history as missed: the caller tells its client to start over, then
+// writes missed. Either way the messages published later arrive through
+// sub's connection right after missed, without gaps or duplicates. On
+// conn's loop.
 func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Resume) (s *Subscription, missed []*Message, reset bool, err error) {
 	t, err := h.topic(topicName, true)
 	if err != nil {

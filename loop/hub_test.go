@@ -174,32 +174,41 @@ func TestHubErrors(t *testing.T) {
 
 func TestHubHistory(t *testing.T) {
 	h := newTestHub(t, HubConfig{Topics: map[string]TopicConfig{"r": {RingSize: 4}}})
+	ids := []string{""} // ids[i] is message i's
 	for i := 1; i <= 10; i++ {
 		m := Message{Data: []byte("m" + strconv.Itoa(i))}
+		want := h.epoch + "-" + strconv.Itoa(i)
 		if i == 9 {
-			m.ID = "custom"
+			m.ID, want = "custom", "custom"
 		}
 		id, err := h.Publish("r", m)
-		want := strconv.Itoa(i)
-		if i == 9 {
-			want = "custom"
-		}
 		if err != nil || id != want {
 			t.Fatalf("Publish #%d = %q, %v; want %q", i, id, err, want)
 		}
+		ids = append(ids, id)
+	}
+	if len(h.epoch) != epochLen || strings.Trim(h.epoch, "0123456789abcdefghijklmnopqrstuvwxyz") != "" {
+		t.Errorf("epoch %q; want %d characters of [0-9a-z]", h.epoch, epochLen)
+	}
+	other := newTestHub(t, HubConfig{})
+	if other.epoch == h.epoch {
+		t.Fatalf("two hubs share the epoch %q", h.epoch)
 	}
 	tp, _ := h.topic("r", false)
+	const ring = "m7 m8 m9 m10"
 	tests := []struct {
 		last  string
 		want  string
 		found bool
 	}{
-		{"7", "m8 m9 m10", true},
+		{ids[7], "m8 m9 m10", true},
 		{"custom", "m10", true},
-		{"10", "", true},
-		{"6", "", false}, // fell out of the 4-slot ring
-		{"9", "", false}, // replaced by a custom id
-		{"", "", false},
+		{ids[10], "", true},
+		{ids[6], ring, false},             // fell out of the 4-slot ring
+		{h.epoch + "-9", ring, false},     // never sent: #9 had a custom id
+		{other.epoch + "-8", ring, false}, // another hub's (an earlier process's) #8
+		{"8", ring, false},                // not an id of this hub
+		{"", ring, false},
 	}
 	for _, tt := range tests {
 		tp.mu.Lock()
@@ -243,12 +252,12 @@ func TestHubBacklog(t *testing.T) {
 		t.Errorf("Published = %d; want 8 (the refused one not recorded)", st.Published)
 	}
 	for i := 1; i <= 8; i++ {
-		hc.expect(strconv.Itoa(i) + " x")
+		hc.expect(hub.epoch + "-" + strconv.Itoa(i) + " x")
 	}
 	if _, err := hub.Publish("b", Message{Data: []byte("y")}); err != nil {
 		t.Fatalf("Publish after the loop caught up: %v", err)
 	}
-	hc.expect("9 y")
+	hc.expect(hub.epoch + "-9 y")
 }
 
 func TestHubSubscribeResume(t *testing.T) {
@@ -261,10 +270,11 @@ func TestHubSubscribeResume(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		a, _ := dialHub(t, ts, "topic=t&last=3", subs)
-		a.expect("4 m4", "5 m5")
-		b, _ := dialHub(t, ts, "topic=t&last=1", subs)
-		b.expect("RESET")
+		e := hub.epoch + "-"
+		a, _ := dialHub(t, ts, "topic=t&last="+e+"3", subs)
+		a.expect(e+"4 m4", e+"5 m5")
+		b, _ := dialHub(t, ts, "topic=t&last="+e+"1", subs)
+		b.expect("RESET", e+"3 m3", e+"4 m4", e+"5 m5") // the whole ring
 		c, hc := dialHub(t, ts, "topic=t", subs)
 		if st := hub.TopicStats("t"); st.Subscribers != 3 {
 			t.Fatalf("Subscribers = %d; want 3", st.Subscribers)
@@ -273,7 +283,7 @@ func TestHubSubscribeResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, cl := range []*hubClient{a, b, c} {
-			cl.expect("6 m6")
+			cl.expect(e + "6 m6")
 		}
 		c.c.Close()
 		select {
@@ -283,6 +293,74 @@ func TestHubSubscribeResume(t *testing.T) {
 		}
 		waitFor(t, "2 subscribers", func() bool { return hub.TopicStats("t").Subscribers == 2 })
 	})
+}
+
+// TestHubResumeAfterRestart resumes on a new hub (a restarted process:
+// new epoch, its sequence again from 1) with ids of the old one and of
+// its own: an id of the ring resumes exactly after it; any other id gets
+// a reset, the whole ring and then the live messages, with nothing
+// missing. (With bare sequence numbers as ids, the old id 12 would have
+// resumed after the new 12 and silently skipped the new 1–12.)
+func TestHubResumeAfterRestart(t *testing.T) {
+	const ringSize = 10
+	cfg := HubConfig{Default: TopicConfig{RingSize: ringSize}}
+	old := newTestHub(t, cfg)
+	var oldIDs []string
+	for i := 1; i <= 15; i++ {
+		id, err := old.Publish("t", Message{Data: []byte("old" + strconv.Itoa(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldIDs = append(oldIDs, id)
+	}
+	hub := newTestHub(t, cfg) // the new process
+	subs := make(chan *hubSub, 4)
+	ts := startServer(t, Config{Loops: 2}, hubRoutes(hub, subs))
+	var lines []string // "ID DATA" of every message published to hub
+	publish := func(n int) {
+		t.Helper()
+		for range n {
+			data := "new" + strconv.Itoa(len(lines)+1)
+			id, err := hub.Publish("t", Message{Data: []byte(data)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, id+" "+data)
+		}
+	}
+	publish(15)
+	tests := []struct {
+		name, last string
+		reset      bool
+		from       int // index in lines of the first message replayed
+	}{
+		{"old epoch, seq in the new ring", oldIDs[11], true, 15 - ringSize},
+		{"old epoch, seq past the new ones", oldIDs[14], true, 15 - ringSize},
+		{"in the ring", hub.epoch + "-12", false, 12},
+		{"newest", hub.epoch + "-15", false, 15},
+		{"fell out of the ring", hub.epoch + "-3", true, 15 - ringSize},
+		{"unknown", "nope", true, 15 - ringSize},
+	}
+	var clients []*hubClient
+	for _, tt := range tests {
+		hc, _ := dialHub(t, ts, "topic=t&last="+tt.last, subs) // lives until the end of t
+		t.Run(tt.name, func(t *testing.T) {
+			hc.t = t
+			if tt.reset {
+				hc.expect("RESET")
+			}
+			hc.expect(lines[tt.from:15]...)
+		})
+		hc.t = t
+		clients = append(clients, hc)
+	}
+	if t.Failed() {
+		return
+	}
+	publish(3)
+	for _, hc := range clients {
+		hc.expect(lines[15:]...) // live, right after the replay
+	}
 }
 
 // TestHubSlowClose checks PolicyClose at the hub level: a subscriber that
@@ -300,7 +378,7 @@ func TestHubSlowClose(t *testing.T) {
 		// Every message, in order, up to the final "end".
 		for i := 1; ; i++ {
 			l, err := fast.br.ReadString('\n')
-			if err != nil || !strings.HasPrefix(l, strconv.Itoa(i)+" ") {
+			if err != nil || !strings.HasPrefix(l, hub.epoch+"-"+strconv.Itoa(i)+" ") {
 				errc <- fmt.Errorf("fast reader: line %d = %.20q, %v", i, l, err)
 				return
 			}
