@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -360,6 +362,236 @@ func TestHubResumeAfterRestart(t *testing.T) {
 	publish(3)
 	for _, hc := range clients {
 		hc.expect(lines[15:]...) // live, right after the replay
+	}
+}
+
+// TestHubFramesAtPublish checks that a message is complete when
+// published, with no subscriber: a frame for every registered codec, so
+// nothing is ever encoded into a shared message later.
+func TestHubFramesAtPublish(t *testing.T) {
+	h := newTestHub(t, HubConfig{})
+	id, err := h.Publish("f", Message{Event: "e", Data: []byte("hello")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, _ := h.topic("f", false)
+	tp.mu.Lock()
+	msgs, _ := tp.history("")
+	tp.mu.Unlock()
+	if len(msgs) != 1 {
+		t.Fatalf("history has %d messages; want 1", len(msgs))
+	}
+	m := msgs[0]
+	if m.ID != id || m.Seq() != 1 {
+		t.Errorf("message id %q, seq %d; want %q, 1", m.ID, m.Seq(), id)
+	}
+	if got, want := string(m.Frame(hubTestCodec)), id+" hello\n"; got != want {
+		t.Errorf("Frame(hubTestCodec) = %q; want %q", got, want)
+	}
+	if got, want := string(m.Frame(hubFrameCodec)), "\x81\x05hello"; got != want {
+		t.Errorf("Frame(hubFrameCodec) = %q; want %q", got, want)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("RegisterCodec after a publish did not panic")
+		}
+	}()
+	RegisterCodec(func(dst []byte, _ *Message) []byte { return dst })
+}
+
+// goBroker delivers each message from a goroutine of its own, as a broker
+// adapter does from its connection's goroutines. With wait set, Publish
+// waits for the local delivery and returns its id and error; without,
+// Publish returns at once (a broker whose local delivery comes back
+// later) with no id.
+type goBroker struct {
+	wait    bool
+	deliver DeliverFunc
+	wg      sync.WaitGroup
+}
+
+func (b *goBroker) Start(deliver DeliverFunc) error {
+	b.deliver = deliver
+	return nil
+}
+
+func (b *goBroker) Publish(topic string, m Message) (string, error) {
+	type result struct {
+		id  string
+		err error
+	}
+	done := make(chan result, 1)
+	b.wg.Go(func() {
+		id, err := b.deliver(topic, m)
+		done <- result{id, err}
+	})
+	if !b.wait {
+		return "", nil
+	}
+	r := <-done
+	return r.id, r.err
+}
+
+func (b *goBroker) Close() error {
+	b.wg.Wait()
+	return nil
+}
+
+// TestHubConcurrent is for -race: publishers on several goroutines
+// (delivering through the in-process broker, or from broker goroutines)
+// while subscribers join and resume on 2 loops and the history is read.
+// Every subscriber then gets consecutive sequence numbers, with nothing
+// missing or repeated, and the ids Publish returned are all distinct.
+func TestHubConcurrent(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		broker func() Broker
+		ids    bool // Publish returns the ids
+	}{
+		{"memory", func() Broker { return nil }, true},
+		{"deliver from goroutines", func() Broker { return &goBroker{wait: true} }, true},
+		{"deliver later", func() Broker { return &goBroker{} }, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const publishers, per, joiners = 4, 100, 12
+			hub := newTestHub(t, HubConfig{Default: TopicConfig{RingSize: 16}, Broker: tt.broker()})
+			subs := make(chan *hubSub, joiners)
+			ts := startServer(t, Config{Loops: 2}, hubRoutes(hub, subs))
+			tp, _ := hub.topic("c", true)
+			// ringIDs reads the history as Subscribe does, then the
+			// messages without the lock, as loops and codecs do.
+			ringIDs := func() []string {
+				tp.mu.Lock()
+				msgs, _ := tp.history("")
+				tp.mu.Unlock()
+				ids := make([]string, 0, len(msgs))
+				for _, m := range msgs {
+					if !bytes.HasPrefix(m.Frame(hubTestCodec), []byte(m.ID+" ")) || len(m.Frame(hubFrameCodec)) != 2+len(m.Data) {
+						t.Errorf("message %q: frames %q, %q", m.ID, m.Frame(hubTestCodec), m.Frame(hubFrameCodec))
+					}
+					ids = append(ids, m.ID)
+				}
+				return ids
+			}
+
+			var (
+				wg       sync.WaitGroup
+				returned = make([][]string, publishers)
+				stop     = make(chan struct{})
+			)
+			for p := range publishers {
+				wg.Go(func() {
+					for i := range per {
+						id, err := hub.Publish("c", Message{Data: []byte(fmt.Sprintf("%d:%d", p, i))})
+						if err != nil {
+							t.Errorf("Publish: %v", err)
+							return
+						}
+						returned[p] = append(returned[p], id)
+					}
+				})
+			}
+			var readerWG sync.WaitGroup
+			readerWG.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ringIDs()
+					hub.TopicStats("c")
+					runtime.Gosched()
+				}
+			})
+			type joined struct {
+				hc   *hubClient
+				last string // resumed after this id ("" = no resume)
+			}
+			var cs []joined
+			for j := range joiners {
+				query, last := "topic=c", ""
+				switch ids := ringIDs(); j % 4 {
+				case 1: // the newest id: nothing to replay, or a few
+					if len(ids) > 0 {
+						last = ids[len(ids)-1]
+					}
+				case 2: // the oldest id still in the ring
+					if len(ids) > 0 {
+						last = ids[0]
+					}
+				case 3:
+					last = "nope" // reset and the whole ring
+				}
+				if last != "" {
+					query += "&last=" + last
+				}
+				hc, _ := dialHub(t, ts, query, subs)
+				cs = append(cs, joined{hc, last})
+			}
+			wg.Wait()
+			close(stop)
+			readerWG.Wait()
+			if t.Failed() {
+				return
+			}
+			// A broker that delivers later may still be delivering.
+			waitFor(t, "every message delivered", func() bool { return hub.TopicStats("c").Published == publishers*per })
+			if _, err := hub.Publish("c", Message{Data: []byte("end")}); err != nil {
+				t.Fatal(err)
+			}
+
+			if tt.ids {
+				seen := map[string]bool{}
+				for _, ids := range returned {
+					for _, id := range ids {
+						if seen[id] || !strings.HasPrefix(id, hub.epoch+"-") {
+							t.Fatalf("Publish returned %q twice or from another epoch", id)
+						}
+						seen[id] = true
+					}
+				}
+				if len(seen) != publishers*per {
+					t.Fatalf("Publish returned %d ids; want %d", len(seen), publishers*per)
+				}
+			}
+			seqOf := func(id string) uint64 {
+				epoch, seq, _ := strings.Cut(id, "-")
+				n, err := strconv.ParseUint(seq, 10, 64)
+				if epoch != hub.epoch || err != nil {
+					t.Fatalf("id %q; want %s-<seq>", id, hub.epoch)
+				}
+				return n
+			}
+			for i, c := range cs {
+				var prev uint64
+				reset, first := false, true
+				for ; ; first = false {
+					line := c.hc.line()
+					if first && line == "RESET" {
+						if c.last == "" {
+							t.Fatalf("client %d: RESET without a resume", i)
+						}
+						reset = true
+						line = c.hc.line()
+					}
+					id, data, _ := strings.Cut(line, " ")
+					seq := seqOf(id)
+					switch {
+					case !first && seq != prev+1:
+						t.Fatalf("client %d: %s after seq %d (lost or repeated)", i, id, prev)
+					case first && c.last == "nope" && !reset:
+						t.Fatalf("client %d: no RESET for an unknown id", i)
+					case first && c.last != "" && !reset && seq != seqOf(c.last)+1:
+						t.Fatalf("client %d resumed after %s at %s", i, c.last, id)
+					}
+					prev = seq
+					if data == "end" {
+						break
+					}
+				}
+			}
+		})
 	}
 }
 
