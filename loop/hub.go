@@ -467,9 +467,18 @@ func (h *Hub) deliver(topicName string, in Message) (string, error) {
 		}
 		sh.pending = append(sh.pending, m)
 		if !sh.posted {
-			sh.posted = true
 			// Control post: the backlog bound above limits it.
-			_ = sh.el.postControl(sh.run)
+			if sh.el.postControl(sh.run) != nil {
+				// The loop has stopped and will never run the batch: drop
+				// it (counted as Dropped for each subscriber there), so
+				// this shard's backlog does not make the topic refuse
+				// publishes for the loops still running.
+				t.stats.dropped.Add(int64(sh.count) * int64(len(sh.pending)))
+				clear(sh.pending)
+				sh.pending = sh.pending[:0]
+				continue
+			}
+			sh.posted = true
 		}
 	}
 	return id, nil
