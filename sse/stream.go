@@ -15,9 +15,14 @@ import (
 const DefaultHeartbeat = 15 * time.Second
 
 // ResetEvent is the event type sent when a client resumes with a
-// Last-Event-ID that is no longer in a topic's history: its data is the
-// topic name. The client should reload its state; the stream then carries
-// new events as usual.
+// Last-Event-ID that is not in a topic's history: older than the history
+// ring, from before a server restart (the hub's ids carry an epoch, see
+// loop.Message), or unknown. Its data is the topic name. The topic's whole
+// history follows it, then the live events, with no gap between them: the
+// client drops the state it built from the topic and rebuilds it from the
+// events after the reset. The reset itself carries no id, so a client
+// that reconnects before any event arrives resumes with its old id again
+// and gets another reset, never a gap.
 const ResetEvent = "reset"
 
 // Options configure a stream.
@@ -73,8 +78,9 @@ func validEventName(e string) bool {
 }
 
 // Publish validates ev and publishes it to topic on hub (ev.Retry is not
-// carried by topics). It returns the event's id: ev.ID, or the topic's
-// sequence number when ev.ID is empty. Safe from any goroutine.
+// carried by topics). It returns the event's id: ev.ID, or the one the hub
+// assigned when ev.ID is empty ("<epoch>-<seq>", see loop.Message). Safe
+// from any goroutine.
 func Publish(hub *loop.Hub, topic string, ev Event) (string, error) {
 	if !validID(ev.ID) {
 		return "", ErrInvalidID
@@ -284,9 +290,10 @@ func (s *Stream) writeOnLoop(frame []byte, control bool) loop.WriteResult {
 
 // Join subscribes the stream to topic on its hub. On the first Join of a
 // stream opened with a Last-Event-ID, the events the client missed are
-// sent first (or a ResetEvent when they are no longer in the history).
-// From another goroutine the join happens asynchronously and errors are
-// not reported.
+// sent first; when that id is not in the topic's history, a ResetEvent
+// and then the whole history are sent instead. Live events follow without
+// a gap. From another goroutine the join happens asynchronously and
+// errors are not reported.
 func (s *Stream) Join(topic string) error {
 	if s.hub == nil {
 		return ErrNoHub
@@ -315,6 +322,7 @@ func (s *Stream) join(topic string) error {
 	if reset {
 		s.writeOnLoop(appendFrame(nil, "", ResetEvent, topic, nil, 0), true)
 	}
+	// After a reset, missed is the whole history.
 	for _, m := range missed {
 		s.writeOnLoop(m.Frame(codec), true)
 	}
