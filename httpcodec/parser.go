@@ -22,11 +22,6 @@ const (
 // digits already cover every uint64.
 const maxChunkSizeDigits = 16
 
-// keepBodyCap is the capacity above which the chunked-body buffer is dropped
-// instead of reused, so one large upload does not pin memory for the life of
-// a keep-alive connection.
-const keepBodyCap = 64 << 10
-
 // Limits bounds what a Parser accepts. Zero or negative fields mean the
 // default. Every limit is enforced while scanning, so a peer cannot make the
 // caller buffer more than the limit before it gets an error.
@@ -84,12 +79,14 @@ func (*noCopy) Unlock() {}
 
 // Parser is an incremental HTTP/1.1 request parser (RFC 9112). It keeps only
 // integer offsets between calls, never slices of the input, so the caller may
-// move the unconsumed bytes to a new buffer between calls (gnet does).
+// move the unconsumed bytes to a new buffer between calls. It decodes a
+// chunked body in place, in the caller's buffer (see Parse), so it needs no
+// body buffer of its own.
 //
 // The zero value is ready to use with default Limits; NewParser and Init set
 // other limits. A Parser must not be copied after first use. It carries a
 // fixed array of DefaultMaxHeaders Header slots (about 4.8 KiB) that backs
-// Request.Headers, plus a reusable buffer for decoded chunked bodies.
+// Request.Headers.
 //
 // A Parser is not safe for concurrent use: one goroutine (the connection's
 // event loop) owns it at a time.
@@ -121,11 +118,12 @@ type Parser struct {
 	expect        bool // Expect: 100-continue on an HTTP/1.1 request
 	expectSent    bool // ErrExpectContinue already returned
 
-	// Chunked decoding.
+	// Chunked decoding. Chunk data is moved down to the write cursor w, so
+	// the body decoded so far is always b[headEnd:w], and w <= pos.
+	w           int    // end of the decoded body
 	chunkLeft   uint64 // data bytes left in the current chunk
 	chunkDigits int    // hex digits of the current chunk-size
 	extBytes    int    // chunk-extension bytes seen in this body
-	body        []byte // decoded chunked body, reused across requests
 
 	hdrArr [DefaultMaxHeaders]Header
 	extra  []Header // used instead of hdrArr when MaxHeaders > DefaultMaxHeaders
@@ -165,18 +163,18 @@ func (p *Parser) Init(l Limits) {
 	p.Reset()
 }
 
-// Reset forgets any partly parsed request, keeping the limits and buffers.
-// Call it when the connection is reused for a new peer; Parse resets the
-// Parser itself after each complete request.
 // HeadComplete reports whether the head of the request being parsed has
 // been received in full (after Parse returned ErrNeedMore or
 // ErrExpectContinue): only its body is still missing. Servers use it to
 // stop the header-read deadline once the head is in.
 func (p *Parser) HeadComplete() bool { return p.headDone }
 
+// Reset forgets any partly parsed request, keeping the limits.
+// Call it when the connection is reused for a new peer; Parse resets the
+// Parser itself after each complete request.
 func (p *Parser) Reset() {
 	p.state = stStart
-	p.pos = 0
+	p.pos, p.w = 0, 0
 	p.reqStart, p.methodEnd, p.targetEnd = 0, 0, 0
 	p.fieldStart, p.headEnd, p.mark, p.nfields = 0, 0, 0, 0
 	p.headDone = false
@@ -196,21 +194,28 @@ func (p *Parser) headerSlots() []Header {
 // Parse parses one request from b, which must hold all unconsumed bytes of
 // the connection starting at the first byte of the current request.
 //
-// On success it returns the size n of the whole request (head, body, chunked
-// framing and trailers), fills req and resets p for the next request; the
-// caller discards b[:n] and calls Parse again for a pipelined request.
-// The byte slices in req point into b, or, for a chunked body, into a buffer
-// owned by p: they are valid until the caller discards or overwrites those
-// bytes, and until the next call to Parse or Reset on p, whichever comes
-// first. Do not keep them beyond that; make copies instead.
+// On success it returns the size n of the whole request in b (head, body,
+// and for a chunked body what is left of its framing and trailers), fills
+// req and resets p for the next request; the caller discards b[:n] and calls
+// Parse again for a pipelined request. The byte slices in req, Body
+// included, are views into b[:n]: they are valid until the caller discards
+// or overwrites those bytes, and until the next call to Parse or Reset on p,
+// whichever comes first. Do not keep them beyond that; make copies instead.
 //
-// If the request is incomplete, Parse returns 0 and ErrNeedMore; call it
-// again later with a longer b that has the same prefix (the backing array
-// may differ). Scanning resumes where it stopped, so total work is linear in
-// the request size however it is split. It returns ErrExpectContinue once, as
-// documented there. Any other error is a *ProtocolError sentinel; the caller
-// should answer it (AppendError) and close the connection; until Reset, p
-// keeps returning the same error.
+// Parse writes into b. It decodes a chunked body in place: chunk data is
+// moved down over the framing scanned before it, so the body decoded so far
+// always directly follows the head. It writes only over bytes it has
+// already scanned, never into bytes after the current request.
+//
+// If the request is incomplete, Parse returns 0 and ErrNeedMore. Call it
+// again when more input arrives, with the bytes Parse left in b (including
+// what it wrote there) followed by the new input; the backing array may
+// differ. Passing a fresh copy of the bytes as received instead would lose
+// the part of a chunked body decoded so far. Scanning resumes where it stopped, so total
+// work is linear in the request size however it is split. It returns
+// ErrExpectContinue once, as documented there. Any other error is a
+// *ProtocolError sentinel; the caller should answer it (AppendError) and
+// close the connection; until Reset, p keeps returning the same error.
 //
 // Bare LF line endings are rejected with ErrMalformed, never treated as CRLF:
 // accepting them is allowed by RFC 9112, Section 2.2, but peers disagreeing
@@ -266,10 +271,7 @@ func (p *Parser) parseBody(b []byte, req *Request, filled bool) (n int, err erro
 		p.pos = p.headEnd
 		if p.chunked {
 			p.state = stChunkSize
-			if cap(p.body) > keepBodyCap {
-				p.body = nil
-			}
-			p.body = p.body[:0]
+			p.w = p.headEnd
 		}
 	}
 
@@ -283,7 +285,7 @@ func (p *Parser) parseBody(b []byte, req *Request, filled bool) (n int, err erro
 			return 0, err
 		}
 		n = p.pos
-		body = p.body
+		body = b[p.headEnd:p.w:p.w]
 	case p.contentLength > 0:
 		n = p.headEnd + int(p.contentLength) // contentLength <= maxBody, fits
 		if len(b) < n {
@@ -860,9 +862,10 @@ func parseContentLength(b []byte) (int64, bool) {
 	return v, true
 }
 
-// scanChunked decodes a chunked body (RFC 9112, Section 7.1) from p.pos into
-// p.body. It returns nil with p.pos just past the trailer section when the
-// body is complete, ErrNeedMore, or a protocol error.
+// scanChunked decodes a chunked body (RFC 9112, Section 7.1) from p.pos,
+// moving chunk data down to b[p.w:]. It returns nil with p.pos just past the
+// trailer section when the body is complete, ErrNeedMore, or a protocol
+// error.
 func (p *Parser) scanChunked(b []byte) error {
 	i := p.pos
 	defer func() { p.pos = i }()
@@ -876,7 +879,7 @@ func (p *Parser) scanChunked(b []byte) error {
 					return ErrBadChunk
 				}
 				p.chunkLeft = p.chunkLeft<<4 | uint64(d)
-				if p.chunkLeft > uint64(p.maxBody-int64(len(p.body))) {
+				if p.chunkLeft > uint64(p.maxBody-int64(p.w-p.headEnd)) {
 					return ErrBodyTooLarge
 				}
 				i++
@@ -924,10 +927,11 @@ func (p *Parser) scanChunked(b []byte) error {
 				p.state = stChunkData
 			}
 		case stChunkData:
-			k := min(p.chunkLeft, uint64(len(b)-i))
-			p.body = append(p.body, b[i:i+int(k)]...)
-			i += int(k)
-			p.chunkLeft -= k
+			k := int(min(p.chunkLeft, uint64(len(b)-i)))
+			copy(b[p.w:p.w+k], b[i:i+k])
+			p.w += k
+			i += k
+			p.chunkLeft -= uint64(k)
 			if p.chunkLeft == 0 {
 				p.state = stChunkDataCR
 			}

@@ -26,10 +26,13 @@ func summary(req *Request) string {
 type feedMode int
 
 const (
-	feedWhole feedMode = iota
-	feedByte
-	feedRandom
+	feedWhole  feedMode = iota
+	feedByte            // one byte at a time
+	feedRandom          // pieces of 1 to 24 bytes
 )
+
+// feedModes lists every mode, for tests that run them all.
+var feedModes = []feedMode{feedWhole, feedByte, feedRandom}
 
 func (m feedMode) String() string { return [...]string{"whole", "byte", "random"}[m] }
 
@@ -41,16 +44,19 @@ type feedResult struct {
 	err     error // first error; ErrNeedMore if input ended mid-request
 }
 
-// feed emulates the event loop: it delivers in to the parser in pieces
-// chosen by mode, passing every unconsumed byte each time in a fresh copy
-// (gnet may move the buffer) and poisoning the previous copy, so any slice
-// the parser kept across calls shows up as garbage.
+// feed emulates the event loop: it appends in, in pieces chosen by mode, to
+// one buffer holding the unconsumed bytes as Parse left them. Each Parse
+// gets a fresh copy of that buffer (the loop's buffer may move) and the
+// previous copy is poisoned, so any slice the parser kept across calls shows
+// up as garbage.
 func feed(l Limits, in []byte, mode feedMode, rng *rand.Rand) feedResult {
 	var res feedResult
 	p := NewParser(l)
 	var req Request
-	off, got := 0, 0
+	var buf []byte
+	got := 0
 	for {
+		prev := got
 		switch mode {
 		case feedWhole:
 			got = len(in)
@@ -59,13 +65,18 @@ func feed(l Limits, in []byte, mode feedMode, rng *rand.Rand) feedResult {
 		case feedRandom:
 			got = min(got+1+rng.Intn(24), len(in))
 		}
+		buf = append(buf, in[prev:got]...)
 		for {
-			b := append([]byte(nil), in[off:got]...)
-			n, err := p.Parse(b, &req)
+			b := append([]byte(nil), buf...)
+			for i := range buf {
+				buf[i] = 0xAA
+			}
+			buf = b
+			n, err := p.Parse(buf, &req)
 			switch {
 			case err == nil:
-				if n <= 0 || n > len(b) {
-					res.err = fmt.Errorf("Parse returned n=%d for len(b)=%d", n, len(b))
+				if n <= 0 || n > len(buf) {
+					res.err = fmt.Errorf("Parse returned n=%d for len(b)=%d", n, len(buf))
 					return res
 				}
 				res.reqs = append(res.reqs, summary(&req))
@@ -74,27 +85,25 @@ func feed(l Limits, in []byte, mode feedMode, rng *rand.Rand) feedResult {
 					hs = append(hs, string(h.Name)+": "+string(h.Value))
 				}
 				res.headers = append(res.headers, hs)
-				off += n
-			case err == ErrExpectContinue:
-				res.expects++
-			case err == ErrNeedMore:
+				buf = buf[n:]
+			case err == ErrNeedMore || err == ErrExpectContinue:
+				if err == ErrExpectContinue {
+					res.expects++
+				}
 				if n != 0 {
-					res.err = fmt.Errorf("ErrNeedMore with n=%d", n)
+					res.err = fmt.Errorf("%v with n=%d", err, n)
 					return res
 				}
 			default:
 				res.err = err
 				return res
 			}
-			for i := range b {
-				b[i] = 0xAA
-			}
 			if err == ErrNeedMore {
 				break
 			}
 		}
 		if got == len(in) {
-			if off < len(in) {
+			if len(buf) > 0 {
 				res.err = ErrNeedMore
 			}
 			return res
@@ -393,7 +402,7 @@ const browserGET = "GET /static/app.js?v=3&lang=en HTTP/1.1\r\n" +
 func TestParse(t *testing.T) {
 	for _, tt := range parseTests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, mode := range []feedMode{feedWhole, feedByte, feedRandom} {
+			for _, mode := range feedModes {
 				seeds := []int64{0}
 				if mode == feedRandom {
 					seeds = []int64{1, 2, 3, 4, 5, 6, 7, 8}
@@ -433,7 +442,7 @@ func equalStrings(a, b []string) bool {
 func TestParseHeaders(t *testing.T) {
 	in := "GET / HTTP/1.1\r\nHost: h\r\nX-A: \t a\tb \t\r\nx-a: second\r\nX-Empty:\r\nX-B: caf\xc3\xa9\r\n\r\n"
 	want := []string{"Host: h", "X-A: a\tb", "x-a: second", "X-Empty: ", "X-B: caf\xc3\xa9"}
-	for _, mode := range []feedMode{feedWhole, feedByte, feedRandom} {
+	for _, mode := range feedModes {
 		res := feed(Limits{}, []byte(in), mode, rand.New(rand.NewSource(1)))
 		if res.err != nil || len(res.headers) != 1 || !equalStrings(res.headers[0], want) {
 			t.Errorf("Parse(%q) [%v] headers = %q, %v; want %q", in, mode, res.headers, res.err, want)

@@ -12,11 +12,10 @@ type Header struct{ Name, Value []byte }
 
 // Request is a parsed request head plus its body.
 //
-// Every byte slice is a view into the input given to Parser.Parse, except a
-// chunked Body, which lives in a buffer owned by the Parser. They are valid
-// until the caller discards those input bytes or calls Parse or Reset on the
-// Parser again; copy anything that must live longer. A Request is not safe for
-// concurrent use.
+// Every byte slice is a view into the input given to Parser.Parse, a chunked
+// Body included. They are valid until the caller discards those input bytes
+// or calls Parse or Reset on the Parser again; copy anything that must live
+// longer. A Request is not safe for concurrent use.
 type Request struct {
 	// Method is the request method, a token, e.g. "GET". Methods are
 	// case-sensitive (RFC 9110, Section 9.1).
@@ -50,9 +49,11 @@ type Request struct {
 	// Upgrade is the Upgrade header value when Connection has the "upgrade"
 	// token, else nil (RFC 9110, Section 7.8).
 	Upgrade []byte
-	// Body is the request body: a view into the input for Content-Length, the
-	// decoded data for chunked. It is empty (possibly nil) if there is none.
-	// Trailer fields of a chunked body are validated and dropped.
+	// Body is the request body, a view into the input right after the head:
+	// the bytes as sent for Content-Length, the decoded data for chunked,
+	// which Parse wrote there over the chunk framing (see Parser.Parse).
+	// It is empty (possibly nil) if there is none. Trailer fields of a
+	// chunked body are validated and dropped.
 	Body []byte
 }
 
