@@ -9,7 +9,9 @@
 // gets a complete Request and its size, or ErrNeedMore, and calls again when
 // more bytes arrive. Only offsets are kept between calls, so the bytes may
 // move to another buffer, and the scan resumes where it stopped. A chunked
-// body is decoded in place, in the caller's buffer.
+// body is decoded in place, in the caller's buffer; after ErrNeedMore,
+// Parser.Compact drops the framing already decoded, so a request costs the
+// caller its head and decoded body, not its wire size.
 //
 // The parser is strict where leniency enables request smuggling
 // (RFC 9112, Section 11.2): bare LF line endings, obs-fold, whitespace before

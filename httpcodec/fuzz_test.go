@@ -45,7 +45,7 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		l := Limits{MaxURIBytes: 256, MaxHeaderBytes: 512, MaxBodyBytes: 512, MaxHeaders: 16}
 		whole := feed(l, in, feedWhole, nil)
-		for _, mode := range []feedMode{feedByte, feedRandom} {
+		for _, mode := range []feedMode{feedByte, feedRandom, feedByteCompact, feedRandomCompact} {
 			got := feed(l, in, mode, rand.New(rand.NewSource(int64(seed))))
 			if !equalStrings(got.reqs, whole.reqs) || got.err != whole.err {
 				t.Fatalf("Parse(%q) [%v] = %q, %v; whole = %q, %v", in, mode, got.reqs, got.err, whole.reqs, whole.err)
@@ -135,7 +135,7 @@ func FuzzChunkedBody(f *testing.F) {
 		l := Limits{MaxBodyBytes: 4096, MaxHeaderBytes: 512}
 		in := append(append([]byte(nil), head...), data...)
 		whole := feed(l, in, feedWhole, nil)
-		for _, mode := range []feedMode{feedRandom} {
+		for _, mode := range []feedMode{feedRandom, feedRandomCompact} {
 			got := feed(l, in, mode, rand.New(rand.NewSource(int64(seed))))
 			if !equalStrings(got.reqs, whole.reqs) || got.err != whole.err {
 				t.Fatalf("Parse(%q) [%v] = %q, %v; whole = %q, %v", in, mode, got.reqs, got.err, whole.reqs, whole.err)

@@ -80,8 +80,8 @@ func (*noCopy) Unlock() {}
 // Parser is an incremental HTTP/1.1 request parser (RFC 9112). It keeps only
 // integer offsets between calls, never slices of the input, so the caller may
 // move the unconsumed bytes to a new buffer between calls. It decodes a
-// chunked body in place, in the caller's buffer (see Parse), so it needs no
-// body buffer of its own.
+// chunked body in place, in the caller's buffer (see Parse and Compact), so
+// it needs no body buffer of its own.
 //
 // The zero value is ready to use with default Limits; NewParser and Init set
 // other limits. A Parser must not be copied after first use. It carries a
@@ -209,9 +209,11 @@ func (p *Parser) headerSlots() []Header {
 //
 // If the request is incomplete, Parse returns 0 and ErrNeedMore. Call it
 // again when more input arrives, with the bytes Parse left in b (including
-// what it wrote there) followed by the new input; the backing array may
-// differ. Passing a fresh copy of the bytes as received instead would lose
-// the part of a chunked body decoded so far. Scanning resumes where it stopped, so total
+// what it wrote there, and as shortened by Compact, if called) followed by
+// the new input; the backing array may differ. Passing a fresh copy of the
+// bytes as received instead would lose the part of a chunked body decoded so
+// far. Compact drops the chunk framing already decoded, so the caller need
+// not hold the body's wire form. Scanning resumes where it stopped, so total
 // work is linear in the request size however it is split. It returns
 // ErrExpectContinue once, as documented there. Any other error is a
 // *ProtocolError sentinel; the caller should answer it (AppendError) and
@@ -928,7 +930,9 @@ func (p *Parser) scanChunked(b []byte) error {
 			}
 		case stChunkData:
 			k := int(min(p.chunkLeft, uint64(len(b)-i)))
-			copy(b[p.w:p.w+k], b[i:i+k])
+			if p.w != i { // equal after Compact: the data is in place already
+				copy(b[p.w:p.w+k], b[i:i+k])
+			}
 			p.w += k
 			i += k
 			p.chunkLeft -= uint64(k)
@@ -949,7 +953,9 @@ func (p *Parser) scanChunked(b []byte) error {
 			p.state = stChunkSize
 			p.chunkDigits = 0
 		default:
-			// Trailer section, bounded like a head.
+			// Trailer section, bounded like a head. Compact may have moved
+			// mark below the head's end (even below 0): it stays where the
+			// trailers would start had nothing been dropped.
 			end := len(b)
 			limited := false
 			if lim := p.mark + p.maxHead; end > lim {
@@ -970,4 +976,39 @@ func (p *Parser) scanChunked(b []byte) error {
 		}
 	}
 	return ErrNeedMore
+}
+
+// Compact drops the chunk framing that Parse has already decoded from b and
+// returns the new length n: the caller truncates its buffer to b[:n] and
+// passes b[:n], followed by new input, to the next Parse. Call it only after
+// Parse returned ErrNeedMore or ErrExpectContinue for this b, and before
+// changing b. It moves the bytes Parse has not scanned yet down to the end of
+// the decoded body and shifts p's offsets to match; as Parse scans all the
+// input before asking for more, that moves nothing, so Compact is O(1).
+//
+// Where there is nothing to drop (the head is incomplete, a Content-Length
+// body, after an error or a complete request) it returns len(b) and leaves b
+// unchanged.
+//
+// With Compact after every ErrNeedMore, a chunked request costs the caller
+// its head plus its decoded body, at most Limits.MaxHeaderBytes plus
+// Limits.MaxBodyBytes, plus what arrives between two calls. Without it the
+// caller keeps the body's wire form, which 1-byte chunks with 16-digit sizes
+// make 21 times the body.
+//
+// Like Parse, call it on the loop that owns p.
+func (p *Parser) Compact(b []byte) int {
+	if p.err != nil || !p.headDone || !p.chunked || p.pos == p.w {
+		return len(b)
+	}
+	if len(b) < p.pos {
+		panic("httpcodec: BUG: Compact with fewer bytes than Parse scanned")
+	}
+	drop := p.pos - p.w
+	n := p.w + copy(b[p.w:], b[p.pos:])
+	p.pos = p.w
+	if p.state >= stFieldStart && p.state <= stFieldsEndLF {
+		p.mark -= drop // in the trailer section: keep counting its bytes
+	}
+	return n
 }

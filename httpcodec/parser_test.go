@@ -26,15 +26,21 @@ func summary(req *Request) string {
 type feedMode int
 
 const (
-	feedWhole  feedMode = iota
-	feedByte            // one byte at a time
-	feedRandom          // pieces of 1 to 24 bytes
+	feedWhole         feedMode = iota
+	feedByte                   // one byte at a time
+	feedRandom                 // pieces of 1 to 24 bytes
+	feedByteCompact            // feedByte, with Compact after every ErrNeedMore
+	feedRandomCompact          // feedRandom, with Compact after every ErrNeedMore
 )
 
 // feedModes lists every mode, for tests that run them all.
-var feedModes = []feedMode{feedWhole, feedByte, feedRandom}
+var feedModes = []feedMode{feedWhole, feedByte, feedRandom, feedByteCompact, feedRandomCompact}
 
-func (m feedMode) String() string { return [...]string{"whole", "byte", "random"}[m] }
+func (m feedMode) String() string {
+	return [...]string{"whole", "byte", "random", "byte+compact", "random+compact"}[m]
+}
+
+func (m feedMode) compact() bool { return m == feedByteCompact || m == feedRandomCompact }
 
 // feedResult is what a connection would observe parsing in.
 type feedResult struct {
@@ -45,10 +51,12 @@ type feedResult struct {
 }
 
 // feed emulates the event loop: it appends in, in pieces chosen by mode, to
-// one buffer holding the unconsumed bytes as Parse left them. Each Parse
-// gets a fresh copy of that buffer (the loop's buffer may move) and the
-// previous copy is poisoned, so any slice the parser kept across calls shows
-// up as garbage.
+// one buffer holding the unconsumed bytes as Parse (and Compact) left them.
+// Each Parse gets a fresh copy of that buffer (the loop's buffer may move)
+// and the previous copy is poisoned, so any slice the parser kept across
+// calls shows up as garbage. In the compact modes it calls Compact after
+// every ErrNeedMore or ErrExpectContinue and truncates the buffer, as the
+// loop does to bound what a chunked body costs.
 func feed(l Limits, in []byte, mode feedMode, rng *rand.Rand) feedResult {
 	var res feedResult
 	p := NewParser(l)
@@ -60,9 +68,9 @@ func feed(l Limits, in []byte, mode feedMode, rng *rand.Rand) feedResult {
 		switch mode {
 		case feedWhole:
 			got = len(in)
-		case feedByte:
+		case feedByte, feedByteCompact:
 			got = min(got+1, len(in))
-		case feedRandom:
+		case feedRandom, feedRandomCompact:
 			got = min(got+1+rng.Intn(24), len(in))
 		}
 		buf = append(buf, in[prev:got]...)
@@ -93,6 +101,14 @@ func feed(l Limits, in []byte, mode feedMode, rng *rand.Rand) feedResult {
 				if n != 0 {
 					res.err = fmt.Errorf("%v with n=%d", err, n)
 					return res
+				}
+				if mode.compact() {
+					k := p.Compact(buf)
+					if k < 0 || k > len(buf) {
+						res.err = fmt.Errorf("Compact returned %d for len(b)=%d", k, len(buf))
+						return res
+					}
+					buf = buf[:k]
 				}
 			default:
 				res.err = err
@@ -404,7 +420,7 @@ func TestParse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, mode := range feedModes {
 				seeds := []int64{0}
-				if mode == feedRandom {
+				if mode == feedRandom || mode == feedRandomCompact {
 					seeds = []int64{1, 2, 3, 4, 5, 6, 7, 8}
 				}
 				for _, seed := range seeds {
