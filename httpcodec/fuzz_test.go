@@ -98,9 +98,18 @@ func compareNetHTTP(t *testing.T, raw []byte, req *Request) {
 		t.Fatalf("Parse(%q) = %s %s 1.%d body %q; net/http %s %s 1.%d body %q",
 			raw, req.Method, req.URI, req.ProtoMinor, req.Body, hr.Method, hr.RequestURI, hr.ProtoMinor, body)
 	}
-	// net/http takes Host from an absolute-form or authority-form target.
-	if req.Host != nil && string(req.Method) != "CONNECT" && (req.URI[0] == '/' || req.URI[0] == '*') && hr.Host != string(req.Host) {
+	// net/http takes Host from any absolute-form target; we do for http and
+	// https ones (RFC 9112, Section 3.2.2). It also unescapes %XX in a
+	// target's host, which we leave to the application, and takes Host from
+	// a CONNECT target.
+	absolute := httpSchemeLen(req.URI) > 0
+	if req.Host != nil && string(req.Method) != "CONNECT" &&
+		(req.URI[0] == '/' || req.URI[0] == '*' || absolute && bytes.IndexByte(req.Host, '%') < 0) &&
+		hr.Host != string(req.Host) {
 		t.Fatalf("Parse(%q) Host = %q; net/http %q", raw, req.Host, hr.Host)
+	}
+	if (req.URI[0] == '/' || absolute) && string(req.Method) != "CONNECT" && hr.URL.RawQuery != string(req.Query) {
+		t.Fatalf("Parse(%q) Query = %q; net/http %q", raw, req.Query, hr.URL.RawQuery)
 	}
 	if !req.Chunked && hr.ContentLength != max(req.ContentLength, 0) && req.ContentLength >= 0 {
 		t.Fatalf("Parse(%q) ContentLength = %d; net/http %d", raw, req.ContentLength, hr.ContentLength)

@@ -637,13 +637,7 @@ func (h *headInfo) finish(req *Request, minor int, maxBody int64) (cl int64, chu
 // longer copy of the input to rebuild the views.
 func (p *Parser) processHead(b []byte, req *Request) error {
 	req.Method = b[p.reqStart:p.methodEnd]
-	target := b[p.methodEnd+1 : p.targetEnd]
-	req.URI = target
-	if q := bytes.IndexByte(target, '?'); q >= 0 {
-		req.Path, req.Query = target[:q], target[q+1:]
-	} else {
-		req.Path, req.Query = target, nil
-	}
+	authority, terr := splitTarget(req, b[p.methodEnd+1:p.targetEnd])
 	minor := int(b[p.targetEnd+8] - '0')
 	req.ProtoMinor = minor
 	req.Body = nil
@@ -674,10 +668,73 @@ func (p *Parser) processHead(b []byte, req *Request) error {
 	if err != nil {
 		return err
 	}
+	if terr != nil {
+		return terr
+	}
+	if authority != nil {
+		req.Host = authority
+	}
 	p.contentLength = cl
 	p.chunked = chunked
 	p.expect = expect
 	return nil
+}
+
+// splitTarget sets req.URI, Path and Query from the request-target and
+// returns the authority of an absolute-form target with an http or https
+// scheme, which is then the request's Host (RFC 9112, Section 3.2.2), or nil
+// for any other target. Such an authority must be a valid Host value with a
+// non-empty host: RFC 9110, Section 4.2.1 has recipients reject an http URI
+// with an empty host, and Section 4.2.4 treat userinfo ("user@") as an
+// error; either is ErrMalformed.
+//
+// For such a target Path is the path after the authority or, if that is
+// empty, "/": a view of the second slash of "://", so that Path too stays a
+// view into the input.
+func splitTarget(req *Request, target []byte) (authority []byte, err error) {
+	req.URI = target
+	rest := target
+	if target[0] != '/' {
+		if k := httpSchemeLen(target); k > 0 {
+			e := k
+			for e < len(target) && target[e] != '/' && target[e] != '?' {
+				e++
+			}
+			authority = target[k:e]
+			if len(authority) == 0 || authority[0] == ':' || !validHost(authority) {
+				return nil, ErrMalformed
+			}
+			rest = target[e:]
+			if len(rest) == 0 || rest[0] == '?' {
+				req.Path, req.Query = target[k-1:k:k], nil
+				if len(rest) > 0 {
+					req.Query = rest[1:]
+				}
+				return authority, nil
+			}
+		}
+	}
+	req.Path, req.Query = rest, nil
+	for i, c := range rest {
+		if c == '?' {
+			req.Path, req.Query = rest[:i], rest[i+1:]
+			break
+		}
+	}
+	return authority, nil
+}
+
+// httpSchemeLen returns the length of an "http://" or "https://" prefix of
+// target, in any case (schemes are case-insensitive, RFC 3986, Section 3.1),
+// or 0 if there is none.
+func httpSchemeLen(target []byte) int {
+	switch {
+	case len(target) >= len("http://") && equalFold(target[:len("http://")], "http://"):
+		return len("http://")
+	case len(target) >= len("https://") && equalFold(target[:len("https://")], "https://"):
+		return len("https://")
+	}
+	return 0
 }
 
 // Little-endian words for the fast path's fixed strings.
@@ -787,16 +844,14 @@ func (p *Parser) fastHead(b []byte, req *Request) (n int, ok bool) {
 	if err != nil {
 		return 0, false
 	}
-	req.Method = b[:methodEnd]
-	target := b[methodEnd+1 : targetEnd]
-	req.URI = target
-	req.Path, req.Query = target, nil
-	for k, c := range target {
-		if c == '?' {
-			req.Path, req.Query = target[:k], target[k+1:]
-			break
-		}
+	authority, err := splitTarget(req, b[methodEnd+1:targetEnd])
+	if err != nil {
+		return 0, false
 	}
+	if authority != nil {
+		req.Host = authority
+	}
+	req.Method = b[:methodEnd]
 	req.ProtoMinor = minor
 	req.Headers = slots[:nh:nh]
 	req.Body = nil

@@ -171,8 +171,50 @@ var parseTests = []parseTest{
 		in: "get http://a.example/x?y HTTP/1.1\r\nHost: a.example\r\n\r\n" +
 			"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
 		want: []string{
-			`get http://a.example/x?y path="http://a.example/x" query="y" v=1.1 host="a.example" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`get http://a.example/x?y path="/x" query="y" v=1.1 host="a.example" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
 			`OPTIONS * path="*" query=<nil> v=1.1 host="h" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+		},
+	},
+	{
+		// RFC 9112, Section 3.2.2: the target's authority is the Host.
+		name: "absolute-form Host is the authority",
+		in: "GET http://example.com:8080/path?q HTTP/1.1\r\nHost: other.example\r\n\r\n" +
+			"GET HTTPS://Example.COM HTTP/1.1\r\nHost: h\r\n\r\n" +
+			"GET hTTp://h2?a=1/b HTTP/1.1\r\nHost: h\r\n\r\n" +
+			"GET https://h3/ HTTP/1.1\r\nHost:\r\n\r\n" +
+			"GET http://[::1]:80/a/b?c?d HTTP/1.0\r\n\r\n",
+		want: []string{
+			`GET http://example.com:8080/path?q path="/path" query="q" v=1.1 host="example.com:8080" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET HTTPS://Example.COM path="/" query=<nil> v=1.1 host="Example.COM" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET hTTp://h2?a=1/b path="/" query="a=1/b" v=1.1 host="h2" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET https://h3/ path="/" query=<nil> v=1.1 host="h3" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET http://[::1]:80/a/b?c?d path="/a/b" query="c?d" v=1.0 host="[::1]:80" cl=-1 chunked=false ka=false upgrade=<nil> body=""`,
+		},
+	},
+	{
+		name: "absolute-form with a body",
+		in: "POST http://h/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" +
+			"POST http://h/cl? HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok",
+		want: []string{
+			`POST http://h/up path="/up" query=<nil> v=1.1 host="h" cl=-1 chunked=true ka=true upgrade=<nil> body="abc"`,
+			`POST http://h/cl? path="/cl" query="" v=1.1 host="h" cl=2 chunked=false ka=true upgrade=<nil> body="ok"`,
+		},
+	},
+	{
+		// Only http and https targets with an authority are taken apart;
+		// anything else is left to the application, as before.
+		name: "other absolute targets keep the Host header",
+		in: "GET ftp://f/x?y HTTP/1.1\r\nHost: h\r\n\r\n" +
+			"GET http:/x HTTP/1.1\r\nHost: h\r\n\r\n" +
+			"GET httpx://f/ HTTP/1.1\r\nHost: h\r\n\r\n" +
+			"GET //f/x HTTP/1.1\r\nHost: h\r\n\r\n" +
+			"CONNECT f:443 HTTP/1.1\r\nHost: h\r\n\r\n",
+		want: []string{
+			`GET ftp://f/x?y path="ftp://f/x" query="y" v=1.1 host="h" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET http:/x path="http:/x" query=<nil> v=1.1 host="h" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET httpx://f/ path="httpx://f/" query=<nil> v=1.1 host="h" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET //f/x path="//f/x" query=<nil> v=1.1 host="h" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`CONNECT f:443 path="f:443" query=<nil> v=1.1 host="h" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
 		},
 	},
 	{
@@ -312,6 +354,17 @@ var parseTests = []parseTest{
 	{name: "Host with space", in: "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", err: ErrMalformed},
 	{name: "Host with slash", in: "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", err: ErrMalformed},
 	{name: "Expect unknown", in: "GET / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\n\r\n", err: ErrExpectationFailed},
+
+	// Absolute-form authority (RFC 9110, Sections 4.2.1 and 4.2.4).
+	{name: "absolute-form empty authority", in: "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form empty authority, query", in: "GET https://?x HTTP/1.1\r\nHost: h\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form only scheme", in: "GET http:// HTTP/1.1\r\nHost: h\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form empty host with port", in: "GET http://:80/ HTTP/1.1\r\nHost: h\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form userinfo", in: "GET http://user:pw@h/ HTTP/1.1\r\nHost: h\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form fragment in authority", in: "GET http://h#f HTTP/1.1\r\nHost: h\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form without Host header", in: "GET http://h/ HTTP/1.1\r\n\r\n", err: ErrMissingHost},
+	{name: "absolute-form, invalid Host header", in: "GET http://h/ HTTP/1.1\r\nHost: a b\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form, two Host headers", in: "GET http://h/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", err: ErrMalformed},
 
 	// Framing.
 	{name: "Content-Length letters", in: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1a\r\n\r\n", err: ErrBadContentLength},

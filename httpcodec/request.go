@@ -24,7 +24,10 @@ type Request struct {
 	// origin-form "/path?query", absolute-form "http://host/path",
 	// authority-form "host:port" (CONNECT) or asterisk-form "*".
 	URI []byte
-	// Path is URI before the first '?', still escaped.
+	// Path is the path of the request-target, still escaped: URI before the
+	// first '?', except for an absolute-form URI with an http or https scheme
+	// ("http://host:port/path?query", scheme in any case), where it is the part
+	// between the authority and the first '?', or "/" if that is empty.
 	Path []byte
 	// Query is URI after the first '?', or nil if URI has no '?'.
 	Query []byte
@@ -34,8 +37,10 @@ type Request struct {
 	// interprets. It is backed by a fixed array in the Parser.
 	Headers []Header
 	// Host is the Host header value (possibly empty), or nil if absent, which
-	// only HTTP/1.0 allows. For an absolute-form URI the authority in URI
-	// takes precedence (RFC 9112, Section 3.2.2).
+	// only HTTP/1.0 allows. For an absolute-form URI with an http or https
+	// scheme it is the URI's authority ("host:port") instead, and the Host
+	// header, still required in HTTP/1.1 and validated, is otherwise ignored
+	// (RFC 9112, Section 3.2.2). Neither is unescaped.
 	Host []byte
 	// ContentLength is the Content-Length value, or -1 if absent (including
 	// for chunked requests; use len(Body)).
