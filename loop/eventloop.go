@@ -431,7 +431,7 @@ func (el *eventLoop) process(c *Conn) {
 			el.pauseForOutput(c)
 			break
 		}
-		in := el.input(c)
+		in, pending := el.input(c)
 		if len(in) == 0 {
 			break
 		}
@@ -456,8 +456,12 @@ func (el *eventLoop) process(c *Conn) {
 			el.checkPending(c)
 			break
 		}
-		off, more := el.parseAndServe(c, in)
-		el.consume(c, off)
+		off, partial, more := el.parseAndServe(c, in)
+		if partial >= 0 {
+			el.keepPartial(c, in, pending, off, partial)
+		} else {
+			el.consume(c, off)
+		}
 		if !more {
 			break
 		}
@@ -493,8 +497,12 @@ func (el *eventLoop) checkPending(c *Conn) {
 
 // parseAndServe serves the complete requests at the start of in and
 // returns the bytes consumed, and whether process should go on (a handler
-// took the connection over, or the output must drain first).
-func (el *eventLoop) parseAndServe(c *Conn, in []byte) (off int, more bool) {
+// took the connection over, or the output must drain first). When it stops
+// at an incomplete request it returns that request's length in[off:] after
+// compaction (see httpcodec.Parser.Compact: a chunked body is decoded in
+// place and its framing dropped), else partial < 0.
+func (el *eventLoop) parseAndServe(c *Conn, in []byte) (off, partial int, more bool) {
+	partial = -1
 	served := 0 // added to the stats once per call, not per request
 	high := el.srv.cfg.HighWatermark
 loop:
@@ -561,6 +569,7 @@ loop:
 				}
 				continue
 			}
+			partial = p.Compact(in[off:])
 			break loop
 		default:
 			// After a protocol error the parser is in an undefined state
@@ -587,7 +596,7 @@ loop:
 	if c.mode != nil && !c.closed && off < len(in) {
 		more = true
 	}
-	return off, more
+	return off, partial, more
 }
 
 var continueResponse = []byte("HTTP/1.1 100 Continue\r\n\r\n")
