@@ -95,11 +95,14 @@ func Publish(hub *loop.Hub, topic string, ev Event) (string, error) {
 //
 // # Concurrency
 //
-// Every method is safe from any goroutine. On the stream's loop (in the
-// Open callback, a hub delivery, OnDrain) writes go straight to the
+// Each method's doc says where it may be called. All but OnDrain are
+// safe from any goroutine: on the stream's loop (in the Open callback, a
+// function given to OnDrain or OnClose) writes go straight to the
 // connection; from other goroutines the encoded frame is handed to the
-// loop's queue, and the reported outcome is based on the queued output as
-// last seen by the loop.
+// loop through the connection's loop.Sender, in call order, and the
+// reported outcome is based on the queued output as last seen by the
+// loop. OnDrain belongs to the loop: called from any other goroutine it
+// panics with its name rather than race.
 type Stream struct {
 	conn        *loop.Conn
 	hub         *loop.Hub
@@ -210,22 +213,26 @@ func corsHeaders(opts *Options, origin string) string {
 }
 
 // LastEventID is the id the client resumed from ("" on a fresh stream).
+// Safe from any goroutine.
 func (s *Stream) LastEventID() string { return s.lastEventID }
 
-// Conn returns the underlying connection.
+// Conn returns the underlying connection. Safe from any goroutine; the
+// connection's own methods say where they may be called.
 func (s *Stream) Conn() *loop.Conn { return s.conn }
 
-// Send sends data as a "message" event (Ruby's stream << data).
+// Send sends data as a "message" event (Ruby's stream << data). Safe
+// from any goroutine.
 func (s *Stream) Send(data string) loop.WriteResult {
 	return s.write(appendFrame(nil, "", "", data, nil, 0), false)
 }
 
-// Event sends data as an event of type name.
+// Event sends data as an event of type name. Safe from any goroutine.
 func (s *Stream) Event(name, data string) (loop.WriteResult, error) {
 	return s.SendEvent(Event{Event: name, Data: data})
 }
 
-// ID sets the client's last event id without dispatching an event.
+// ID sets the client's last event id without dispatching an event. Safe
+// from any goroutine.
 func (s *Stream) ID(id string) (loop.WriteResult, error) {
 	if id == "" {
 		return loop.Written, nil
@@ -233,7 +240,7 @@ func (s *Stream) ID(id string) (loop.WriteResult, error) {
 	return s.SendEvent(Event{ID: id})
 }
 
-// Retry sets the client's reconnection delay.
+// Retry sets the client's reconnection delay. Safe from any goroutine.
 func (s *Stream) Retry(d time.Duration) loop.WriteResult {
 	if d <= 0 {
 		return loop.Written
@@ -241,13 +248,14 @@ func (s *Stream) Retry(d time.Duration) loop.WriteResult {
 	return s.write(appendFrame(nil, "", "", "", nil, d), false)
 }
 
-// Comment sends a comment line, which clients ignore.
+// Comment sends a comment line, which clients ignore. Safe from any
+// goroutine.
 func (s *Stream) Comment(text string) loop.WriteResult {
 	return s.write(AppendComment(nil, text), false)
 }
 
 // SendEvent sends ev; an invalid id or event name is refused with an
-// error and nothing is sent.
+// error and nothing is sent. Safe from any goroutine.
 func (s *Stream) SendEvent(ev Event) (loop.WriteResult, error) {
 	frame, err := AppendEvent(nil, &ev)
 	if err != nil {
@@ -293,7 +301,7 @@ func (s *Stream) writeOnLoop(frame []byte, control bool) loop.WriteResult {
 // sent first; when that id is not in the topic's history, a ResetEvent
 // and then the whole history are sent instead. Live events follow without
 // a gap. From another goroutine the join happens asynchronously and
-// errors are not reported.
+// errors are not reported. Safe from any goroutine.
 func (s *Stream) Join(topic string) error {
 	if s.hub == nil {
 		return ErrNoHub
@@ -329,7 +337,8 @@ func (s *Stream) join(topic string) error {
 	return nil
 }
 
-// Leave unsubscribes the stream from topic.
+// Leave unsubscribes the stream from topic. Safe from any goroutine: from
+// another goroutine it happens asynchronously, after the sends made before.
 func (s *Stream) Leave(topic string) {
 	if !s.conn.OnLoop() {
 		_ = s.conn.Post(func(*loop.Conn) { s.Leave(topic) })
@@ -345,7 +354,9 @@ func (s *Stream) Leave(topic string) {
 }
 
 // OnDrain runs fn on the loop once the stream's queued output has fallen
-// to the low watermark (after a send reported Queued). On the loop.
+// to the low watermark (after a send reported Queued). On the loop: call
+// it from the Open callback or another callback of this stream; it panics
+// elsewhere.
 func (s *Stream) OnDrain(fn func()) {
 	if !s.conn.OnLoop() {
 		panic("sse: Stream.OnDrain called off the connection's loop")
@@ -358,7 +369,8 @@ func (s *Stream) OnDrain(fn func()) {
 }
 
 // OnClose registers fn to run (on the loop) when the stream ends. If it
-// has already ended, fn runs at once.
+// has already ended, fn runs at once, on the caller's goroutine. Safe from
+// any goroutine.
 func (s *Stream) OnClose(fn func()) {
 	s.mu.Lock()
 	if s.gone.Load() {
@@ -372,7 +384,7 @@ func (s *Stream) OnClose(fn func()) {
 }
 
 // Done returns a channel closed when the stream ends, for producer
-// goroutines.
+// goroutines. Safe from any goroutine.
 func (s *Stream) Done() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -388,7 +400,8 @@ func (s *Stream) Done() <-chan struct{} {
 
 // Close ends the stream after the queued events are sent; the client
 // will reconnect unless told otherwise (e.g. by an HTTP 204 on reconnect).
-// Sends after Close report Dropped.
+// Sends after Close report Dropped. Safe from any goroutine: from another
+// goroutine the stream ends after the frames sent before Close.
 func (s *Stream) Close() {
 	if s.closing.Swap(true) {
 		return
