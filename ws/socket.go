@@ -65,10 +65,13 @@ const (
 //
 // # Concurrency
 //
-// Every method is safe from any goroutine. On the socket's loop (in its
-// callbacks) frames go straight to the connection, corked with anything
-// else written in the same callback; from other goroutines the payload is
-// copied and the frame is written by the loop, in call order.
+// Each method's doc says where it may be called. All but OnDrain are
+// safe from any goroutine: on the socket's loop (in its callbacks) frames
+// go straight to the connection, corked with anything else written in the
+// same callback; from other goroutines the payload is copied and the
+// frame is written by the loop, in call order. OnDrain belongs to the
+// loop: called from any other goroutine it panics with its name rather
+// than race. The Handler callbacks always run on the loop.
 //
 // # Memory
 //
@@ -170,10 +173,11 @@ func (s *Socket) tidy() {
 // maxServerHeaderLen is the longest header of an unmasked frame.
 const maxServerHeaderLen = 10
 
-// RemoteAddr is the client's address.
+// RemoteAddr is the client's address. Safe from any goroutine.
 func (s *Socket) RemoteAddr() remoteAddr { return s.conn.RemoteAddr() }
 
-// Subprotocol is the negotiated subprotocol ("" if none).
+// Subprotocol is the negotiated subprotocol ("" if none). Safe from any
+// goroutine.
 func (s *Socket) Subprotocol() string {
 	if s.subproto == 0 {
 		return ""
@@ -189,13 +193,15 @@ func (s *Socket) maxBuffered() int {
 	return 4 * s.conn.HighWatermark()
 }
 
-// Compressed reports whether permessage-deflate was negotiated.
+// Compressed reports whether permessage-deflate was negotiated. Safe from
+// any goroutine.
 func (s *Socket) Compressed() bool { return s.comp != nil }
 
-// SetData stores per-socket user data.
+// SetData stores per-socket user data. Safe from any goroutine.
 func (s *Socket) SetData(v any) { s.share().data.Store(&v) }
 
-// Data returns what SetData stored (nil if nothing).
+// Data returns what SetData stored (nil if nothing). Safe from any
+// goroutine.
 func (s *Socket) Data() any {
 	sh := s.shared.Load()
 	if sh == nil {
@@ -207,15 +213,18 @@ func (s *Socket) Data() any {
 	return nil
 }
 
-// Closed reports whether the socket is closing or closed.
+// Closed reports whether the socket is closing or closed. Safe from any
+// goroutine.
 func (s *Socket) Closed() bool { return s.gone.Load() }
 
-// Send sends text as a text message (Ruby's socket << text).
+// Send sends text as a text message (Ruby's socket << text). Safe from
+// any goroutine.
 func (s *Socket) Send(text string) loop.WriteResult {
 	return s.send(OpText, []byte(text), true)
 }
 
-// SendText sends b, which must be valid UTF-8, as a text message.
+// SendText sends b, which must be valid UTF-8, as a text message. Safe
+// from any goroutine (b is copied then).
 func (s *Socket) SendText(b []byte) (loop.WriteResult, error) {
 	if !utf8.Valid(b) {
 		return loop.Dropped, ErrInvalidUTF8
@@ -223,7 +232,8 @@ func (s *Socket) SendText(b []byte) (loop.WriteResult, error) {
 	return s.send(OpText, b, false), nil
 }
 
-// SendBinary sends b as a binary message.
+// SendBinary sends b as a binary message. Safe from any goroutine (b is
+// copied then).
 func (s *Socket) SendBinary(b []byte) loop.WriteResult { return s.send(OpBinary, b, false) }
 
 // send writes a data message. owned says the payload is already a private
@@ -269,7 +279,11 @@ func (s *Socket) writeControl(op Opcode, payload []byte) {
 	s.conn.Writev(h, payload)
 }
 
-// Ping sends a ping with payload (≤ 125 bytes).
+// Ping sends a ping with payload (≤ 125 bytes). It returns
+// ErrControlTooLong for a longer payload and ErrSocketClosed once the
+// socket is closing. Safe from any goroutine; from another goroutine it
+// returns ErrBufferFull when the socket's queued output is at
+// Options.MaxBuffered.
 func (s *Socket) Ping(payload []byte) error {
 	if len(payload) > 125 {
 		return ErrControlTooLong
@@ -299,9 +313,15 @@ func (s *Socket) Ping(payload []byte) error {
 
 // Close starts the closing handshake with code and reason: it sends a
 // close frame, waits up to Options.CloseTimeout for the client's, then
-// closes the connection. The reason is cut to fit a control frame.
+// closes the connection. The reason is cut to fit a control frame. It
+// returns ErrSocketClosed once the socket is closing. Safe from any
+// goroutine: from another goroutine the close frame follows the messages
+// sent before.
 func (s *Socket) Close(code StatusCode, reason string) error {
 	if s.conn.OnLoop() && !s.sndPending() {
+		if s.state != stateOpen {
+			return ErrSocketClosed
+		}
 		s.startClose(code, reason)
 		return nil
 	}
@@ -396,7 +416,9 @@ func (s *Socket) schedulePing() {
 }
 
 // Join subscribes the socket to topic on Options.Hub: every message
-// published there arrives as a text frame (binary if not UTF-8).
+// published there arrives as a text frame (binary if not UTF-8). Safe
+// from any goroutine: from another goroutine the join happens
+// asynchronously and only a failure to queue it is reported.
 func (s *Socket) Join(topic string) error {
 	if s.opts.Hub == nil {
 		return errors.New("ws: no hub configured")
@@ -434,7 +456,8 @@ func (s *Socket) join(topic string) error {
 	return nil
 }
 
-// Leave unsubscribes the socket from topic.
+// Leave unsubscribes the socket from topic. Safe from any goroutine:
+// from another goroutine it happens asynchronously.
 func (s *Socket) Leave(topic string) {
 	if !s.conn.OnLoop() {
 		_ = s.conn.Post(func(*loop.Conn) { s.Leave(topic) })
@@ -470,7 +493,8 @@ func (s *Socket) Leave(topic string) {
 }
 
 // OnDrain runs fn on the loop once the socket's queued output has fallen
-// to the low watermark (after a send reported Queued). On the loop.
+// to the low watermark (after a send reported Queued). On the loop: call
+// it from a callback of this socket; it panics elsewhere.
 func (s *Socket) OnDrain(fn func()) {
 	if !s.conn.OnLoop() {
 		panic("ws: Socket.OnDrain called off the connection's loop")

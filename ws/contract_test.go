@@ -1,0 +1,190 @@
+package ws
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/streamd/streamd/loop"
+)
+
+// The tests in this file hold Socket to its per-method concurrency docs:
+// a method documented "on the loop" panics with its name elsewhere, and
+// every method documented "safe from any goroutine" does its job when
+// called from one. The test's own goroutine is never the loop.
+
+// mustPanicNaming calls f and fails unless it panics with a message that
+// names name.
+func mustPanicNaming(t *testing.T, name string, f func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		r := recover()
+		msg, _ := r.(string)
+		if !strings.Contains(msg, name) {
+			t.Errorf("%s off the loop: recovered %v; want a panic naming %s", name, r, name)
+		}
+	}()
+	f()
+}
+
+func TestSocketLoopOnlyMethodsPanicOffLoop(t *testing.T) {
+	ev := newConnEvents()
+	up := &Upgrader{Options: Options{PingInterval: -1}}
+	ws := startServer(t, loop.Config{}, func(s *loop.Server) {
+		s.GET("/", func(c *loop.Ctx) { up.Upgrade(c, ev.handler(echoHandler)) })
+	})
+	rc := openWS(t, ws.HostPort, "/")
+	s := recv(t, ev.open, "OnOpen")
+
+	mustPanicNaming(t, "Socket.OnDrain", func() { s.OnDrain(func() {}) })
+
+	// The socket is intact: it sends, echoes and closes normally.
+	if r := s.Send("still here"); r == loop.Dropped {
+		t.Fatalf("Send after the panic = %v", r)
+	}
+	rc.expectText("still here")
+	rc.send(OpText, true, []byte("echo"))
+	rc.expectText("echo")
+	if s.Closed() {
+		t.Error("Closed() = true after the panic")
+	}
+}
+
+// TestSocketMethodsFromGoroutine calls every method documented safe from
+// any goroutine from the test's goroutine and checks the effect on the
+// wire, on the socket's state and as seen from its loop.
+func TestSocketMethodsFromGoroutine(t *testing.T) {
+	hub := newHub(t, loop.HubConfig{})
+	ev := newConnEvents()
+	up := &Upgrader{Options: Options{Hub: hub, PingInterval: -1, Subprotocols: []string{"chat"}}}
+	ws := startServer(t, loop.Config{Loops: 2}, func(s *loop.Server) {
+		s.GET("/", func(c *loop.Ctx) {
+			up.Upgrade(c, ev.handler(Handler{OnMessage: func(s *Socket, m Message) {
+				// On the loop: report what SetData stored from the test.
+				if v, _ := s.Data().(string); m.Text() == "data?" {
+					s.Send("data=" + v)
+				}
+			}}))
+		})
+	})
+	rc := openWS(t, ws.HostPort, "/", "Sec-WebSocket-Protocol: chat")
+	s := recv(t, ev.open, "OnOpen")
+
+	if got := s.Subprotocol(); got != "chat" {
+		t.Errorf("Subprotocol() = %q; want chat", got)
+	}
+	if s.Compressed() {
+		t.Error("Compressed() = true without permessage-deflate")
+	}
+	if got, want := s.RemoteAddr().String(), rc.conn.LocalAddr().String(); got != want {
+		t.Errorf("RemoteAddr() = %s; want %s", got, want)
+	}
+	if s.Closed() {
+		t.Error("Closed() = true on an open socket")
+	}
+
+	if s.Data() != nil {
+		t.Errorf("Data() = %v before SetData; want nil", s.Data())
+	}
+	s.SetData("from the test")
+	if got := s.Data(); got != "from the test" {
+		t.Errorf("Data() = %v; want the value SetData stored", got)
+	}
+	rc.send(OpText, true, []byte("data?"))
+	rc.expectText("data=from the test")
+
+	if r := s.Send("text"); r == loop.Dropped {
+		t.Fatalf("Send = %v", r)
+	}
+	if r, err := s.SendText([]byte("utf-8 ✓")); err != nil || r == loop.Dropped {
+		t.Fatalf("SendText = %v, %v", r, err)
+	}
+	if _, err := s.SendText([]byte{0xff}); !errors.Is(err, ErrInvalidUTF8) {
+		t.Errorf("SendText(invalid UTF-8) = %v; want ErrInvalidUTF8", err)
+	}
+	if r := s.SendBinary([]byte{0, 1, 2}); r == loop.Dropped {
+		t.Fatalf("SendBinary = %v", r)
+	}
+	if err := s.Ping([]byte("p")); err != nil {
+		t.Fatalf("Ping = %v", err)
+	}
+	if err := s.Ping(make([]byte, 126)); !errors.Is(err, ErrControlTooLong) {
+		t.Errorf("Ping(126 bytes) = %v; want ErrControlTooLong", err)
+	}
+	rc.expectText("text")
+	rc.expectText("utf-8 ✓")
+	if op, data := rc.readMessage(false); op != OpBinary || !bytes.Equal(data, []byte{0, 1, 2}) {
+		t.Fatalf("got %v %q; want binary 00 01 02", op, data)
+	}
+	if f := rc.mustFrame(); f.op != OpPing || string(f.payload) != "p" {
+		t.Fatalf("got %v; want ping \"p\"", f)
+	}
+
+	// Join and Leave from a goroutine are queued on the loop ahead of the
+	// sends made after them.
+	if err := s.Join("t"); err != nil {
+		t.Fatalf("Join from a goroutine = %v", err)
+	}
+	s.Send("joined")
+	rc.expectText("joined")
+	if n := hub.TopicStats("t").Subscribers; n != 1 {
+		t.Fatalf("Subscribers after Join = %d; want 1", n)
+	}
+	if err := Publish(hub, "t", "published"); err != nil {
+		t.Fatal(err)
+	}
+	rc.expectText("published")
+	s.Leave("t")
+	s.Send("left")
+	rc.expectText("left")
+	if n := hub.TopicStats("t").Subscribers; n != 0 {
+		t.Fatalf("Subscribers after Leave = %d; want 0", n)
+	}
+
+	if err := s.Close(CloseNormal, "bye"); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	f := rc.mustFrame()
+	if f.op != OpClose || f.closeCode() != CloseNormal || string(f.payload[2:]) != "bye" {
+		t.Fatalf("got %v; want close 1000 \"bye\"", f)
+	}
+	// The close frame was written after the socket left stateOpen.
+	if !s.Closed() {
+		t.Error("Closed() = false after the close frame arrived")
+	}
+	if err := s.Close(CloseNormal, ""); !errors.Is(err, ErrSocketClosed) {
+		t.Errorf("second Close = %v; want ErrSocketClosed", err)
+	}
+	onLoop := make(chan error, 1)
+	if err := s.conn.Post(func(*loop.Conn) { onLoop <- s.Close(CloseNormal, "") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := recv(t, onLoop, "Close on the loop"); !errors.Is(err, ErrSocketClosed) {
+		t.Errorf("second Close on the loop = %v; want ErrSocketClosed", err)
+	}
+	if err := s.Ping(nil); !errors.Is(err, ErrSocketClosed) {
+		t.Errorf("Ping after Close = %v; want ErrSocketClosed", err)
+	}
+	if r := s.Send("late"); r != loop.Dropped {
+		t.Errorf("Send after Close = %v; want dropped", r)
+	}
+	if err := s.Join("u"); err != nil && !errors.Is(err, loop.ErrServerClosed) {
+		t.Errorf("Join after Close = %v", err)
+	}
+	rc.send(OpClose, true, f.payload[:2])
+	rc.expectClosed()
+	rc.conn.Close() // the server lingers until the client closes too
+	if code := recv(t, ev.closed, "OnClose"); code != CloseNormal {
+		t.Errorf("OnClose code %v; want %v", code, CloseNormal)
+	}
+	if n := hub.TopicStats("u").Subscribers; n != 0 {
+		t.Errorf("Join after Close subscribed: %d subscribers", n)
+	}
+	select {
+	case err := <-ev.errs:
+		t.Errorf("OnError(%v) on a clean close", err)
+	default:
+	}
+}
