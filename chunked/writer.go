@@ -27,9 +27,12 @@ type Options struct {
 //
 // # Concurrency
 //
-// Every method is safe from any goroutine. On the connection's loop (in a
-// handler, or a function given to After or OnDrain) writes go straight to
-// the connection and never block. From other goroutines Write copies the
+// Each method's doc says where it may be called. Send, After and OnDrain
+// belong to the loop (a handler, or a function given to After or
+// OnDrain): called from any other goroutine they panic with their name
+// rather than race. Write, WriteString, SetTrailer, Close, Abort and
+// Context are safe from any goroutine. On the loop Write goes straight to
+// the connection and never blocks. From other goroutines Write copies the
 // data into the writer's pending buffer, hands it to the loop with one
 // task per batch, and blocks while the pending bytes plus the
 // connection's queued output exceed the server's high watermark: a slow
@@ -125,11 +128,13 @@ func Go(c *loop.Ctx, opts Options, fn func(w *Writer) error) *Writer {
 }
 
 // Context is cancelled when the client goes away or the response ends.
+// Safe from any goroutine.
 func (w *Writer) Context() context.Context { return w.ctx }
 
 // Write sends p as one chunk. On the loop it never blocks; elsewhere it
 // blocks under backpressure (see the type's doc). It returns ErrClosed
-// once the response is closed or the client is gone.
+// once the response is closed or the client is gone. Safe from any
+// goroutine.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.conn.OnLoop() {
 		if r := w.Send(p); r == loop.Dropped {
@@ -140,12 +145,14 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return w.writeAsync(p)
 }
 
-// WriteString is Write for a string.
+// WriteString is Write for a string. Safe from any goroutine.
 func (w *Writer) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
 
 // Send writes p as one chunk from the loop and reports the outcome:
 // Written, Queued (the connection is above its high watermark; use
-// OnDrain to continue) or Dropped (the response is closed). On the loop.
+// OnDrain to continue) or Dropped (the response is closed). On the loop:
+// call it from the handler or a function given to After or OnDrain; it
+// panics elsewhere (producer goroutines use Write).
 func (w *Writer) Send(p []byte) loop.WriteResult {
 	if !w.conn.OnLoop() {
 		panic("chunked: Writer.Send called off the connection's loop")
@@ -241,6 +248,7 @@ func (w *Writer) SetTrailer(name, value string) error {
 // that Write accepted). The connection then serves the next request (or
 // closes, for HTTP/1.0 and "Connection: close"). From a goroutine Close
 // does not wait for the bytes to be sent. A second Close returns ErrClosed.
+// Safe from any goroutine.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	if w.closing || w.aborted || w.gone {
@@ -260,10 +268,12 @@ func (w *Writer) Close() error {
 }
 
 // Abort cuts the connection without the terminating chunk, so the client
-// knows the body is incomplete. Safe from any goroutine.
+// knows the body is incomplete. Abort after Close, or once the client is
+// gone, does nothing: the connection may already serve the next request.
+// Safe from any goroutine.
 func (w *Writer) Abort() {
 	w.mu.Lock()
-	if w.aborted || w.gone {
+	if w.closing || w.aborted || w.gone {
 		w.mu.Unlock()
 		return
 	}
@@ -271,10 +281,16 @@ func (w *Writer) Abort() {
 	w.mu.Unlock()
 	w.cancel()
 	if w.conn.OnLoop() {
-		w.conn.Close()
+		if !w.done {
+			w.conn.Close()
+		}
 		return
 	}
-	w.snd.Send(w.conn, 0, 0, true, func(c *loop.Conn) { c.Close() })
+	w.snd.Send(w.conn, 0, 0, true, func(c *loop.Conn) {
+		if !w.done {
+			c.Close()
+		}
+	})
 }
 
 func (w *Writer) finish(c *loop.Conn) {
@@ -294,7 +310,8 @@ func (w *Writer) finish(c *loop.Conn) {
 
 // After runs fn on the loop once d has passed (on the loop's timing wheel,
 // no timer per connection); a later After replaces it. fn is not run if
-// the response ends first. On the loop.
+// the response ends first. On the loop: call it from the handler or a
+// function given to After or OnDrain; it panics elsewhere.
 func (w *Writer) After(d time.Duration, fn func()) {
 	if !w.conn.OnLoop() {
 		panic("chunked: Writer.After called off the connection's loop")
@@ -308,7 +325,8 @@ func (w *Writer) After(d time.Duration, fn func()) {
 
 // OnDrain runs fn on the loop once the connection's queued output has
 // fallen to the low watermark: the place to resume after Send reported
-// Queued. On the loop.
+// Queued. On the loop: call it from the handler or a function given to
+// After or OnDrain; it panics elsewhere.
 func (w *Writer) OnDrain(fn func()) {
 	if !w.conn.OnLoop() {
 		panic("chunked: Writer.OnDrain called off the connection's loop")
