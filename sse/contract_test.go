@@ -1,11 +1,17 @@
 package sse
 
 import (
+	"errors"
+	"io"
+	"net"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/streamd/streamd/internal/testsrv"
 	"github.com/streamd/streamd/loop"
 )
 
@@ -73,6 +79,9 @@ func TestStreamMethodsFromGoroutine(t *testing.T) {
 
 	c := dialSSE(t, srv, "/events", dialOpts{})
 	s := recvStream(t, opened)
+	if err := s.Err(); err != nil {
+		t.Errorf("Err() on an open stream = %v; want nil", err)
+	}
 	closed := make(chan struct{})
 	s.OnClose(func() { close(closed) })
 	done := s.Done()
@@ -138,4 +147,136 @@ func TestStreamMethodsFromGoroutine(t *testing.T) {
 	if len(c.p.events) != c.next {
 		t.Errorf("events after Leave: %+v", c.p.events[c.next:])
 	}
+	if err := s.Err(); err != ErrClosed {
+		t.Errorf("Err() after Close = %v; want ErrClosed", err)
+	}
+}
+
+// waitDone waits for s to end and returns Err.
+func waitDone(t *testing.T, s *Stream) error {
+	t.Helper()
+	select {
+	case <-s.Done():
+	case <-time.After(testTimeout):
+		t.Fatal("stream did not end")
+	}
+	return s.Err()
+}
+
+// TestStreamErr provokes every close reason that reaches an SSE stream
+// over a real socket and checks that Err reports it. (Input overflow
+// cannot happen: a stream consumes and discards whatever the client
+// sends.)
+func TestStreamErr(t *testing.T) {
+	t.Run("peer EOF", func(t *testing.T) {
+		routes, opened := topicRoutes(nil, Options{})
+		srv := startServer(t, loop.Config{}, routes)
+		c := dialSSE(t, srv, "/events", dialOpts{})
+		s := recvStream(t, opened)
+		_ = c.conn.Close()
+		if err := waitDone(t, s); !errors.Is(err, io.EOF) {
+			t.Errorf("Err() = %v; want io.EOF", err)
+		}
+	})
+	t.Run("peer reset", func(t *testing.T) {
+		routes, opened := topicRoutes(nil, Options{})
+		srv := startServer(t, loop.Config{}, routes)
+		c := dialSSE(t, srv, "/events", dialOpts{})
+		s := recvStream(t, opened)
+		resetConn(t, c.conn)
+		err := waitDone(t, s)
+		var se *os.SyscallError
+		if !errors.Is(err, syscall.ECONNRESET) || !errors.As(err, &se) {
+			t.Errorf("Err() = %v; want an *os.SyscallError for ECONNRESET", err)
+		}
+	})
+	t.Run("write timeout", func(t *testing.T) {
+		routes, opened := topicRoutes(nil, Options{})
+		srv := startServer(t, loop.Config{WriteTimeout: 300 * time.Millisecond}, routes)
+		_ = dialSSE(t, srv, "/events", dialOpts{rcvBuf: 4096}) // never reads
+		s := recvStream(t, opened)
+		fillOnLoop(t, s)
+		if err := waitDone(t, s); err != loop.ErrWriteTimeout {
+			t.Errorf("Err() = %v; want loop.ErrWriteTimeout", err)
+		}
+	})
+	t.Run("write timeout after Close", func(t *testing.T) {
+		// The loop's reason wins over the application's Close when the
+		// events queued before it could not be delivered.
+		routes, opened := topicRoutes(nil, Options{})
+		srv := startServer(t, loop.Config{WriteTimeout: 300 * time.Millisecond}, routes)
+		_ = dialSSE(t, srv, "/events", dialOpts{rcvBuf: 4096})
+		s := recvStream(t, opened)
+		fillOnLoop(t, s)
+		s.Close()
+		if err := waitDone(t, s); err != loop.ErrWriteTimeout {
+			t.Errorf("Err() = %v; want loop.ErrWriteTimeout", err)
+		}
+	})
+	t.Run("shutdown", func(t *testing.T) {
+		routes, opened := topicRoutes(nil, Options{})
+		ts := testsrv.Start(t, loop.Config{}, routes)
+		c := dialSSE(t, ts.Server, "/events", dialOpts{})
+		s := recvStream(t, opened)
+		ts.Cancel()
+		c.expectEOF() // the stream ends at once so the client reconnects
+		_ = c.conn.Close()
+		if err := waitDone(t, s); err != loop.ErrShutdown {
+			t.Errorf("Err() = %v; want loop.ErrShutdown", err)
+		}
+	})
+	t.Run("slow consumer", func(t *testing.T) {
+		hub := newHub(t, loop.HubConfig{Default: loop.TopicConfig{Policy: loop.PolicyClose, Budget: 64 << 10}})
+		routes, opened := topicRoutes(hub, Options{})
+		srv := startServer(t, loop.Config{}, routes)
+		_ = dialSSE(t, srv, "/events?topic=slow", dialOpts{rcvBuf: 4096}) // never reads
+		s := recvStream(t, opened)
+		publishUntil(t, hub, "slow", nil, func() bool { return hub.TopicStats("slow").Closed >= 1 })
+		if err := waitDone(t, s); err != ErrSlowConsumer {
+			t.Errorf("Err() = %v; want ErrSlowConsumer", err)
+		}
+	})
+}
+
+// fillOnLoop sends on s's loop until the connection's own queue is above
+// the high watermark: the kernel's buffers are full, and with a client
+// that does not read, the output makes no more progress. (From another
+// goroutine the sends would be admitted against the queue as last seen
+// by the loop, which a loopback socket's growing send buffer may keep
+// empty.)
+func fillOnLoop(t *testing.T, s *Stream) {
+	t.Helper()
+	payload := strings.Repeat("x", 32<<10)
+	res := make(chan loop.WriteResult, 1)
+	err := s.Conn().Post(func(*loop.Conn) {
+		r := loop.Written
+		for r == loop.Written {
+			r = s.Send(payload)
+		}
+		res <- r
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-res:
+		if r != loop.Queued {
+			t.Fatalf("filling the stream: %v; want queued", r)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("filling the stream did not finish")
+	}
+}
+
+// resetConn closes c with SO_LINGER 0: the kernel sends RST, not FIN.
+func resetConn(t *testing.T, c net.Conn) {
+	t.Helper()
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		t.Fatalf("%T is not a *net.TCPConn", c)
+	}
+	if err := tc.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	_ = tc.Close()
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamd/streamd/internal/reason"
 	"github.com/streamd/streamd/loop"
 )
 
@@ -114,6 +115,7 @@ type Stream struct {
 	subs    []*loop.Subscription
 	onDrain func()
 	closed  bool
+	ending  uint8 // endShutdown or endSlow: who is ending the stream, if not its application
 
 	// any goroutine
 	gone     atomic.Bool
@@ -129,12 +131,19 @@ func (s *Stream) heartbeat() time.Duration {
 
 func clamp32(n int) int32 { return int32(min(n, math.MaxInt32)) }
 
-// watchers are what waits for a stream to end; most streams have none,
-// so they live outside the Stream.
+// watchers are what waits for a stream to end, and why it ended; most
+// open streams have none, so they live outside the Stream.
 type watchers struct {
 	done    chan struct{}
 	onClose []func()
+	err     error // what Err reports once the stream is gone
 }
+
+// Values of Stream.ending.
+const (
+	endShutdown uint8 = 1 + iota // OnShutdown ended the stream
+	endSlow                      // the hub closed it under PolicyClose
+)
 
 // watch returns the stream's watchers, creating them. Under s.mu.
 func (s *Stream) watch() *watchers {
@@ -175,7 +184,7 @@ func Open(c *loop.Ctx, opts Options, fn func(*Stream)) *Stream {
 		// Stream here so Done and OnClose do not wait forever.
 		s.closed = true
 		s.conn.EndMode(c.KeepAlive())
-		s.finish()
+		s.finish(ErrClosed)
 		return s
 	}
 	if opts.Retry > 0 {
@@ -384,7 +393,7 @@ func (s *Stream) OnClose(fn func()) {
 }
 
 // Done returns a channel closed when the stream ends, for producer
-// goroutines. Safe from any goroutine.
+// goroutines; Err then tells why. Safe from any goroutine.
 func (s *Stream) Done() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -431,7 +440,10 @@ func (subscriber) Codec() loop.CodecID { return codec }
 
 // Overflow closes a slow stream: the browser reconnects with
 // Last-Event-ID and gets what it missed from the topic history.
-func (subscriber) Overflow(c *loop.Conn) { c.Close() }
+func (sb subscriber) Overflow(c *loop.Conn) {
+	sb.s.ending = endSlow
+	c.Close()
+}
 
 // mode adapts a Stream to loop.Mode.
 type mode struct{ s *Stream }
@@ -464,6 +476,7 @@ func (m mode) OnDrain(*loop.Conn) {
 // OnShutdown ends the stream so the client reconnects to another server.
 // Frames admitted from goroutines before the shutdown go out first.
 func (m mode) OnShutdown(c *loop.Conn) {
+	m.s.ending = endShutdown
 	if m.s.snd.Pending() {
 		m.s.snd.Send(c, 0, 0, true, func(c *loop.Conn) { c.CloseAfterFlush() })
 		return
@@ -471,31 +484,76 @@ func (m mode) OnShutdown(c *loop.Conn) {
 	c.CloseAfterFlush()
 }
 
-func (m mode) OnClose(*loop.Conn, error) {
+func (m mode) OnClose(_ *loop.Conn, err error) {
 	s := m.s
 	s.closed = true
 	for _, sub := range s.subs {
 		sub.Unsubscribe()
 	}
 	s.subs = nil
-	s.finish()
+	s.finish(s.endReason(err))
 }
 
-// finish marks the stream gone, closes Done and runs the OnClose
-// functions, once.
-func (s *Stream) finish() {
+// endReason turns the loop's close reason into what Err reports. The
+// stream's own ending comes first (the hub closing a slow stream, the
+// shutdown asking it to end, the application's Close): once a stream has
+// been closed on the server's side, the peer's EOF that ends the
+// connection afterwards is not the reason. A reason of the loop's (a
+// write timeout cutting the flush of the last events, the shutdown
+// deadline) always is.
+func (s *Stream) endReason(err error) error {
+	switch {
+	case s.ending == endSlow:
+		return ErrSlowConsumer
+	case reason.FromLoop(err):
+		return err
+	case s.ending == endShutdown:
+		return loop.ErrShutdown
+	case s.closing.Load() || err == nil:
+		return ErrClosed
+	}
+	return err // the peer's
+}
+
+// Err returns nil while the stream is open and, once it has ended (Done
+// is closed, the OnClose functions run), why:
+//
+//   - ErrClosed: the application closed it (Close, or its handler closed
+//     the connection), and the queued events were flushed or the client
+//     left meanwhile;
+//   - ErrSlowConsumer: a topic's PolicyClose closed it;
+//   - a close reason of the loop: loop.ErrWriteTimeout (the client stopped
+//     reading), loop.ErrShutdown (the server shut down; the client
+//     reconnects to another), loop.ErrInputOverflow and the like;
+//   - the peer's error when the client went away: io.EOF or a reset
+//     (syscall.ECONNRESET), wrapped in an *os.SyscallError; match it with
+//     errors.Is.
+//
+// Safe from any goroutine.
+func (s *Stream) Err() error {
+	if !s.gone.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.watchers.err
+}
+
+// finish marks the stream gone with reason err (never nil), records it
+// for Err, closes Done and runs the OnClose functions, once.
+func (s *Stream) finish(err error) {
 	s.mu.Lock()
 	if s.gone.Load() {
 		s.mu.Unlock()
 		return
 	}
+	w := s.watch()
+	w.err = err
 	s.gone.Store(true)
-	var fns []func()
-	if w := s.watchers; w != nil {
-		fns, w.onClose = w.onClose, nil
-		if w.done != nil {
-			close(w.done)
-		}
+	fns := w.onClose
+	w.onClose = nil
+	if w.done != nil {
+		close(w.done)
 	}
 	s.mu.Unlock()
 	for _, fn := range fns {
