@@ -3,8 +3,10 @@ package ws
 import (
 	"bytes"
 	"errors"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/streamd/streamd/loop"
 )
@@ -49,6 +51,9 @@ func TestSocketLoopOnlyMethodsPanicOffLoop(t *testing.T) {
 	rc.expectText("echo")
 	if s.Closed() {
 		t.Error("Closed() = true after the panic")
+	}
+	if err := s.Join("t"); !errors.Is(err, ErrNoHub) {
+		t.Errorf("Join without Options.Hub = %v; want ErrNoHub", err)
 	}
 }
 
@@ -186,5 +191,127 @@ func TestSocketMethodsFromGoroutine(t *testing.T) {
 	case err := <-ev.errs:
 		t.Errorf("OnError(%v) on a clean close", err)
 	default:
+	}
+}
+
+// fillOnLoop sends on s's loop until the connection's own queue is above
+// the high watermark: the kernel's buffers are full, and with a client
+// that does not read, the output makes no more progress.
+func fillOnLoop(t *testing.T, s *Socket) {
+	t.Helper()
+	payload := bytes.Repeat([]byte("x"), 32<<10)
+	res := make(chan loop.WriteResult, 1)
+	err := s.conn.Post(func(*loop.Conn) {
+		r := loop.Written
+		for r == loop.Written {
+			r = s.SendBinary(payload)
+		}
+		res <- r
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := recv(t, res, "filling the socket"); r != loop.Queued {
+		t.Fatalf("filling the socket: %v; want queued", r)
+	}
+}
+
+// resetConn closes c with SO_LINGER 0: the kernel sends RST, not FIN.
+func resetConn(t *testing.T, c net.Conn) {
+	t.Helper()
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		t.Fatalf("%T is not a *net.TCPConn", c)
+	}
+	if err := tc.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	_ = tc.Close()
+}
+
+// TestSocketCloseReasons provokes the ways a connection ends without a
+// close frame from the client, over real sockets: the loop's reasons
+// reach OnError, as is, before OnClose reports CloseAbnormal; a client
+// that goes away is no error.
+func TestSocketCloseReasons(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     loop.Config
+		opts    Options
+		dialer  *net.Dialer
+		provoke func(t *testing.T, ws *wsServer, rc *rawClient, s *Socket)
+		wantErr error // nil: no OnError
+	}{{
+		name: "peer EOF",
+		provoke: func(t *testing.T, _ *wsServer, rc *rawClient, _ *Socket) {
+			rc.conn.Close()
+		},
+	}, {
+		name: "peer reset",
+		provoke: func(t *testing.T, _ *wsServer, rc *rawClient, _ *Socket) {
+			resetConn(t, rc.conn)
+		},
+	}, {
+		name:   "write timeout",
+		cfg:    loop.Config{WriteTimeout: 300 * time.Millisecond},
+		dialer: slowDialer(), // and the client never reads
+		provoke: func(t *testing.T, _ *wsServer, _ *rawClient, s *Socket) {
+			fillOnLoop(t, s)
+		},
+		wantErr: loop.ErrWriteTimeout,
+	}, {
+		name: "input overflow",
+		cfg:  loop.Config{MaxPendingInput: 4 << 10},
+		provoke: func(t *testing.T, _ *wsServer, rc *rawClient, _ *Socket) {
+			// Half of a 32 KiB frame: below the size the socket gathers
+			// itself, so it waits in the loop's input, over its limit.
+			rc.write(maskedFrame(OpBinary, true, false, make([]byte, 32<<10))[:16<<10])
+		},
+		wantErr: loop.ErrInputOverflow,
+	}, {
+		name: "shutdown deadline",
+		cfg:  loop.Config{ShutdownTimeout: 300 * time.Millisecond},
+		opts: Options{CloseTimeout: time.Minute},
+		provoke: func(t *testing.T, ws *wsServer, rc *rawClient, _ *Socket) {
+			ws.Cancel()
+			// The server closes with 1001; the client never answers, and
+			// the shutdown deadline cuts the closing handshake.
+			if f := rc.mustFrame(); f.op != OpClose || f.closeCode() != CloseGoingAway {
+				t.Fatalf("got %v; want close 1001", f)
+			}
+		},
+		wantErr: loop.ErrShutdown,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := newConnEvents()
+			tt.opts.PingInterval = -1
+			up := &Upgrader{Options: tt.opts}
+			ws := startServer(t, tt.cfg, func(s *loop.Server) {
+				s.GET("/", func(c *loop.Ctx) { up.Upgrade(c, ev.handler(Handler{})) })
+			})
+			rc := dialRaw(t, ws.HostPort, tt.dialer)
+			if resp := rc.handshake(handshakeRequest(ws.HostPort, "/")); resp.StatusCode != 101 {
+				t.Fatalf("handshake: status %d", resp.StatusCode)
+			}
+			s := recv(t, ev.open, "OnOpen")
+			tt.provoke(t, ws, rc, s)
+			code := recv(t, ev.closed, "OnClose")
+			// OnError, if any, ran before OnClose on the same goroutine.
+			var gotErr error
+			select {
+			case gotErr = <-ev.errs:
+			default:
+			}
+			if gotErr != tt.wantErr {
+				t.Errorf("OnError(%v); want %v", gotErr, tt.wantErr)
+			}
+			if code != CloseAbnormal {
+				t.Errorf("OnClose code %v; want %v", code, CloseAbnormal)
+			}
+			if !s.Closed() {
+				t.Error("Closed() = false after OnClose")
+			}
+		})
 	}
 }

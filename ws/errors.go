@@ -12,7 +12,9 @@ var ErrNeedMore = errors.New("ws: need more data")
 
 // ErrClosed is returned by [Decoder.Next] after a close frame has been
 // decoded: RFC 6455, Section 5.5.1 says nothing may follow it, so the
-// caller stops reading and finishes the closing handshake.
+// caller stops reading and finishes the closing handshake. It is the
+// decoder's alone: Socket methods report a closing socket with
+// ErrSocketClosed.
 var ErrClosed = errors.New("ws: close frame already received")
 
 // StatusCode is a WebSocket close status code.

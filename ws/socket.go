@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	closecause "github.com/streamd/streamd/internal/reason"
 	"github.com/streamd/streamd/loop"
 )
 
@@ -23,8 +24,16 @@ type Handler struct {
 	// without a close frame.
 	OnClose func(s *Socket, code StatusCode, reason string)
 	// OnError runs when the peer broke the protocol (the error is a
-	// *CloseError with the code sent to it) or a keepalive timed out. The
-	// socket is closing already.
+	// *CloseError with the code sent to it), a keepalive timed out
+	// (ErrPongTimeout), or the loop cut the connection for a reason of its
+	// own. That last error is the loop's close reason as is, so match it
+	// with errors.Is: loop.ErrWriteTimeout (the client stopped reading),
+	// loop.ErrInputOverflow (a partial frame over Config.MaxPendingInput),
+	// loop.ErrShutdown (the shutdown deadline cut a socket still closing),
+	// and the like; OnClose follows with CloseAbnormal. The socket is
+	// closing already. A client that drops the connection without a close
+	// frame (EOF, reset) is no error: it gets OnClose with CloseAbnormal
+	// only.
 	OnError func(s *Socket, err error)
 }
 
@@ -41,8 +50,12 @@ func (m Message) Text() string { return string(m.Data) }
 
 // Socket errors.
 var (
-	// ErrSocketClosed is returned after the socket started closing.
+	// ErrSocketClosed is returned by Ping and Close, and by Join on the
+	// loop, once the socket has started closing. (ErrClosed is the Decoder's, for input after a
+	// close frame.)
 	ErrSocketClosed = errors.New("ws: socket closed")
+	// ErrNoHub is returned by Join when Options.Hub is nil.
+	ErrNoHub = errors.New("ws: no hub configured")
 	// ErrInvalidUTF8 is returned by SendText for text that is not UTF-8.
 	ErrInvalidUTF8 = errors.New("ws: text message is not valid UTF-8")
 	// ErrControlTooLong is returned for a ping payload over 125 bytes.
@@ -421,7 +434,7 @@ func (s *Socket) schedulePing() {
 // asynchronously and only a failure to queue it is reported.
 func (s *Socket) Join(topic string) error {
 	if s.opts.Hub == nil {
-		return errors.New("ws: no hub configured")
+		return ErrNoHub
 	}
 	if !s.conn.OnLoop() {
 		return s.conn.Post(func(*loop.Conn) { _ = s.join(topic) })
@@ -692,7 +705,7 @@ func (m mode) OnShutdown(c *loop.Conn) {
 	s.startClose(CloseGoingAway, "server shutting down")
 }
 
-func (m mode) OnClose(*loop.Conn, error) {
+func (m mode) OnClose(_ *loop.Conn, err error) {
 	s := m.s
 	s.state = stateClosed
 	s.gone.Store(true)
@@ -709,7 +722,13 @@ func (m mode) OnClose(*loop.Conn, error) {
 	}
 	code := s.closeCode
 	if code == 0 {
+		// No close frame from the peer, and no error reported yet (fail
+		// and the pong timeout set CloseAbnormal): if the loop cut the
+		// connection, say why.
 		code = CloseAbnormal
+		if s.onError != nil && closecause.FromLoop(err) {
+			s.onError(s, err)
+		}
 	}
 	if s.onClose != nil {
 		s.onClose(s, code, reason)
