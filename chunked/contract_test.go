@@ -2,14 +2,17 @@ package chunked
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/streamd/streamd/internal/testsrv"
 	"github.com/streamd/streamd/loop"
 )
 
@@ -124,6 +127,9 @@ func TestWriterMethodsFromGoroutine(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Fatalf("Context() of an open response: %v", ctx.Err())
 		}
+		if err := w.Err(); err != nil {
+			t.Fatalf("Err() of an open response = %v; want nil", err)
+		}
 		if n, err := w.Write([]byte("ab")); n != 2 || err != nil {
 			t.Fatalf("Write = %d, %v", n, err)
 		}
@@ -138,6 +144,9 @@ func TestWriterMethodsFromGoroutine(t *testing.T) {
 		}
 		if err := w.Close(); err != nil {
 			t.Fatalf("Close = %v", err)
+		}
+		if err := w.Err(); err != ErrClosed {
+			t.Errorf("Err() after Close = %v; want ErrClosed", err)
 		}
 		if err := w.Close(); !errors.Is(err, ErrClosed) {
 			t.Errorf("second Close = %v; want ErrClosed", err)
@@ -157,6 +166,12 @@ func TestWriterMethodsFromGoroutine(t *testing.T) {
 		case <-time.After(testTimeout):
 			t.Fatal("Context not cancelled after Close")
 		}
+		if err := context.Cause(ctx); err != ErrClosed {
+			t.Errorf("context.Cause after Close = %v; want ErrClosed", err)
+		}
+		if err := w.Err(); err != ErrClosed {
+			t.Errorf("Err() after the response was sent = %v; want ErrClosed", err)
+		}
 		// Abort after Close must not touch the connection, which now
 		// serves the next request.
 		w.Abort()
@@ -172,8 +187,11 @@ func TestWriterMethodsFromGoroutine(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.Abort()
-		if _, err := w.WriteString("late"); !errors.Is(err, ErrClosed) {
-			t.Errorf("Write after Abort = %v; want ErrClosed", err)
+		if err := w.Err(); err != ErrAborted {
+			t.Errorf("Err() after Abort = %v; want ErrAborted", err)
+		}
+		if _, err := w.WriteString("late"); !errors.Is(err, ErrClosed) || !errors.Is(err, ErrAborted) {
+			t.Errorf("Write after Abort = %v; want ErrClosed wrapping ErrAborted", err)
 		}
 		if err := w.Close(); !errors.Is(err, ErrClosed) {
 			t.Errorf("Close after Abort = %v; want ErrClosed", err)
@@ -183,9 +201,189 @@ func TestWriterMethodsFromGoroutine(t *testing.T) {
 		case <-time.After(testTimeout):
 			t.Fatal("Context not cancelled after Abort")
 		}
+		if err := context.Cause(w.Context()); err != ErrAborted {
+			t.Errorf("context.Cause after Abort = %v; want ErrAborted", err)
+		}
 		body, err := io.ReadAll(resp.Body)
 		if !errors.Is(err, io.ErrUnexpectedEOF) || string(body) != "partial" {
 			t.Fatalf("body = %q, %v; want \"partial\" and an unexpected EOF", body, err)
 		}
 	})
+}
+
+// TestGoProducerErrorIsTheReason checks that a failed Go producer's error
+// is what Err and the context's cause report, under ErrAborted.
+func TestGoProducerErrorIsTheReason(t *testing.T) {
+	errDB := errors.New("database went away")
+	writers := make(chan *Writer, 1)
+	addr := startServer(t, loop.Config{}, func(s *loop.Server) {
+		s.GET("/fail", func(c *loop.Ctx) {
+			writers <- Go(c, Options{}, func(w *Writer) error {
+				if _, err := w.Write([]byte("partial")); err != nil {
+					return err
+				}
+				return errDB
+			})
+		})
+	})
+	resp := httpGet(t, "http://"+addr+"/fail")
+	w := recvWriter(t, writers)
+	if _, err := io.ReadAll(resp.Body); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("reading the body: %v; want an unexpected EOF", err)
+	}
+	select {
+	case <-w.Context().Done():
+	case <-time.After(testTimeout):
+		t.Fatal("Context not cancelled after the producer failed")
+	}
+	for what, err := range map[string]error{"Err()": w.Err(), "context.Cause": context.Cause(w.Context())} {
+		if !errors.Is(err, ErrAborted) || !errors.Is(err, errDB) {
+			t.Errorf("%s = %v; want ErrAborted wrapping the producer's error", what, err)
+		}
+	}
+}
+
+// fillOnLoop sends on w's loop until the connection's own queue is above
+// the high watermark: the kernel's buffers are full, and with a client
+// that does not read, the output makes no more progress.
+func fillOnLoop(t *testing.T, w *Writer) {
+	t.Helper()
+	payload := make([]byte, 32<<10)
+	res := make(chan loop.WriteResult, 1)
+	err := w.conn.Post(func(*loop.Conn) {
+		r := loop.Written
+		for r == loop.Written {
+			r = w.Send(payload)
+		}
+		res <- r
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-res:
+		if r != loop.Queued {
+			t.Fatalf("filling the response: %v; want queued", r)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("filling the response did not finish")
+	}
+}
+
+// TestWriterCloseReasons provokes, over real sockets, every way a
+// response can end before Close, and checks that the reason reaches Err,
+// the context's cause and the error of a later Write (which also matches
+// ErrClosed).
+func TestWriterCloseReasons(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     loop.Config
+		slow    bool // the client's receive buffer is tiny and it never reads
+		provoke func(t *testing.T, ts *testsrv.Server, hc *httpClient, w *Writer)
+		want    error // matched with errors.Is
+		exact   bool  // Err is want itself
+	}{{
+		name:    "peer EOF",
+		provoke: func(t *testing.T, _ *testsrv.Server, hc *httpClient, _ *Writer) { hc.conn.Close() },
+		want:    io.EOF,
+	}, {
+		name:    "peer reset",
+		provoke: func(t *testing.T, _ *testsrv.Server, hc *httpClient, _ *Writer) { resetConn(t, hc.conn) },
+		want:    syscall.ECONNRESET,
+	}, {
+		name: "write timeout",
+		cfg:  loop.Config{WriteTimeout: 300 * time.Millisecond},
+		slow: true,
+		provoke: func(t *testing.T, _ *testsrv.Server, _ *httpClient, w *Writer) {
+			fillOnLoop(t, w)
+		},
+		want: loop.ErrWriteTimeout, exact: true,
+	}, {
+		name: "input overflow",
+		cfg:  loop.Config{MaxPendingInput: 4 << 10},
+		provoke: func(t *testing.T, _ *testsrv.Server, hc *httpClient, _ *Writer) {
+			// A large request pipelined behind the stream waits in the
+			// connection's input until the response ends: over the limit.
+			big := "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 16384\r\n\r\n" + strings.Repeat("b", 16<<10)
+			if _, err := io.WriteString(hc.conn, big); err != nil {
+				t.Fatal(err)
+			}
+		},
+		want: loop.ErrInputOverflow, exact: true,
+	}, {
+		name: "shutdown deadline",
+		cfg:  loop.Config{ShutdownTimeout: 300 * time.Millisecond},
+		provoke: func(t *testing.T, ts *testsrv.Server, _ *httpClient, _ *Writer) {
+			ts.Cancel() // the response goes on until the deadline cuts it
+		},
+		want: loop.ErrShutdown, exact: true,
+	}, {
+		name: "closed by the application",
+		provoke: func(t *testing.T, _ *testsrv.Server, _ *httpClient, w *Writer) {
+			if err := w.conn.Post(func(c *loop.Conn) { c.Close() }); err != nil {
+				t.Fatal(err)
+			}
+		},
+		want: ErrAborted, exact: true,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			writers := make(chan *Writer, 1)
+			ts := testsrv.Start(t, tt.cfg, func(s *loop.Server) {
+				s.GET("/stream", func(c *loop.Ctx) { writers <- Start(c, Options{}) })
+			})
+			var hc *httpClient
+			if tt.slow {
+				d := net.Dialer{Timeout: testTimeout, Control: func(_, _ string, rc syscall.RawConn) error {
+					return rc.Control(func(fd uintptr) {
+						_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+					})
+				}}
+				c, err := d.Dial("tcp", ts.HostPort)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				if _, err := io.WriteString(c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				hc = dialHTTP(t, ts.HostPort)
+				if resp := hc.get(t, "/stream"); resp.StatusCode != 200 {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+			w := recvWriter(t, writers)
+			tt.provoke(t, ts, hc, w)
+			select {
+			case <-w.Context().Done():
+			case <-time.After(testTimeout):
+				t.Fatal("Context not cancelled")
+			}
+			err, cause := w.Err(), context.Cause(w.Context())
+			if !errors.Is(err, tt.want) || (tt.exact && err != tt.want) || cause != err {
+				t.Errorf("Err() = %v, context.Cause = %v; want %v", err, cause, tt.want)
+			}
+			_, werr := w.WriteString("late")
+			if !errors.Is(werr, ErrClosed) || !errors.Is(werr, tt.want) {
+				t.Errorf("Write after the end = %v; want ErrClosed wrapping %v", werr, tt.want)
+			}
+			if err := w.Close(); !errors.Is(err, ErrClosed) || !errors.Is(err, tt.want) {
+				t.Errorf("Close after the end = %v; want ErrClosed wrapping %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// resetConn closes c with SO_LINGER 0: the kernel sends RST, not FIN.
+func resetConn(t *testing.T, c net.Conn) {
+	t.Helper()
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		t.Fatalf("%T is not a *net.TCPConn", c)
+	}
+	if err := tc.SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	_ = tc.Close()
 }
