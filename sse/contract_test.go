@@ -49,6 +49,9 @@ func TestStreamLoopOnlyMethodsPanicOffLoop(t *testing.T) {
 		t.Fatalf("Send after the panic = %v", r)
 	}
 	expectData(t, c.events(1), "still here")
+	if err := s.Join("t"); !errors.Is(err, ErrNoHub) {
+		t.Errorf("Join without Options.Hub = %v; want ErrNoHub", err)
+	}
 	if err := s.Conn().Post(func(*loop.Conn) { s.OnDrain(func() { ran <- struct{}{} }) }); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +86,11 @@ func TestStreamMethodsFromGoroutine(t *testing.T) {
 		t.Errorf("Err() on an open stream = %v; want nil", err)
 	}
 	closed := make(chan struct{})
-	s.OnClose(func() { close(closed) })
+	joinAfter := make(chan error, 1)
+	s.OnClose(func() {
+		joinAfter <- s.Join("t2") // on the loop, after the end
+		close(closed)
+	})
 	done := s.Done()
 
 	s.Send("a")
@@ -147,8 +154,11 @@ func TestStreamMethodsFromGoroutine(t *testing.T) {
 	if len(c.p.events) != c.next {
 		t.Errorf("events after Leave: %+v", c.p.events[c.next:])
 	}
-	if err := s.Err(); err != ErrClosed {
+	if err := s.Err(); !errors.Is(err, ErrClosed) {
 		t.Errorf("Err() after Close = %v; want ErrClosed", err)
+	}
+	if err := <-joinAfter; !errors.Is(err, ErrClosed) {
+		t.Errorf("Join after the end = %v; want ErrClosed", err)
 	}
 }
 
@@ -196,7 +206,7 @@ func TestStreamErr(t *testing.T) {
 		_ = dialSSE(t, srv, "/events", dialOpts{rcvBuf: 4096}) // never reads
 		s := recvStream(t, opened)
 		fillOnLoop(t, s)
-		if err := waitDone(t, s); err != loop.ErrWriteTimeout {
+		if err := waitDone(t, s); !errors.Is(err, loop.ErrWriteTimeout) {
 			t.Errorf("Err() = %v; want loop.ErrWriteTimeout", err)
 		}
 	})
@@ -209,7 +219,7 @@ func TestStreamErr(t *testing.T) {
 		s := recvStream(t, opened)
 		fillOnLoop(t, s)
 		s.Close()
-		if err := waitDone(t, s); err != loop.ErrWriteTimeout {
+		if err := waitDone(t, s); !errors.Is(err, loop.ErrWriteTimeout) {
 			t.Errorf("Err() = %v; want loop.ErrWriteTimeout", err)
 		}
 	})
@@ -221,7 +231,7 @@ func TestStreamErr(t *testing.T) {
 		ts.Cancel()
 		c.expectEOF() // the stream ends at once so the client reconnects
 		_ = c.conn.Close()
-		if err := waitDone(t, s); err != loop.ErrShutdown {
+		if err := waitDone(t, s); !errors.Is(err, loop.ErrShutdown) {
 			t.Errorf("Err() = %v; want loop.ErrShutdown", err)
 		}
 	})
@@ -232,7 +242,7 @@ func TestStreamErr(t *testing.T) {
 		_ = dialSSE(t, srv, "/events?topic=slow", dialOpts{rcvBuf: 4096}) // never reads
 		s := recvStream(t, opened)
 		publishUntil(t, hub, "slow", nil, func() bool { return hub.TopicStats("slow").Closed >= 1 })
-		if err := waitDone(t, s); err != ErrSlowConsumer {
+		if err := waitDone(t, s); !errors.Is(err, ErrSlowConsumer) {
 			t.Errorf("Err() = %v; want ErrSlowConsumer", err)
 		}
 	})

@@ -303,7 +303,7 @@ func TestSocketCloseReasons(t *testing.T) {
 			case gotErr = <-ev.errs:
 			default:
 			}
-			if gotErr != tt.wantErr {
+			if gotErr != tt.wantErr { // as is: errors.Is would pass a wrapped one too
 				t.Errorf("OnError(%v); want %v", gotErr, tt.wantErr)
 			}
 			if code != CloseAbnormal {
@@ -313,5 +313,50 @@ func TestSocketCloseReasons(t *testing.T) {
 				t.Error("Closed() = false after OnClose")
 			}
 		})
+	}
+}
+
+// TestSocketPingBufferFull checks that Ping from another goroutine
+// reports ErrBufferFull once the socket's queued output, as last seen by
+// the loop, is at Options.MaxBuffered.
+func TestSocketPingBufferFull(t *testing.T) {
+	ev := newConnEvents()
+	up := &Upgrader{Options: Options{PingInterval: -1, MaxBuffered: 64 << 10}}
+	ws := startServer(t, loop.Config{}, func(s *loop.Server) {
+		s.GET("/", func(c *loop.Ctx) { up.Upgrade(c, ev.handler(Handler{})) })
+	})
+	rc := dialRaw(t, ws.HostPort, slowDialer()) // never reads after the handshake
+	if resp := rc.handshake(handshakeRequest(ws.HostPort, "/")); resp.StatusCode != 101 {
+		t.Fatalf("handshake: status %d", resp.StatusCode)
+	}
+	s := recv(t, ev.open, "OnOpen")
+	// Back the connection up past MaxBuffered with raw bytes the client
+	// will never read (nothing checks them).
+	filled := make(chan loop.WriteResult, 1)
+	chunk := make([]byte, 32<<10)
+	if err := s.conn.Post(func(c *loop.Conn) {
+		r := loop.Written
+		for r == loop.Written {
+			r = c.Write(chunk)
+		}
+		filled <- r
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := recv(t, filled, "filling the connection"); r != loop.Queued {
+		t.Fatalf("filling the connection: %v; want queued", r)
+	}
+	// The first Ping is admitted against the queue as last seen (empty);
+	// writing it shows the loop the real queue.
+	if err := s.Ping(nil); err != nil {
+		t.Fatalf("first Ping = %v", err)
+	}
+	synced := make(chan struct{})
+	if err := s.conn.Post(func(*loop.Conn) { close(synced) }); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, synced, "the loop")
+	if err := s.Ping(nil); !errors.Is(err, ErrBufferFull) {
+		t.Errorf("Ping over MaxBuffered = %v; want ErrBufferFull", err)
 	}
 }
