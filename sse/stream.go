@@ -520,7 +520,7 @@ func (s *Stream) endReason(err error) error {
 //
 //   - ErrClosed: the application closed it (Close, or its handler closed
 //     the connection), and the queued events were flushed or the client
-//     left meanwhile;
+//     left meanwhile; a HEAD request's stream ends at once with it;
 //   - ErrSlowConsumer: a topic's PolicyClose closed it;
 //   - a close reason of the loop: loop.ErrWriteTimeout (the client stopped
 //     reading), loop.ErrShutdown (the server shut down; the client
