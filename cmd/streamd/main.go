@@ -89,9 +89,15 @@ func main() {
 	}
 }
 
+// errStoppedBySelf is run's error when the server stopped although no
+// shutdown was asked for (the engine died, for instance on an accept
+// error): the process must not exit 0 as after a graceful shutdown.
+var errStoppedBySelf = errors.New("server stopped without a shutdown signal")
+
 // run builds the server and serves until ctx is cancelled. ready, if not
 // nil, is called with the server and the app once it listens (tests use
-// it for the port and the demos' test hooks).
+// it for the port and the demos' test hooks). It returns nil only after
+// a graceful shutdown that ctx asked for.
 func run(ctx context.Context, cfg config, log *slog.Logger, ready func(*loop.Server, *app)) error {
 	srv := loop.New(loop.Config{
 		Addr:            cfg.addr,
@@ -111,11 +117,27 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(*loop.Ser
 			}
 		}()
 	}
+	// The server sees the signal only after it is logged, so the log
+	// reads in order; a server that stops by itself logs no signal.
+	serveCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan struct{})
+	watched := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		log.Info("signal received, shutting down gracefully")
+		defer close(watched)
+		select {
+		case <-ctx.Done():
+			log.Info("signal received, shutting down gracefully")
+			cancel()
+		case <-served:
+		}
 	}()
-	err := srv.Serve(ctx)
+	err := srv.Serve(serveCtx)
+	close(served)
+	<-watched
 	app.close()
+	if err == nil && serveCtx.Err() == nil {
+		err = errStoppedBySelf
+	}
 	return err
 }
