@@ -19,10 +19,14 @@ import (
 	"github.com/streamd/streamd/loop"
 )
 
-// TestMain checks every test of the package for leaked goroutines. The
-// other test files of this package rely on it; do not add another.
+// TestMain checks every test of the package for leaked goroutines and
+// removes the streamd binary the tests built (binary_test.go). The other
+// test files of this package rely on it; do not add another.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, testsrv.GoleakOptions()...)
+	goleak.VerifyTestMain(m, append(testsrv.GoleakOptions(), goleak.Cleanup(func(code int) {
+		removeBinary()
+		os.Exit(code)
+	}))...)
 }
 
 // syncBuffer is a goroutine-safe log sink.
