@@ -500,3 +500,98 @@ func TestE2EBrowserReconnectsAfterRestart(t *testing.T) {
 		t.Fatalf("new streamd exited %d after SIGTERM; want 0", code)
 	}
 }
+
+// dialFrom connects to addr from the local address src (any 127.0.0.0/8
+// address works on loopback), failing the test on error.
+func dialFrom(t *testing.T, src, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: binaryTimeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// roundTrip writes req on conn and reads one response.
+func roundTrip(conn net.Conn, br *bufio.Reader, req string) (*http.Response, string, error) {
+	if _, err := conn.Write([]byte(req)); err != nil {
+		return nil, "", err
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(binaryTimeout))
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp, string(body), err
+}
+
+// TestBinaryConnectionFlags: -max-conns-per-ip and -read-timeout reach
+// the server: the connection over the per-address cap gets 503 while
+// another address is served, and a request whose body stalls gets 408
+// after the read timeout (the header timeout does not apply once the
+// head is in, and the default read timeout is 30 s).
+func TestBinaryConnectionFlags(t *testing.T) {
+	c := startChild(t, freeAddr(t), startOpts{args: []string{"-max-conns-per-ip", "3", "-read-timeout", "1s"}})
+	const healthzReq = "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
+
+	t.Run("read-timeout", func(t *testing.T) {
+		conn := dialFrom(t, "127.0.0.2", c.addr)
+		start := time.Now()
+		resp, _, err := roundTrip(conn, bufio.NewReader(conn),
+			"POST /chat HTTP/1.1\r\nHost: test\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nonly part of the body")
+		if err != nil {
+			t.Fatalf("stalled body: %v; want a 408 response", err)
+		}
+		took := time.Since(start)
+		if resp.StatusCode != 408 || took > 20*time.Second {
+			t.Fatalf("stalled body: %d after %v; want 408 after about the 1s read timeout", resp.StatusCode, took)
+		}
+		t.Logf("408 after %v", took.Round(time.Millisecond))
+	})
+
+	t.Run("max-conns-per-ip", func(t *testing.T) {
+		// Three connections from 127.0.0.1, each known to the server once
+		// it has answered on it.
+		var held []net.Conn
+		for i := range 3 {
+			conn := dialFrom(t, "127.0.0.1", c.addr)
+			if resp, _, err := roundTrip(conn, bufio.NewReader(conn), healthzReq); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("connection %d: %v, %v; want 200", i, resp, err)
+			}
+			held = append(held, conn)
+		}
+		over := dialFrom(t, "127.0.0.1", c.addr)
+		resp, body, err := roundTrip(over, bufio.NewReader(over), healthzReq)
+		if err != nil || resp.StatusCode != 503 || !strings.Contains(body, "too many connections from your address") {
+			t.Fatalf("4th connection from 127.0.0.1: %v %q %v; want 503 too many connections from your address", resp, body, err)
+		}
+		other := dialFrom(t, "127.0.0.3", c.addr)
+		if resp, _, err := roundTrip(other, bufio.NewReader(other), healthzReq); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("connection from 127.0.0.3: %v, %v; want 200", resp, err)
+		}
+		// A slot frees when a connection closes.
+		held[0].Close()
+		deadline := time.Now().Add(binaryTimeout)
+		for {
+			conn := dialFrom(t, "127.0.0.1", c.addr)
+			resp, _, err := roundTrip(conn, bufio.NewReader(conn), healthzReq)
+			if err == nil && resp.StatusCode == 200 {
+				break
+			}
+			conn.Close()
+			if time.Now().After(deadline) {
+				t.Fatalf("no slot for 127.0.0.1 %v after closing a connection: %v, %v", binaryTimeout, resp, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+
+	c.signal(syscall.SIGTERM)
+	if code := c.wait(binaryTimeout); code != 0 {
+		t.Fatalf("streamd exited %d after SIGTERM; want 0", code)
+	}
+}
