@@ -78,6 +78,12 @@ func TestBinaryEMFILE(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The test proves something only if accept did fail.
+	if n := metricValue(t, c.base, "streamd_accept_errors_total"); n == 0 {
+		t.Errorf("streamd_accept_errors_total = 0: the burst never exhausted the %d descriptors", nofile)
+	} else {
+		t.Logf("%v failed accepts, then served again", n)
+	}
 	c.signal(syscall.SIGTERM)
 	if code := c.wait(binaryTimeout); code != 0 {
 		t.Fatalf("streamd exited %d after SIGTERM; want 0", code)

@@ -231,6 +231,26 @@ func healthz(base string) error {
 	return nil
 }
 
+// metricValue reads one unlabelled sample from GET /metrics.
+func metricValue(t *testing.T, base, name string) float64 {
+	t.Helper()
+	resp, body := get(t, base+"/metrics")
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics = %d", resp.StatusCode)
+	}
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %q", name, line)
+			}
+			return f
+		}
+	}
+	t.Fatalf("GET /metrics has no %s", name)
+	return 0
+}
+
 // endsCleanly reads the rest of an SSE stream: the server must end it
 // with EOF (not a reset) at an event boundary.
 func endsCleanly(r *sseReader) error {

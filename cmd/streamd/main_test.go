@@ -196,6 +196,8 @@ func TestEndpoints(t *testing.T) {
 		{path: "/chunked?interval=soon", status: 400, bodyHas: "interval must be 0"},
 		{path: "/chunked?interval=2h", status: 400, bodyHas: "interval must be 0"},
 		{path: "/metrics", status: 200, bodyHas: "streamd_requests_total"},
+		{path: "/metrics", status: 200, bodyHas: "streamd_accept_errors_total 0"},
+		{path: "/metrics", status: 200, bodyHas: `streamd_connections_closed_total{reason="read_timeout"}`},
 		{path: "/nope", status: 404},
 	}
 	for _, tt := range tests {
