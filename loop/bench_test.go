@@ -25,7 +25,7 @@ func BenchmarkServePipelined16(b *testing.B) {
 	b.SetBytes(int64(len(in)))
 	for b.Loop() {
 		el.out = el.out[:0]
-		if n, _ := el.parseAndServe(c, in); n != len(in) {
+		if n, _, _ := el.parseAndServe(c, in); n != len(in) {
 			b.Fatalf("consumed %d of %d", n, len(in))
 		}
 	}

@@ -109,39 +109,38 @@ func (el *eventLoop) onLoop() bool {
 	return goroutine.ID() == el.gid.Load()
 }
 
-// post queues fn to run on the loop, waking it once per batch.
-func (el *eventLoop) post(fn func()) error {
-	wake, err := el.queue.push(fn)
-	if wake {
-		return el.wake()
-	}
-	return err
-}
+// post queues fn to run on the loop, waking it once per batch. It returns
+// ErrQueueFull at Config.QueueLimit and ErrServerClosed once the loop has
+// stopped; on an error fn is not queued and never runs.
+func (el *eventLoop) post(fn func()) error { return el.enqueue(fn, true) }
 
 // postControl queues fn ignoring the queue limit (see Conn.PostControl).
-func (el *eventLoop) postControl(fn func()) error {
-	el.queue.mu.Lock()
-	if el.queue.stopped {
-		el.queue.mu.Unlock()
-		return ErrServerClosed
-	}
-	el.queue.tasks = append(el.queue.tasks, fn)
-	wake := len(el.queue.tasks) == 1
-	el.queue.mu.Unlock()
-	if wake {
-		return el.wake()
-	}
-	return nil
-}
+func (el *eventLoop) postControl(fn func()) error { return el.enqueue(fn, false) }
 
-func (el *eventLoop) wake() error {
-	if err := el.gl.Execute(context.Background(), drainRunnable{el}); err != nil {
-		// The engine is shutting down: nothing will run the queue again,
-		// including the task just queued, so its poster gets the error.
-		el.queue.stop()
-		el.srv.engineStopped(err)
+// enqueue is post's one path. The wake-up of an empty queue happens before
+// fn is appended and under the queue's lock, so that a failed wake-up (the
+// engine is stopping) is seen by exactly the poster whose task would have
+// been lost, and by every later one: a nil error means fn is queued on a
+// loop that was running.
+func (el *eventLoop) enqueue(fn func(), limited bool) error {
+	q := &el.queue
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch {
+	case q.stopped:
 		return ErrServerClosed
+	case limited && len(q.tasks) >= q.limit:
+		return ErrQueueFull
 	}
+	if len(q.tasks) == 0 {
+		if err := el.gl.Execute(context.Background(), drainRunnable{el}); err != nil {
+			// The engine is shutting down: nothing will run the queue again.
+			q.stopped = true
+			el.srv.engineStopped(err)
+			return ErrServerClosed
+		}
+	}
+	q.tasks = append(q.tasks, fn)
 	return nil
 }
 
@@ -432,7 +431,7 @@ func (el *eventLoop) process(c *Conn) {
 			el.pauseForOutput(c)
 			break
 		}
-		in := el.input(c)
+		in, pending := el.input(c)
 		if len(in) == 0 {
 			break
 		}
@@ -457,8 +456,12 @@ func (el *eventLoop) process(c *Conn) {
 			el.checkPending(c)
 			break
 		}
-		off, more := el.parseAndServe(c, in)
-		el.consume(c, off)
+		off, partial, more := el.parseAndServe(c, in)
+		if partial >= 0 {
+			el.keepPartial(c, in, pending, off, partial)
+		} else {
+			el.consume(c, off)
+		}
 		if !more {
 			break
 		}
@@ -494,8 +497,12 @@ func (el *eventLoop) checkPending(c *Conn) {
 
 // parseAndServe serves the complete requests at the start of in and
 // returns the bytes consumed, and whether process should go on (a handler
-// took the connection over, or the output must drain first).
-func (el *eventLoop) parseAndServe(c *Conn, in []byte) (off int, more bool) {
+// took the connection over, or the output must drain first). When it stops
+// at an incomplete request it returns that request's length in[off:] after
+// compaction (see httpcodec.Parser.Compact: a chunked body is decoded in
+// place and its framing dropped), else partial < 0.
+func (el *eventLoop) parseAndServe(c *Conn, in []byte) (off, partial int, more bool) {
+	partial = -1
 	served := 0 // added to the stats once per call, not per request
 	high := el.srv.cfg.HighWatermark
 loop:
@@ -562,6 +569,7 @@ loop:
 				}
 				continue
 			}
+			partial = p.Compact(in[off:])
 			break loop
 		default:
 			// After a protocol error the parser is in an undefined state
@@ -588,7 +596,7 @@ loop:
 	if c.mode != nil && !c.closed && off < len(in) {
 		more = true
 	}
-	return off, more
+	return off, partial, more
 }
 
 var continueResponse = []byte("HTTP/1.1 100 Continue\r\n\r\n")

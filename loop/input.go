@@ -70,20 +70,35 @@ func (el *eventLoop) dropInput(p *pending) {
 }
 
 // input returns c's unprocessed input: its pending bytes with anything new
-// from gnet appended, or, when nothing is pending, a view of gnet's read
-// buffer (no copy). The slice is valid until consume or stash.
-func (el *eventLoop) input(c *Conn) []byte {
+// from gnet appended (pending true), or, when nothing is pending, a view of
+// gnet's read buffer (no copy). The slice is valid until consume or stash.
+func (el *eventLoop) input(c *Conn) (in []byte, pending bool) {
 	if p := c.pend; p != nil && len(p.in) > 0 {
 		if c.gc.InboundBuffered() > 0 {
 			b, _ := c.gc.Next(-1)
 			if !el.appendInput(c, b) {
-				return nil
+				return nil, false
 			}
 		}
-		return c.pend.in
+		return c.pend.in, true
 	}
-	in, _ := c.gc.Peek(-1)
-	return in
+	in, _ = c.gc.Peek(-1)
+	return in, false
+}
+
+// keepPartial keeps the incomplete request at in[off:off+n] (the parser
+// decoded and compacted a chunked body in place, so the rest of in is
+// spent framing) and drops everything before it and after it.
+func (el *eventLoop) keepPartial(c *Conn, in []byte, pending bool, off, n int) {
+	if pending {
+		c.pend.in = c.pend.in[:off+n]
+		el.consume(c, off)
+		return
+	}
+	// in is gnet's read buffer: copy the request out, then let gnet drop
+	// everything (the copy is the one stash would make).
+	el.appendInput(c, in[off:off+n])
+	_, _ = c.gc.Discard(len(in))
 }
 
 // consume drops the first n bytes of the input returned by input.

@@ -58,14 +58,9 @@ func TestHubStoppedLoop(t *testing.T) {
 // batch with postControl, and sse/ws/chunked post sends and closes: a nil
 // error promises the task runs.
 //
-// On this branch post and postControl queue the task, the wake-up's
-// Execute fails and the queue is stopped, but the task stays queued and
-// the caller gets nil. (main's loop rewrite returns ErrServerClosed to
-// that caller but still leaves its task queued: a task whose post failed
-// must never run, so it must not stay in the queue either.) The fix
-// belongs in eventloop.go (see the h-hub report); remove the Skip with it.
+// A failed wake-up must be reported to the poster whose task it was, and
+// that task must not stay queued (a task whose post failed never runs).
 func TestHubPostWhileEngineStops(t *testing.T) {
-	t.Skip("known bug: post/postControl return nil when the wake-up fails (eventloop.go); remove with the fix")
 	for _, tt := range []struct {
 		name string
 		post func(*eventLoop, func()) error
