@@ -393,7 +393,7 @@ func (s *Stream) Close() {
 	if s.closing.Swap(true) {
 		return
 	}
-	if s.conn.OnLoop() {
+	if s.conn.OnLoop() && !s.snd.Pending() {
 		s.closeOnLoop()
 		return
 	}
@@ -449,7 +449,14 @@ func (m mode) OnDrain(*loop.Conn) {
 }
 
 // OnShutdown ends the stream so the client reconnects to another server.
-func (mode) OnShutdown(c *loop.Conn) { c.CloseAfterFlush() }
+// Frames admitted from goroutines before the shutdown go out first.
+func (m mode) OnShutdown(c *loop.Conn) {
+	if m.s.snd.Pending() {
+		m.s.snd.Send(c, 0, 0, true, func(c *loop.Conn) { c.CloseAfterFlush() })
+		return
+	}
+	c.CloseAfterFlush()
+}
 
 func (m mode) OnClose(*loop.Conn, error) {
 	s := m.s

@@ -124,6 +124,13 @@ func (s *Socket) share() *socketShared {
 	return s.shared.Load()
 }
 
+// sndPending reports whether messages admitted from other goroutines have
+// not been written yet: a close on the loop goes after them.
+func (s *Socket) sndPending() bool {
+	sh := s.shared.Load()
+	return sh != nil && sh.snd.Pending()
+}
+
 // sndBuffered is the bytes admitted from other goroutines and queued as
 // last seen on the loop.
 func (s *Socket) sndBuffered() int {
@@ -294,7 +301,7 @@ func (s *Socket) Ping(payload []byte) error {
 // close frame, waits up to Options.CloseTimeout for the client's, then
 // closes the connection. The reason is cut to fit a control frame.
 func (s *Socket) Close(code StatusCode, reason string) error {
-	if s.conn.OnLoop() {
+	if s.conn.OnLoop() && !s.sndPending() {
 		s.startClose(code, reason)
 		return nil
 	}
@@ -651,7 +658,15 @@ func (m mode) OnDrain(c *loop.Conn) {
 }
 
 // OnShutdown closes the socket with 1001 (going away).
-func (m mode) OnShutdown(*loop.Conn) { m.s.startClose(CloseGoingAway, "server shutting down") }
+// Messages admitted from goroutines before the shutdown go out first.
+func (m mode) OnShutdown(c *loop.Conn) {
+	s := m.s
+	if s.sndPending() {
+		s.share().snd.Send(c, 0, 0, true, func(*loop.Conn) { s.startClose(CloseGoingAway, "server shutting down") })
+		return
+	}
+	s.startClose(CloseGoingAway, "server shutting down")
+}
 
 func (m mode) OnClose(*loop.Conn, error) {
 	s := m.s
