@@ -4,7 +4,7 @@
 GO ?= go
 FUZZTIME ?= 15s
 
-.PHONY: run test test-go test-bench-smoke deps fuzz vet bench
+.PHONY: run test test-go test-norace test-portable test-bench-smoke deps fuzz vet bench
 
 run:
 	$(GO) run ./cmd/streamd
@@ -12,7 +12,7 @@ run:
 deps:
 	./scripts/test-deps.sh
 
-test: deps vet test-go test-bench-smoke
+test: deps vet test-go test-norace test-portable test-bench-smoke
 
 vet:
 	$(GO) vet ./...
@@ -22,6 +22,16 @@ vet:
 
 test-go:
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# What -race cannot run: the zero-allocation tests (//go:build !race) and
+# every Example, without the race detector.
+test-norace:
+	GO=$(GO) ./scripts/test-norace.sh
+
+# Code the host build never compiles: internal/goroutine's non-assembly
+# fallback (tests as GOARCH=386), and darwin/freebsd builds.
+test-portable:
+	GO=$(GO) ./scripts/test-portable.sh
 
 test-bench-smoke:
 	cd benchmarks && $(GO) test -count=1 -timeout 10m ./...

@@ -75,12 +75,24 @@ func (a *app) page(name string) loop.HandlerFunc {
 
 const (
 	maxChunkLines    = 100000
-	minChunkInterval = time.Millisecond
-	maxChunkInterval = time.Minute
+	maxChunkInterval = time.Minute // keep chunkIntervalError in step
+	// chunkBatch bounds the lines one callback writes at interval=0, so a
+	// fast reader's response does not hold the loop from its other
+	// connections.
+	chunkBatch = 256
 )
 
-// chunkedDemo streams n lines "chunk <i>\n", one per interval, driven by
-// the loop's timing wheel: no goroutine per response.
+// chunkIntervalError names the accepted intervals: timers run on the
+// loop's timing wheel, so an interval shorter than its tick cannot be
+// kept; 0 means no timer at all.
+var chunkIntervalError = "interval must be 0 (as fast as the client reads) or a duration from " +
+	loop.TickInterval.String() + " (the timer tick) to 1m, like 250ms"
+
+// chunkedDemo streams n lines "chunk <i>\n". With an interval, one line
+// per interval, driven by the loop's timing wheel (so kept to within one
+// tick): no goroutine and no timer per response. With interval=0, as fast
+// as the client reads: lines are written until the connection is above
+// its high watermark, then resumed from OnDrain.
 func (a *app) chunkedDemo(c *loop.Ctx) {
 	n := 10
 	if v, ok := c.Query("n"); ok {
@@ -91,16 +103,20 @@ func (a *app) chunkedDemo(c *loop.Ctx) {
 		}
 		n = i
 	}
-	interval := 100 * time.Millisecond
+	interval := loop.TickInterval
 	if v, ok := c.Query("interval"); ok {
 		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 || d > maxChunkInterval {
-			c.Error(400, "interval must be a duration from 0 to 1m, like 250ms")
+		if err != nil || d < 0 || (d > 0 && d < loop.TickInterval) || d > maxChunkInterval {
+			c.Error(400, chunkIntervalError)
 			return
 		}
-		interval = max(d, minChunkInterval)
+		interval = d
 	}
 	w := chunked.Start(c, chunked.Options{})
+	if interval == 0 {
+		pumpLines(w, n)
+		return
+	}
 	i := 0
 	var next func()
 	next = func() {
@@ -108,12 +124,51 @@ func (a *app) chunkedDemo(c *loop.Ctx) {
 			_ = w.Close()
 			return
 		}
-		line := "chunk " + strconv.Itoa(i) + "\n"
-		i++
-		if w.Send([]byte(line)) == loop.Dropped {
+		if w.Send(chunkLine(i)) == loop.Dropped {
 			return
 		}
+		i++
 		w.After(interval, next)
 	}
 	next()
+}
+
+func chunkLine(i int) []byte {
+	b := strconv.AppendInt(append(make([]byte, 0, 16), "chunk "...), int64(i), 10)
+	return append(b, '\n')
+}
+
+// lineSender is the part of *chunked.Writer that pumpLines uses.
+type lineSender interface {
+	Send(p []byte) loop.WriteResult
+	OnDrain(fn func())
+	Close() error
+}
+
+// pumpLines writes lines 0..n-1 as fast as the client reads: up to
+// chunkBatch lines per callback, stopping when Send reports Queued (the
+// connection is above its high watermark) and resuming from OnDrain. On
+// the loop.
+func pumpLines(w lineSender, n int) {
+	i := 0
+	var pump func()
+	pump = func() {
+		for range chunkBatch {
+			if i >= n {
+				_ = w.Close()
+				return
+			}
+			r := w.Send(chunkLine(i))
+			if r == loop.Dropped {
+				return
+			}
+			i++
+			if r == loop.Queued {
+				w.OnDrain(pump)
+				return
+			}
+		}
+		w.OnDrain(pump) // fires at once unless output is queued
+	}
+	pump()
 }

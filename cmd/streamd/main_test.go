@@ -19,10 +19,14 @@ import (
 	"github.com/streamd/streamd/loop"
 )
 
-// TestMain checks every test of the package for leaked goroutines. The
-// other test files of this package rely on it; do not add another.
+// TestMain checks every test of the package for leaked goroutines and
+// removes the streamd binary the tests built (binary_test.go). The other
+// test files of this package rely on it; do not add another.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, testsrv.GoleakOptions()...)
+	goleak.VerifyTestMain(m, append(testsrv.GoleakOptions(), goleak.Cleanup(func(code int) {
+		removeBinary()
+		os.Exit(code)
+	}))...)
 }
 
 // syncBuffer is a goroutine-safe log sink.
@@ -123,17 +127,27 @@ func TestParseConfig(t *testing.T) {
 		want    config
 		wantErr string
 	}{
-		{name: "defaults", want: config{addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second}},
-		{name: "flags", args: []string{"-addr", "127.0.0.1:9000", "-loops", "3", "-log-level", "debug", "-shutdown-timeout", "2s"},
-			want: config{addr: "127.0.0.1:9000", loops: 3, logLevel: slog.LevelDebug, shutdownTimeout: 2 * time.Second}},
-		{name: "env", env: map[string]string{"STREAMD_ADDR": ":9999", "STREAMD_LOOPS": "2", "STREAMD_LOG_LEVEL": "warn", "STREAMD_SHUTDOWN_TIMEOUT": "1m"},
-			want: config{addr: ":9999", loops: 2, logLevel: slog.LevelWarn, shutdownTimeout: time.Minute}},
-		{name: "flag wins over env", args: []string{"-addr", ":1"}, env: map[string]string{"STREAMD_ADDR": ":2"},
-			want: config{addr: ":1", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second}},
+		{name: "defaults", want: config{addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second,
+			maxConnsPerIP: 1000, readTimeout: 30 * time.Second}},
+		{name: "flags", args: []string{"-addr", "127.0.0.1:9000", "-loops", "3", "-log-level", "debug", "-shutdown-timeout", "2s",
+			"-max-conns-per-ip", "50", "-read-timeout", "5s"},
+			want: config{addr: "127.0.0.1:9000", loops: 3, logLevel: slog.LevelDebug, shutdownTimeout: 2 * time.Second,
+				maxConnsPerIP: 50, readTimeout: 5 * time.Second}},
+		{name: "env", env: map[string]string{"STREAMD_ADDR": ":9999", "STREAMD_LOOPS": "2", "STREAMD_LOG_LEVEL": "warn", "STREAMD_SHUTDOWN_TIMEOUT": "1m",
+			"STREAMD_MAX_CONNS_PER_IP": "0", "STREAMD_READ_TIMEOUT": "90s"},
+			want: config{addr: ":9999", loops: 2, logLevel: slog.LevelWarn, shutdownTimeout: time.Minute,
+				maxConnsPerIP: 0, readTimeout: 90 * time.Second}},
+		{name: "flag wins over env", args: []string{"-addr", ":1", "-max-conns-per-ip", "7", "-read-timeout", "1s"},
+			env:  map[string]string{"STREAMD_ADDR": ":2", "STREAMD_MAX_CONNS_PER_IP": "8", "STREAMD_READ_TIMEOUT": "2s"},
+			want: config{addr: ":1", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 7, readTimeout: time.Second}},
 		{name: "bad loops", args: []string{"-loops", "zero"}, wantErr: "invalid -loops"},
 		{name: "loops out of range", env: map[string]string{"STREAMD_LOOPS": "0"}, wantErr: "invalid -loops"},
 		{name: "bad level", args: []string{"-log-level", "loud"}, wantErr: "invalid -log-level"},
 		{name: "bad timeout", args: []string{"-shutdown-timeout", "-1s"}, wantErr: "invalid -shutdown-timeout"},
+		{name: "negative per-IP cap", args: []string{"-max-conns-per-ip", "-1"}, wantErr: "invalid -max-conns-per-ip"},
+		{name: "bad per-IP cap", env: map[string]string{"STREAMD_MAX_CONNS_PER_IP": "lots"}, wantErr: "invalid -max-conns-per-ip"},
+		{name: "zero read timeout", args: []string{"-read-timeout", "0s"}, wantErr: "invalid -read-timeout"},
+		{name: "bad read timeout", env: map[string]string{"STREAMD_READ_TIMEOUT": "30"}, wantErr: "invalid -read-timeout"},
 		{name: "stray argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
 		{name: "unknown flag", args: []string{"-port", "1"}, wantErr: "flag provided but not defined"},
 	}
@@ -175,13 +189,15 @@ func TestEndpoints(t *testing.T) {
 		{path: "/healthz", status: 200, bodyExact: "ok"},
 		{path: "/hello", status: 200, ctype: "text/plain; charset=utf-8", bodyExact: "Hello, World!"},
 		{path: "/", status: 200, ctype: "text/html; charset=utf-8", bodyHas: `href="/clock"`},
-		{path: "/chunked?n=3&interval=1ms", status: 200, bodyExact: "chunk 0\nchunk 1\nchunk 2\n", chunkedTE: true},
+		{path: "/chunked?n=3&interval=0", status: 200, bodyExact: "chunk 0\nchunk 1\nchunk 2\n", chunkedTE: true},
 		{path: "/chunked?n=0", status: 200, bodyExact: "", chunkedTE: true},
 		{path: "/chunked?n=-1", status: 400, bodyHas: "n must be an integer"},
 		{path: "/chunked?n=abc", status: 400, bodyHas: "n must be an integer"},
-		{path: "/chunked?interval=soon", status: 400, bodyHas: "interval must be a duration"},
-		{path: "/chunked?interval=2h", status: 400, bodyHas: "interval must be a duration"},
+		{path: "/chunked?interval=soon", status: 400, bodyHas: "interval must be 0"},
+		{path: "/chunked?interval=2h", status: 400, bodyHas: "interval must be 0"},
 		{path: "/metrics", status: 200, bodyHas: "streamd_requests_total"},
+		{path: "/metrics", status: 200, bodyHas: "streamd_accept_errors_total 0"},
+		{path: "/metrics", status: 200, bodyHas: `streamd_connections_closed_total{reason="read_timeout"}`},
 		{path: "/nope", status: 404},
 	}
 	for _, tt := range tests {
@@ -232,12 +248,12 @@ func TestCurl(t *testing.T) {
 	if got := curl(app.base + "/healthz"); got != "ok" {
 		t.Errorf("curl /healthz = %q", got)
 	}
-	raw := curl("--raw", app.base+"/chunked?n=2&interval=1ms")
+	raw := curl("--raw", app.base+"/chunked?n=2&interval=0")
 	if want := "8\r\nchunk 0\n\r\n8\r\nchunk 1\n\r\n0\r\n\r\n"; raw != want {
 		t.Errorf("curl --raw /chunked = %q; want %q", raw, want)
 	}
 	// HTTP/1.0 has no chunked coding: the raw body until close.
-	if got := curl("-0", app.base+"/chunked?n=2&interval=1ms"); got != "chunk 0\nchunk 1\n" {
+	if got := curl("-0", app.base+"/chunked?n=2&interval=0"); got != "chunk 0\nchunk 1\n" {
 		t.Errorf("curl -0 /chunked = %q", got)
 	}
 	head := curl("-I", app.base+"/chunked")

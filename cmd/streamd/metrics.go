@@ -17,6 +17,7 @@ type statsCollector struct {
 	hub *loop.Hub
 
 	open, accepted, requests, refused, badRequests *prometheus.Desc
+	acceptErrors, closes                           *prometheus.Desc
 	subscribers, published, deliveries             *prometheus.Desc
 }
 
@@ -29,6 +30,11 @@ func newStatsCollector(srv *loop.Server, hub *loop.Hub) *statsCollector {
 		refused:     prometheus.NewDesc("streamd_connections_refused_total", "Connections refused at MaxConns or during shutdown.", nil, nil),
 		requests:    prometheus.NewDesc("streamd_requests_total", "HTTP requests parsed and routed.", nil, nil),
 		badRequests: prometheus.NewDesc("streamd_bad_requests_total", "Requests rejected by the HTTP parser.", nil, nil),
+		acceptErrors: prometheus.NewDesc("streamd_accept_errors_total",
+			"Failed accept(2) calls (EMFILE and the like), each retried after a backoff.", nil, nil),
+		closes: prometheus.NewDesc("streamd_connections_closed_total",
+			"Closed connections by reason: app, peer, idle_timeout, header_timeout, read_timeout, write_timeout, input_overflow, input_budget, bad_request, shutdown.",
+			[]string{"reason"}, nil),
 		subscribers: prometheus.NewDesc("streamd_topic_subscribers", "Subscribers of a topic.", []string{"topic"}, nil),
 		published:   prometheus.NewDesc("streamd_topic_published_total", "Messages published to a topic.", []string{"topic"}, nil),
 		deliveries: prometheus.NewDesc("streamd_topic_deliveries_total",
@@ -48,6 +54,10 @@ func (s *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(s.refused, prometheus.CounterValue, float64(st.Refused))
 	ch <- prometheus.MustNewConstMetric(s.requests, prometheus.CounterValue, float64(st.Requests))
 	ch <- prometheus.MustNewConstMetric(s.badRequests, prometheus.CounterValue, float64(st.BadRequests))
+	ch <- prometheus.MustNewConstMetric(s.acceptErrors, prometheus.CounterValue, float64(st.AcceptErrors))
+	for reason, n := range st.Closes {
+		ch <- prometheus.MustNewConstMetric(s.closes, prometheus.CounterValue, float64(n), reason)
+	}
 	for _, topic := range s.hub.Topics() {
 		ts := s.hub.TopicStats(topic)
 		ch <- prometheus.MustNewConstMetric(s.subscribers, prometheus.GaugeValue, float64(ts.Subscribers), topic)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Checks the code paths that the host's own build never compiles:
+#
+#   - internal/goroutine's fallback (getg_other.go, the thread id) for
+#     architectures without its assembly. There is no build tag that
+#     selects it: it is chosen by GOARCH, so the tests of
+#     internal/goroutine and loop run as GOARCH=386 binaries, which
+#     linux/amd64 executes natively (no race detector on 386);
+#   - gnet's other platforms: the library, commands and tests must build
+#     and vet for darwin/arm64 and freebsd/amd64 (kqueue instead of epoll,
+#     loop's *_other.go files).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO="${GO:-go}"
+failed=()
+
+host="$($GO env GOHOSTOS)/$($GO env GOHOSTARCH)"
+if [ "$host" = linux/amd64 ]; then
+  echo "test-portable: internal/goroutine and loop as GOARCH=386 (the non-assembly goroutine ID)"
+  GOARCH=386 $GO test -count=1 -timeout 10m ./internal/goroutine/ ./loop/ || failed+=("GOARCH=386 tests")
+elif [ "${CI:-}" = true ]; then
+  echo "test-portable: CI must run on linux/amd64 to test the GOARCH=386 fallback (host is $host)" >&2
+  exit 1
+else
+  echo "test-portable: skipping the GOARCH=386 run: it needs a linux/amd64 host (this is $host)"
+fi
+
+for target in darwin/arm64 freebsd/amd64; do
+  echo "test-portable: build and vet for $target"
+  GOOS=${target%/*} GOARCH=${target#*/} $GO build ./... || failed+=("$target build")
+  GOOS=${target%/*} GOARCH=${target#*/} $GO vet ./... || failed+=("$target vet")
+done
+
+# Every step runs; the failures are summed up at the end.
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'test-portable: FAILED: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
