@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Checks the code paths that the host's own build never compiles:
 #
-#   - internal/goroutine's fallback (getg_other.go, the thread id) for
-#     architectures without its assembly. There is no build tag that
-#     selects it: it is chosen by GOARCH, so the tests of
+#   - internal/goroutine's fallbacks for architectures without its
+#     assembly: the thread id on Linux (chosen by GOARCH, so the tests of
 #     internal/goroutine and loop run as GOARCH=386 binaries, which
-#     linux/amd64 executes natively (no race detector on 386);
+#     linux/amd64 executes natively; no race detector on 386), and the
+#     runtime.Stack parser elsewhere (selected here with -tags
+#     goroutine_stack);
 #   - gnet's other platforms: the library, commands and tests must build
 #     and vet for darwin/arm64 and freebsd/amd64 (kqueue instead of epoll,
 #     loop's *_other.go files).
@@ -25,7 +26,10 @@ else
   echo "test-portable: skipping the GOARCH=386 run: it needs a linux/amd64 host (this is $host)"
 fi
 
-for target in darwin/arm64 freebsd/amd64; do
+echo "test-portable: internal/goroutine and loop with -tags goroutine_stack (the portable runtime.Stack goroutine ID)"
+$GO test -count=1 -timeout 10m -tags goroutine_stack ./internal/goroutine/ ./loop/ || failed+=("goroutine_stack tests")
+
+for target in darwin/arm64 freebsd/amd64 freebsd/386; do
   echo "test-portable: build and vet for $target"
   GOOS=${target%/*} GOARCH=${target#*/} $GO build ./... || failed+=("$target build")
   GOOS=${target%/*} GOARCH=${target#*/} $GO vet ./... || failed+=("$target vet")

@@ -1,3 +1,5 @@
+//go:build !goroutine_stack
+
 #include "textflag.h"
 
 // func getg() uintptr

@@ -1,11 +1,14 @@
 package goroutine
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 )
 
 func TestIDStableAndDistinct(t *testing.T) {
+	runtime.LockOSThread() // see below
+	defer runtime.UnlockOSThread()
 	me := ID()
 	if me == 0 {
 		t.Fatal("ID() = 0")
@@ -23,6 +26,10 @@ func TestIDStableAndDistinct(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Locked, as event loops are: the gettid fallback identifies
+			// goroutines only by the threads they are locked to.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			idc <- ID()
 			<-release // all alive at once: IDs must differ
 		}()
