@@ -15,6 +15,24 @@ var ErrNeedMore = errors.New("ws: need more data")
 // caller stops reading and finishes the closing handshake.
 var ErrClosed = errors.New("ws: close frame already received")
 
+// Socket errors.
+var (
+	// ErrSocketClosed is returned by Ping, Close (off the loop) and Join
+	// (on the loop) once the socket is closing or closed.
+	ErrSocketClosed = errors.New("ws: socket closed")
+	// ErrInvalidUTF8 is returned by SendText for text that is not valid
+	// UTF-8, which a text message must be (RFC 6455, Section 5.6).
+	ErrInvalidUTF8 = errors.New("ws: text message is not valid UTF-8")
+	// ErrControlTooLong is returned by Ping for a payload over 125 bytes
+	// (RFC 6455, Section 5.5).
+	ErrControlTooLong = errors.New("ws: control frame payload over 125 bytes")
+	// ErrPongTimeout is given to Handler.OnError when a ping got no pong
+	// before the next one was due.
+	ErrPongTimeout = errors.New("ws: pong timeout")
+	// ErrNoHub is returned by Join when Options.Hub is nil.
+	ErrNoHub = errors.New("ws: no hub configured")
+)
+
 // StatusCode is a WebSocket close status code.
 // See RFC 6455, Section 7.4 and the IANA "WebSocket Close Code Number" registry.
 type StatusCode uint16

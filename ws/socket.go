@@ -40,18 +40,6 @@ type Message struct {
 // Text returns the payload as a string (a copy).
 func (m Message) Text() string { return string(m.Data) }
 
-// Socket errors.
-var (
-	// ErrSocketClosed is returned after the socket started closing.
-	ErrSocketClosed = errors.New("ws: socket closed")
-	// ErrInvalidUTF8 is returned by SendText for text that is not UTF-8.
-	ErrInvalidUTF8 = errors.New("ws: text message is not valid UTF-8")
-	// ErrControlTooLong is returned for a ping payload over 125 bytes.
-	ErrControlTooLong = errors.New("ws: control frame payload over 125 bytes")
-	// ErrPongTimeout is given to OnError when a ping got no pong.
-	ErrPongTimeout = errors.New("ws: pong timeout")
-)
-
 // socket states, loop-only
 const (
 	stateOpen uint8 = iota
@@ -180,7 +168,8 @@ func (s *Socket) Send(text string) loop.WriteResult {
 	return s.send(OpText, []byte(text), true)
 }
 
-// SendText sends b, which must be valid UTF-8, as a text message.
+// SendText sends b, which must be valid UTF-8, as a text message; it
+// returns ErrInvalidUTF8 (and sends nothing) otherwise.
 func (s *Socket) SendText(b []byte) (loop.WriteResult, error) {
 	if !utf8.Valid(b) {
 		return loop.Dropped, ErrInvalidUTF8
@@ -245,7 +234,8 @@ func (s *Socket) writeControl(op Opcode, payload []byte) {
 	s.conn.Writev(h, payload)
 }
 
-// Ping sends a ping with payload (≤ 125 bytes).
+// Ping sends a ping with payload. It returns ErrControlTooLong for a
+// payload over 125 bytes and ErrSocketClosed once the socket is closing.
 func (s *Socket) Ping(payload []byte) error {
 	if len(payload) > 125 {
 		return ErrControlTooLong
@@ -269,7 +259,9 @@ func (s *Socket) Ping(payload []byte) error {
 
 // Close starts the closing handshake with code and reason: it sends a
 // close frame, waits up to Options.CloseTimeout for the client's, then
-// closes the connection. The reason is cut to fit a control frame.
+// closes the connection. The reason is cut to fit a control frame. On the
+// loop it returns nil (a second Close does nothing); from another
+// goroutine it returns ErrSocketClosed once the socket is closing.
 func (s *Socket) Close(code StatusCode, reason string) error {
 	if s.conn.OnLoop() {
 		s.startClose(code, reason)
@@ -362,10 +354,13 @@ func (s *Socket) schedulePing() {
 }
 
 // Join subscribes the socket to topic on Options.Hub: every message
-// published there arrives as a text frame (binary if not UTF-8).
+// published there arrives as a text frame (binary if not UTF-8). It
+// returns ErrNoHub when Options.Hub is nil, and ErrSocketClosed on the
+// loop once the socket is closing; off the loop the subscription is
+// queued and only a failure to queue it is returned.
 func (s *Socket) Join(topic string) error {
 	if s.opts.Hub == nil {
-		return errors.New("ws: no hub configured")
+		return ErrNoHub
 	}
 	if !s.conn.OnLoop() {
 		return s.conn.Post(func(*loop.Conn) { _ = s.join(topic) })

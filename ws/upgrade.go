@@ -42,7 +42,7 @@ type Options struct {
 	// frame the server waits this long for the client's. Default
 	// DefaultCloseTimeout.
 	CloseTimeout time.Duration
-	// Hub is where Join finds topics.
+	// Hub is where Join finds topics. Nil: Join returns ErrNoHub.
 	Hub *loop.Hub
 	// MaxBuffered caps a socket's queued output; data frames beyond it
 	// are dropped (reported as Dropped). Default 4 × the server's high
