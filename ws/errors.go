@@ -148,4 +148,5 @@ var (
 	errTextUTF8           = &CloseError{CloseInvalidPayload, "invalid UTF-8 in text message"}
 	errInflate            = &CloseError{CloseInvalidPayload, "invalid deflate data"}
 	errTooBig             = &CloseError{CloseMessageTooBig, "message exceeds the read limit"}
+	errRateLimit          = &CloseError{ClosePolicyViolation, "message rate limit exceeded"}
 )

@@ -62,7 +62,9 @@ const (
 // shared by every socket of an Upgrader stays in its Options, the remote
 // address is the connection's, and the state of a message in progress
 // lives in the Decoder's pooled message state or in a socketExtra
-// allocated while it is needed.
+// allocated while it is needed. A rate-limited socket (Options.MessageRate)
+// keeps its socketExtra, which holds the limiter's 8 bytes, from its
+// first message on.
 type Socket struct {
 	conn *loop.Conn
 	opts *Options
@@ -99,12 +101,14 @@ type Socket struct {
 // never have more than one subscription, a pending OnDrain callback or a
 // big frame arriving, and the close reason only matters between the
 // client's close frame and OnClose. Allocated on demand and dropped when
-// empty again. Loop-only.
+// empty again, except that a rate-limited socket keeps it (for the
+// limiter's 8 bytes) from its first message on. Loop-only.
 type socketExtra struct {
 	subs        []*loop.Subscription // subscriptions after s.sub
 	spill       []byte               // a big partial frame, kept here instead of in the loop's input
 	onDrain     func()
 	closeReason string
+	rate        rateLimiter // Options.MessageRate; kept from the first message on
 }
 
 // extra returns s.x, allocating it if needed. On the loop.
@@ -117,7 +121,7 @@ func (s *Socket) extra() *socketExtra {
 
 // tidy drops s.x once it holds nothing. On the loop.
 func (s *Socket) tidy() {
-	if x := s.x; x != nil && len(x.subs) == 0 && x.spill == nil && x.onDrain == nil && x.closeReason == "" {
+	if x := s.x; x != nil && len(x.subs) == 0 && x.spill == nil && x.onDrain == nil && x.closeReason == "" && x.rate.tat == 0 {
 		s.x = nil
 	}
 }
@@ -485,6 +489,20 @@ func (sb subscriber) Overflow(c *loop.Conn) {
 	c.CloseAfterFlush()
 }
 
+// costsToken reports whether a frame whose first byte is b0 costs a rate
+// limiter token (see Options.MessageRate): the first frame of a data
+// message, a ping, and a pong other than the answer to our keepalive ping.
+// Invalid opcodes cost nothing: the decoder rejects them. On the loop.
+func (s *Socket) costsToken(b0 byte) bool {
+	switch Opcode(b0 & 0x0f) {
+	case OpText, OpBinary, OpPing:
+		return true
+	case OpPong:
+		return !s.pingPending
+	}
+	return false
+}
+
 // mode adapts a Socket to loop.Mode.
 type mode struct{ s *Socket }
 
@@ -528,10 +546,31 @@ func (m mode) decode(c *loop.Conn, in []byte) int {
 	// Hand a fragmented or compressed message's state back to the pool
 	// once delivered: an idle socket keeps none.
 	defer s.dec.release()
+	rate, limited := s.opts.rateParams()
+	var now int64 // the limiter's clock, read once per call
 	off := 0
 	for off < len(in) && s.state != stateClosed && !c.Closed() {
+		// A frame that costs a token is checked before it is decoded (so
+		// that a pause leaves it unread) and charged once consumed.
+		charge := limited && s.state == stateOpen && s.costsToken(in[off])
+		if charge {
+			if now == 0 {
+				now = monoNow()
+			}
+			if s.x != nil && s.x.rate.wait(now, rate) > 0 {
+				if s.opts.RatePolicy == RateClose {
+					s.fail(errRateLimit)
+					return len(in)
+				}
+				// RatePause needs loop.Conn.PauseInput: not limited yet.
+				charge = false
+			}
+		}
 		ev, n, err := s.dec.Next(in[off:])
 		off += n
+		if charge && n > 0 {
+			s.extra().rate.take(now, rate)
+		}
 		if err == ErrNeedMore {
 			break
 		}
