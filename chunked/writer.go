@@ -45,16 +45,13 @@ type Writer struct {
 	announced []string
 	high      int
 
-	mu       sync.Mutex // guards the producer-side fields below
-	pending  []byte     // encoded bytes waiting for the loop
-	spare    []byte
-	posted   bool // a flush task is queued
-	closing  bool // Close requested
-	aborted  bool // Abort requested
-	gone     bool // the connection closed
-	buffered int  // the connection's queued output, as last seen on the loop
+	snd loop.Sender // admission of writes from producer goroutines
+
+	mu       sync.Mutex // guards the fields below
+	closing  bool       // Close requested
+	aborted  bool       // Abort requested
+	gone     bool       // the connection closed
 	trailers []Trailer
-	wake     chan struct{}
 
 	// loop-only state
 	done    bool
@@ -76,7 +73,6 @@ func Start(c *loop.Ctx, opts Options) *Writer {
 		head:      string(req.Method) == "HEAD",
 		keepAlive: c.KeepAlive(),
 		announced: opts.Trailers,
-		wake:      make(chan struct{}, 1),
 	}
 	status := opts.Status
 	if status == 0 {
@@ -151,6 +147,9 @@ func (w *Writer) WriteString(s string) (int, error) { return w.Write([]byte(s)) 
 // Written, Queued (the connection is above its high watermark; use
 // OnDrain to continue) or Dropped (the response is closed). On the loop.
 func (w *Writer) Send(p []byte) loop.WriteResult {
+	if !w.conn.OnLoop() {
+		panic("chunked: Writer.Send called off the connection's loop")
+	}
 	if w.done || w.conn.Closed() {
 		return loop.Dropped
 	}
@@ -167,82 +166,55 @@ func (w *Writer) Send(p []byte) loop.WriteResult {
 
 var crlf = []byte("\r\n")
 
+// writeAsync hands p to the loop through the connection's loop.Sender, in
+// chunks of at most half the high watermark, blocking while the queued
+// output plus the chunks admitted and not yet written would exceed the high
+// watermark.
 func (w *Writer) writeAsync(p []byte) (int, error) {
-	w.mu.Lock()
-	for !w.closing && !w.aborted && !w.gone && len(w.pending)+w.buffered > w.high {
-		w.mu.Unlock()
-		select {
-		case <-w.wake:
-		case <-w.ctx.Done():
-		}
-		w.mu.Lock()
-	}
-	if w.closing || w.aborted || w.gone {
-		w.mu.Unlock()
+	if w.ended() {
 		return 0, ErrClosed
 	}
-	switch {
-	case w.head || len(p) == 0:
-	case w.raw:
-		w.pending = append(w.pending, p...)
-	default:
-		w.pending = AppendChunk(w.pending, p)
+	if w.head || len(p) == 0 {
+		return len(p), nil
 	}
-	post := !w.posted && len(w.pending) > 0
-	w.posted = w.posted || post
-	w.mu.Unlock()
-	if post {
-		// One flush task per writer is in flight at a time, so the
-		// queue-limit bypass of PostControl stays bounded.
-		if err := w.conn.PostControl(w.flush); err != nil {
-			return 0, err
+	total := len(p)
+	maxPiece := max(w.high/2, 1)
+	for len(p) > 0 {
+		piece := p[:min(len(p), maxPiece)]
+		var frame []byte
+		if w.raw {
+			frame = append([]byte(nil), piece...)
+		} else {
+			frame = AppendChunk(nil, piece)
 		}
+		for {
+			if w.ended() {
+				return total - len(p), ErrClosed
+			}
+			r := w.snd.Send(w.conn, len(frame), w.high, false, func(c *loop.Conn) {
+				if !w.done {
+					c.Write(frame)
+				}
+			})
+			if r != loop.Dropped {
+				break
+			}
+			select {
+			case <-w.snd.Wait():
+			case <-w.ctx.Done():
+			}
+		}
+		p = p[len(piece):]
 	}
-	return len(p), nil
+	return total, nil
 }
 
-// flush runs on the loop: it writes what producers queued, then ends or
-// aborts the response if asked to.
-func (w *Writer) flush(c *loop.Conn) {
+// ended reports whether the response was closed or aborted or the client
+// is gone.
+func (w *Writer) ended() bool {
 	w.mu.Lock()
-	data := w.pending
-	w.pending, w.spare = w.spare[:0], nil
-	w.posted = false
-	closing, aborted := w.closing, w.aborted
-	w.mu.Unlock()
-
-	if len(data) > 0 && !w.done {
-		c.Write(data)
-	}
-	w.mu.Lock()
-	if cap(data) <= 2*w.high {
-		w.spare = data[:0]
-	}
-	w.mu.Unlock()
-	switch {
-	case aborted:
-		c.Close()
-	case closing:
-		w.finish(c)
-	default:
-		w.noteBuffered(c)
-	}
-}
-
-// noteBuffered publishes the connection's queued output to producers and
-// asks for a drain callback while it is high.
-func (w *Writer) noteBuffered(c *loop.Conn) {
-	b := c.Buffered()
-	if b > 0 {
-		c.WantDrain()
-	}
-	w.mu.Lock()
-	w.buffered = b
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	defer w.mu.Unlock()
+	return w.closing || w.aborted || w.gone
 }
 
 // SetTrailer sets a trailer field announced in Options.Trailers; it is
@@ -265,10 +237,10 @@ func (w *Writer) SetTrailer(name, value string) error {
 }
 
 // Close ends the response with the terminating chunk and the trailers,
-// after everything written before. The connection then serves the next
-// request (or closes, for HTTP/1.0 and "Connection: close"). From a
-// goroutine Close does not wait for the bytes to be sent. A second Close
-// returns ErrClosed.
+// after everything written before (including writes of producer goroutines
+// that Write accepted). The connection then serves the next request (or
+// closes, for HTTP/1.0 and "Connection: close"). From a goroutine Close
+// does not wait for the bytes to be sent. A second Close returns ErrClosed.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	if w.closing || w.aborted || w.gone {
@@ -276,15 +248,13 @@ func (w *Writer) Close() error {
 		return ErrClosed
 	}
 	w.closing = true
-	post := !w.posted
-	w.posted = true
 	w.mu.Unlock()
-	if w.conn.OnLoop() {
-		w.flush(w.conn)
+	if w.conn.OnLoop() && !w.snd.Pending() {
+		w.finish(w.conn)
 		return nil
 	}
-	if post {
-		return w.conn.PostControl(w.flush)
+	if w.snd.Send(w.conn, 0, 0, true, w.finish) == loop.Dropped {
+		return ErrClosed
 	}
 	return nil
 }
@@ -298,17 +268,13 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.aborted = true
-	post := !w.posted
-	w.posted = true
 	w.mu.Unlock()
 	w.cancel()
 	if w.conn.OnLoop() {
-		w.flush(w.conn)
+		w.conn.Close()
 		return
 	}
-	if post {
-		_ = w.conn.PostControl(w.flush)
-	}
+	w.snd.Send(w.conn, 0, 0, true, func(c *loop.Conn) { c.Close() })
 }
 
 func (w *Writer) finish(c *loop.Conn) {
@@ -330,6 +296,9 @@ func (w *Writer) finish(c *loop.Conn) {
 // no timer per connection); a later After replaces it. fn is not run if
 // the response ends first. On the loop.
 func (w *Writer) After(d time.Duration, fn func()) {
+	if !w.conn.OnLoop() {
+		panic("chunked: Writer.After called off the connection's loop")
+	}
 	if w.done {
 		return
 	}
@@ -341,6 +310,9 @@ func (w *Writer) After(d time.Duration, fn func()) {
 // fallen to the low watermark: the place to resume after Send reported
 // Queued. On the loop.
 func (w *Writer) OnDrain(fn func()) {
+	if !w.conn.OnLoop() {
+		panic("chunked: Writer.OnDrain called off the connection's loop")
+	}
 	if w.done {
 		return
 	}
@@ -364,9 +336,8 @@ func (m mode) OnTimer(*loop.Conn) {
 	}
 }
 
-func (m mode) OnDrain(c *loop.Conn) {
+func (m mode) OnDrain(*loop.Conn) {
 	w := m.w
-	w.noteBuffered(c)
 	if fn := w.drainFn; fn != nil && !w.done {
 		w.drainFn = nil
 		fn()
@@ -384,8 +355,4 @@ func (m mode) OnClose(*loop.Conn, error) {
 	w.gone = true
 	w.mu.Unlock()
 	w.cancel()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
 }

@@ -13,8 +13,6 @@ func TestParseAllocs(t *testing.T) {
 	}{
 		{"browser GET", browserGET},
 		{"POST Content-Length", "POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world"},
-		// The chunked buffer is allocated on the first run (AllocsPerRun
-		// warms up once) and reused afterwards.
 		{"POST chunked", ch + "5\r\nhello\r\n6\r\n world\r\n0\r\nX: y\r\n\r\n"},
 		{"pipelined", strings.Repeat(browserGET, 4)},
 	} {
@@ -22,8 +20,10 @@ func TestParseAllocs(t *testing.T) {
 			p := NewParser(Limits{})
 			var req Request
 			in := []byte(tt.in)
+			buf := make([]byte, len(in))
 			allocs := testing.AllocsPerRun(100, func() {
-				for b := in; len(b) > 0; {
+				copy(buf, in) // Parse decodes chunked bodies in place
+				for b := buf; len(b) > 0; {
 					n, err := p.Parse(b, &req)
 					if err != nil {
 						t.Fatalf("Parse(%q) = %v", b, err)

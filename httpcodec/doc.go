@@ -8,7 +8,10 @@
 // push-style: the caller passes every unconsumed byte of the connection,
 // gets a complete Request and its size, or ErrNeedMore, and calls again when
 // more bytes arrive. Only offsets are kept between calls, so the bytes may
-// move to another buffer, and the scan resumes where it stopped.
+// move to another buffer, and the scan resumes where it stopped. A chunked
+// body is decoded in place, in the caller's buffer; after ErrNeedMore,
+// Parser.Compact drops the framing already decoded, so a request costs the
+// caller its head and decoded body, not its wire size.
 //
 // The parser is strict where leniency enables request smuggling
 // (RFC 9112, Section 11.2): bare LF line endings, obs-fold, whitespace before
@@ -19,11 +22,15 @@
 //
 // # Slice lifetime
 //
-// Request fields are views into the bytes given to Parse, as in fasthttp:
-// they stay valid until the caller discards those bytes (for gnet, until
-// Discard or the end of OnTraffic) or calls Parse again. A chunked body is
-// decoded into a buffer owned by the Parser and is valid until the next Parse
-// call. Copy what must outlive the request.
+// Request fields, the body included, are views into the bytes given to
+// Parse, as in fasthttp: they stay valid until the caller discards those
+// bytes (for gnet, until Discard or the end of OnTraffic) or calls Parse
+// again. Copy what must outlive the request.
+//
+// Parse writes into its input (it decodes chunked bodies in place) and needs
+// those writes back on the next call, so the input of an incomplete request
+// must live in a buffer the caller owns, not in a temporary copy. gnet's
+// Peek returns such a copy when the inbound bytes are not contiguous.
 //
 // The writer functions (AppendStatusLine, AppendHeader, AppendResponse,
 // AppendError, ...) append to a caller-owned buffer and do not allocate

@@ -40,8 +40,10 @@ var (
 	// ErrMalformed (400) is a request that does not follow the RFC 9112 grammar:
 	// a method that is not a token, an empty or control-character request-target,
 	// a line ending in a bare LF, an invalid header field name or value, a NUL,
-	// Transfer-Encoding in an HTTP/1.0 request, more than one Host header or an
-	// invalid Host value.
+	// Transfer-Encoding in an HTTP/1.0 request, more than one Host header, an
+	// invalid Host value, or an absolute-form http or https request-target whose
+	// authority is not a valid Host value or has an empty host (including
+	// userinfo, "http://user@host/"; RFC 9110, Sections 4.2.1 and 4.2.4).
 	ErrMalformed = &ProtocolError{400, "malformed request"}
 
 	// ErrURITooLong (414) is a request-target longer than Limits.MaxURIBytes.

@@ -41,3 +41,39 @@ func ExampleParser_Parse() {
 	// POST /echo name="" body="hi" keep-alive=true
 	// need more, 25 bytes kept
 }
+
+// ExampleParser_Compact shows a loop that keeps an incomplete request in a
+// buffer of its own and compacts it after each ErrNeedMore, so a chunked
+// body costs its decoded size, not its wire size.
+func ExampleParser_Compact() {
+	p := httpcodec.NewParser(httpcodec.Limits{})
+	var req httpcodec.Request
+	var buf []byte // the connection's unconsumed input, owned by the loop
+
+	reads := []string{
+		"POST /up HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"0000000000000005\r\nhel",
+		"lo\r\n0000000000000006\r\n world\r\n",
+		"0\r\n\r\n",
+	}
+	for _, r := range reads {
+		buf = append(buf, r...) // the bytes Parse and Compact left, plus new input
+		n, err := p.Parse(buf, &req)
+		if err == httpcodec.ErrNeedMore {
+			buf = buf[:p.Compact(buf)]
+			fmt.Printf("need more, %d bytes kept\n", len(buf))
+			continue
+		}
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("%s %s body=%q\n", req.Method, req.Path, req.Body)
+		buf = buf[:copy(buf, buf[n:])] // drop the request, keep what follows
+	}
+	// Output:
+	// need more, 68 bytes kept
+	// need more, 71 bytes kept
+	// need more, 79 bytes kept
+	// POST /up body="hello world"
+}

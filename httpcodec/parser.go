@@ -22,11 +22,6 @@ const (
 // digits already cover every uint64.
 const maxChunkSizeDigits = 16
 
-// keepBodyCap is the capacity above which the chunked-body buffer is dropped
-// instead of reused, so one large upload does not pin memory for the life of
-// a keep-alive connection.
-const keepBodyCap = 64 << 10
-
 // Limits bounds what a Parser accepts. Zero or negative fields mean the
 // default. Every limit is enforced while scanning, so a peer cannot make the
 // caller buffer more than the limit before it gets an error.
@@ -84,12 +79,14 @@ func (*noCopy) Unlock() {}
 
 // Parser is an incremental HTTP/1.1 request parser (RFC 9112). It keeps only
 // integer offsets between calls, never slices of the input, so the caller may
-// move the unconsumed bytes to a new buffer between calls (gnet does).
+// move the unconsumed bytes to a new buffer between calls. It decodes a
+// chunked body in place, in the caller's buffer (see Parse and Compact), so
+// it needs no body buffer of its own.
 //
 // The zero value is ready to use with default Limits; NewParser and Init set
 // other limits. A Parser must not be copied after first use. It carries a
 // fixed array of DefaultMaxHeaders Header slots (about 4.8 KiB) that backs
-// Request.Headers, plus a reusable buffer for decoded chunked bodies.
+// Request.Headers.
 //
 // A Parser is not safe for concurrent use: one goroutine (the connection's
 // event loop) owns it at a time.
@@ -121,11 +118,12 @@ type Parser struct {
 	expect        bool // Expect: 100-continue on an HTTP/1.1 request
 	expectSent    bool // ErrExpectContinue already returned
 
-	// Chunked decoding.
+	// Chunked decoding. Chunk data is moved down to the write cursor w, so
+	// the body decoded so far is always b[headEnd:w], and w <= pos.
+	w           int    // end of the decoded body
 	chunkLeft   uint64 // data bytes left in the current chunk
 	chunkDigits int    // hex digits of the current chunk-size
 	extBytes    int    // chunk-extension bytes seen in this body
-	body        []byte // decoded chunked body, reused across requests
 
 	hdrArr [DefaultMaxHeaders]Header
 	extra  []Header // used instead of hdrArr when MaxHeaders > DefaultMaxHeaders
@@ -165,18 +163,18 @@ func (p *Parser) Init(l Limits) {
 	p.Reset()
 }
 
-// Reset forgets any partly parsed request, keeping the limits and buffers.
-// Call it when the connection is reused for a new peer; Parse resets the
-// Parser itself after each complete request.
 // HeadComplete reports whether the head of the request being parsed has
 // been received in full (after Parse returned ErrNeedMore or
 // ErrExpectContinue): only its body is still missing. Servers use it to
 // stop the header-read deadline once the head is in.
 func (p *Parser) HeadComplete() bool { return p.headDone }
 
+// Reset forgets any partly parsed request, keeping the limits.
+// Call it when the connection is reused for a new peer; Parse resets the
+// Parser itself after each complete request.
 func (p *Parser) Reset() {
 	p.state = stStart
-	p.pos = 0
+	p.pos, p.w = 0, 0
 	p.reqStart, p.methodEnd, p.targetEnd = 0, 0, 0
 	p.fieldStart, p.headEnd, p.mark, p.nfields = 0, 0, 0, 0
 	p.headDone = false
@@ -196,21 +194,30 @@ func (p *Parser) headerSlots() []Header {
 // Parse parses one request from b, which must hold all unconsumed bytes of
 // the connection starting at the first byte of the current request.
 //
-// On success it returns the size n of the whole request (head, body, chunked
-// framing and trailers), fills req and resets p for the next request; the
-// caller discards b[:n] and calls Parse again for a pipelined request.
-// The byte slices in req point into b, or, for a chunked body, into a buffer
-// owned by p: they are valid until the caller discards or overwrites those
-// bytes, and until the next call to Parse or Reset on p, whichever comes
-// first. Do not keep them beyond that; make copies instead.
+// On success it returns the size n of the whole request in b (head, body,
+// and for a chunked body what is left of its framing and trailers), fills
+// req and resets p for the next request; the caller discards b[:n] and calls
+// Parse again for a pipelined request. The byte slices in req, Body
+// included, are views into b[:n]: they are valid until the caller discards
+// or overwrites those bytes, and until the next call to Parse or Reset on p,
+// whichever comes first. Do not keep them beyond that; make copies instead.
 //
-// If the request is incomplete, Parse returns 0 and ErrNeedMore; call it
-// again later with a longer b that has the same prefix (the backing array
-// may differ). Scanning resumes where it stopped, so total work is linear in
-// the request size however it is split. It returns ErrExpectContinue once, as
-// documented there. Any other error is a *ProtocolError sentinel; the caller
-// should answer it (AppendError) and close the connection; until Reset, p
-// keeps returning the same error.
+// Parse writes into b. It decodes a chunked body in place: chunk data is
+// moved down over the framing scanned before it, so the body decoded so far
+// always directly follows the head. It writes only over bytes it has
+// already scanned, never into bytes after the current request.
+//
+// If the request is incomplete, Parse returns 0 and ErrNeedMore. Call it
+// again when more input arrives, with the bytes Parse left in b (including
+// what it wrote there, and as shortened by Compact, if called) followed by
+// the new input; the backing array may differ. Passing a fresh copy of the
+// bytes as received instead would lose the part of a chunked body decoded so
+// far. Compact drops the chunk framing already decoded, so the caller need
+// not hold the body's wire form. Scanning resumes where it stopped, so total
+// work is linear in the request size however it is split. It returns
+// ErrExpectContinue once, as documented there. Any other error is a
+// *ProtocolError sentinel; the caller should answer it (AppendError) and
+// close the connection; until Reset, p keeps returning the same error.
 //
 // Bare LF line endings are rejected with ErrMalformed, never treated as CRLF:
 // accepting them is allowed by RFC 9112, Section 2.2, but peers disagreeing
@@ -266,10 +273,7 @@ func (p *Parser) parseBody(b []byte, req *Request, filled bool) (n int, err erro
 		p.pos = p.headEnd
 		if p.chunked {
 			p.state = stChunkSize
-			if cap(p.body) > keepBodyCap {
-				p.body = nil
-			}
-			p.body = p.body[:0]
+			p.w = p.headEnd
 		}
 	}
 
@@ -283,7 +287,7 @@ func (p *Parser) parseBody(b []byte, req *Request, filled bool) (n int, err erro
 			return 0, err
 		}
 		n = p.pos
-		body = p.body
+		body = b[p.headEnd:p.w:p.w]
 	case p.contentLength > 0:
 		n = p.headEnd + int(p.contentLength) // contentLength <= maxBody, fits
 		if len(b) < n {
@@ -633,13 +637,7 @@ func (h *headInfo) finish(req *Request, minor int, maxBody int64) (cl int64, chu
 // longer copy of the input to rebuild the views.
 func (p *Parser) processHead(b []byte, req *Request) error {
 	req.Method = b[p.reqStart:p.methodEnd]
-	target := b[p.methodEnd+1 : p.targetEnd]
-	req.URI = target
-	if q := bytes.IndexByte(target, '?'); q >= 0 {
-		req.Path, req.Query = target[:q], target[q+1:]
-	} else {
-		req.Path, req.Query = target, nil
-	}
+	authority, terr := splitTarget(req, b[p.methodEnd+1:p.targetEnd])
 	minor := int(b[p.targetEnd+8] - '0')
 	req.ProtoMinor = minor
 	req.Body = nil
@@ -670,10 +668,73 @@ func (p *Parser) processHead(b []byte, req *Request) error {
 	if err != nil {
 		return err
 	}
+	if terr != nil {
+		return terr
+	}
+	if authority != nil {
+		req.Host = authority
+	}
 	p.contentLength = cl
 	p.chunked = chunked
 	p.expect = expect
 	return nil
+}
+
+// splitTarget sets req.URI, Path and Query from the request-target and
+// returns the authority of an absolute-form target with an http or https
+// scheme, which is then the request's Host (RFC 9112, Section 3.2.2), or nil
+// for any other target. Such an authority must be a valid Host value with a
+// non-empty host: RFC 9110, Section 4.2.1 has recipients reject an http URI
+// with an empty host, and Section 4.2.4 treat userinfo ("user@") as an
+// error; either is ErrMalformed.
+//
+// For such a target Path is the path after the authority or, if that is
+// empty, "/": a view of the second slash of "://", so that Path too stays a
+// view into the input.
+func splitTarget(req *Request, target []byte) (authority []byte, err error) {
+	req.URI = target
+	rest := target
+	if target[0] != '/' {
+		if k := httpSchemeLen(target); k > 0 {
+			e := k
+			for e < len(target) && target[e] != '/' && target[e] != '?' {
+				e++
+			}
+			authority = target[k:e]
+			if len(authority) == 0 || authority[0] == ':' || !validHost(authority) {
+				return nil, ErrMalformed
+			}
+			rest = target[e:]
+			if len(rest) == 0 || rest[0] == '?' {
+				req.Path, req.Query = target[k-1:k:k], nil
+				if len(rest) > 0 {
+					req.Query = rest[1:]
+				}
+				return authority, nil
+			}
+		}
+	}
+	req.Path, req.Query = rest, nil
+	for i, c := range rest {
+		if c == '?' {
+			req.Path, req.Query = rest[:i], rest[i+1:]
+			break
+		}
+	}
+	return authority, nil
+}
+
+// httpSchemeLen returns the length of an "http://" or "https://" prefix of
+// target, in any case (schemes are case-insensitive, RFC 3986, Section 3.1),
+// or 0 if there is none.
+func httpSchemeLen(target []byte) int {
+	switch {
+	case len(target) >= len("http://") && equalFold(target[:len("http://")], "http://"):
+		return len("http://")
+	case len(target) >= len("https://") && equalFold(target[:len("https://")], "https://"):
+		return len("https://")
+	}
+	return 0
 }
 
 // Little-endian words for the fast path's fixed strings.
@@ -783,16 +844,14 @@ func (p *Parser) fastHead(b []byte, req *Request) (n int, ok bool) {
 	if err != nil {
 		return 0, false
 	}
-	req.Method = b[:methodEnd]
-	target := b[methodEnd+1 : targetEnd]
-	req.URI = target
-	req.Path, req.Query = target, nil
-	for k, c := range target {
-		if c == '?' {
-			req.Path, req.Query = target[:k], target[k+1:]
-			break
-		}
+	authority, err := splitTarget(req, b[methodEnd+1:targetEnd])
+	if err != nil {
+		return 0, false
 	}
+	if authority != nil {
+		req.Host = authority
+	}
+	req.Method = b[:methodEnd]
 	req.ProtoMinor = minor
 	req.Headers = slots[:nh:nh]
 	req.Body = nil
@@ -860,9 +919,10 @@ func parseContentLength(b []byte) (int64, bool) {
 	return v, true
 }
 
-// scanChunked decodes a chunked body (RFC 9112, Section 7.1) from p.pos into
-// p.body. It returns nil with p.pos just past the trailer section when the
-// body is complete, ErrNeedMore, or a protocol error.
+// scanChunked decodes a chunked body (RFC 9112, Section 7.1) from p.pos,
+// moving chunk data down to b[p.w:]. It returns nil with p.pos just past the
+// trailer section when the body is complete, ErrNeedMore, or a protocol
+// error.
 func (p *Parser) scanChunked(b []byte) error {
 	i := p.pos
 	defer func() { p.pos = i }()
@@ -876,7 +936,7 @@ func (p *Parser) scanChunked(b []byte) error {
 					return ErrBadChunk
 				}
 				p.chunkLeft = p.chunkLeft<<4 | uint64(d)
-				if p.chunkLeft > uint64(p.maxBody-int64(len(p.body))) {
+				if p.chunkLeft > uint64(p.maxBody-int64(p.w-p.headEnd)) {
 					return ErrBodyTooLarge
 				}
 				i++
@@ -924,10 +984,13 @@ func (p *Parser) scanChunked(b []byte) error {
 				p.state = stChunkData
 			}
 		case stChunkData:
-			k := min(p.chunkLeft, uint64(len(b)-i))
-			p.body = append(p.body, b[i:i+int(k)]...)
-			i += int(k)
-			p.chunkLeft -= k
+			k := int(min(p.chunkLeft, uint64(len(b)-i)))
+			if p.w != i { // equal after Compact: the data is in place already
+				copy(b[p.w:p.w+k], b[i:i+k])
+			}
+			p.w += k
+			i += k
+			p.chunkLeft -= uint64(k)
 			if p.chunkLeft == 0 {
 				p.state = stChunkDataCR
 			}
@@ -945,7 +1008,9 @@ func (p *Parser) scanChunked(b []byte) error {
 			p.state = stChunkSize
 			p.chunkDigits = 0
 		default:
-			// Trailer section, bounded like a head.
+			// Trailer section, bounded like a head. Compact may have moved
+			// mark below the head's end (even below 0): it stays where the
+			// trailers would start had nothing been dropped.
 			end := len(b)
 			limited := false
 			if lim := p.mark + p.maxHead; end > lim {
@@ -966,4 +1031,39 @@ func (p *Parser) scanChunked(b []byte) error {
 		}
 	}
 	return ErrNeedMore
+}
+
+// Compact drops the chunk framing that Parse has already decoded from b and
+// returns the new length n: the caller truncates its buffer to b[:n] and
+// passes b[:n], followed by new input, to the next Parse. Call it only after
+// Parse returned ErrNeedMore or ErrExpectContinue for this b, and before
+// changing b. It moves the bytes Parse has not scanned yet down to the end of
+// the decoded body and shifts p's offsets to match; as Parse scans all the
+// input before asking for more, that moves nothing, so Compact is O(1).
+//
+// Where there is nothing to drop (the head is incomplete, a Content-Length
+// body, after an error or a complete request) it returns len(b) and leaves b
+// unchanged.
+//
+// With Compact after every ErrNeedMore, a chunked request costs the caller
+// its head plus its decoded body, at most Limits.MaxHeaderBytes plus
+// Limits.MaxBodyBytes, plus what arrives between two calls. Without it the
+// caller keeps the body's wire form, which 1-byte chunks with 16-digit sizes
+// make 21 times the body.
+//
+// Like Parse, call it on the loop that owns p.
+func (p *Parser) Compact(b []byte) int {
+	if p.err != nil || !p.headDone || !p.chunked || p.pos == p.w {
+		return len(b)
+	}
+	if len(b) < p.pos {
+		panic("httpcodec: BUG: Compact with fewer bytes than Parse scanned")
+	}
+	drop := p.pos - p.w
+	n := p.w + copy(b[p.w:], b[p.pos:])
+	p.pos = p.w
+	if p.state >= stFieldStart && p.state <= stFieldsEndLF {
+		p.mark -= drop // in the trailer section: keep counting its bytes
+	}
+	return n
 }

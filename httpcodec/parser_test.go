@@ -26,12 +26,21 @@ func summary(req *Request) string {
 type feedMode int
 
 const (
-	feedWhole feedMode = iota
-	feedByte
-	feedRandom
+	feedWhole         feedMode = iota
+	feedByte                   // one byte at a time
+	feedRandom                 // pieces of 1 to 24 bytes
+	feedByteCompact            // feedByte, with Compact after every ErrNeedMore
+	feedRandomCompact          // feedRandom, with Compact after every ErrNeedMore
 )
 
-func (m feedMode) String() string { return [...]string{"whole", "byte", "random"}[m] }
+// feedModes lists every mode, for tests that run them all.
+var feedModes = []feedMode{feedWhole, feedByte, feedRandom, feedByteCompact, feedRandomCompact}
+
+func (m feedMode) String() string {
+	return [...]string{"whole", "byte", "random", "byte+compact", "random+compact"}[m]
+}
+
+func (m feedMode) compact() bool { return m == feedByteCompact || m == feedRandomCompact }
 
 // feedResult is what a connection would observe parsing in.
 type feedResult struct {
@@ -41,31 +50,41 @@ type feedResult struct {
 	err     error // first error; ErrNeedMore if input ended mid-request
 }
 
-// feed emulates the event loop: it delivers in to the parser in pieces
-// chosen by mode, passing every unconsumed byte each time in a fresh copy
-// (gnet may move the buffer) and poisoning the previous copy, so any slice
-// the parser kept across calls shows up as garbage.
+// feed emulates the event loop: it appends in, in pieces chosen by mode, to
+// one buffer holding the unconsumed bytes as Parse (and Compact) left them.
+// Each Parse gets a fresh copy of that buffer (the loop's buffer may move)
+// and the previous copy is poisoned, so any slice the parser kept across
+// calls shows up as garbage. In the compact modes it calls Compact after
+// every ErrNeedMore or ErrExpectContinue and truncates the buffer, as the
+// loop does to bound what a chunked body costs.
 func feed(l Limits, in []byte, mode feedMode, rng *rand.Rand) feedResult {
 	var res feedResult
 	p := NewParser(l)
 	var req Request
-	off, got := 0, 0
+	var buf []byte
+	got := 0
 	for {
+		prev := got
 		switch mode {
 		case feedWhole:
 			got = len(in)
-		case feedByte:
+		case feedByte, feedByteCompact:
 			got = min(got+1, len(in))
-		case feedRandom:
+		case feedRandom, feedRandomCompact:
 			got = min(got+1+rng.Intn(24), len(in))
 		}
+		buf = append(buf, in[prev:got]...)
 		for {
-			b := append([]byte(nil), in[off:got]...)
-			n, err := p.Parse(b, &req)
+			b := append([]byte(nil), buf...)
+			for i := range buf {
+				buf[i] = 0xAA
+			}
+			buf = b
+			n, err := p.Parse(buf, &req)
 			switch {
 			case err == nil:
-				if n <= 0 || n > len(b) {
-					res.err = fmt.Errorf("Parse returned n=%d for len(b)=%d", n, len(b))
+				if n <= 0 || n > len(buf) {
+					res.err = fmt.Errorf("Parse returned n=%d for len(b)=%d", n, len(buf))
 					return res
 				}
 				res.reqs = append(res.reqs, summary(&req))
@@ -74,27 +93,33 @@ func feed(l Limits, in []byte, mode feedMode, rng *rand.Rand) feedResult {
 					hs = append(hs, string(h.Name)+": "+string(h.Value))
 				}
 				res.headers = append(res.headers, hs)
-				off += n
-			case err == ErrExpectContinue:
-				res.expects++
-			case err == ErrNeedMore:
+				buf = buf[n:]
+			case err == ErrNeedMore || err == ErrExpectContinue:
+				if err == ErrExpectContinue {
+					res.expects++
+				}
 				if n != 0 {
-					res.err = fmt.Errorf("ErrNeedMore with n=%d", n)
+					res.err = fmt.Errorf("%v with n=%d", err, n)
 					return res
+				}
+				if mode.compact() {
+					k := p.Compact(buf)
+					if k < 0 || k > len(buf) {
+						res.err = fmt.Errorf("Compact returned %d for len(b)=%d", k, len(buf))
+						return res
+					}
+					buf = buf[:k]
 				}
 			default:
 				res.err = err
 				return res
-			}
-			for i := range b {
-				b[i] = 0xAA
 			}
 			if err == ErrNeedMore {
 				break
 			}
 		}
 		if got == len(in) {
-			if off < len(in) {
+			if len(buf) > 0 {
 				res.err = ErrNeedMore
 			}
 			return res
@@ -146,8 +171,50 @@ var parseTests = []parseTest{
 		in: "get http://a.example/x?y HTTP/1.1\r\nHost: a.example\r\n\r\n" +
 			"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
 		want: []string{
-			`get http://a.example/x?y path="http://a.example/x" query="y" v=1.1 host="a.example" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`get http://a.example/x?y path="/x" query="y" v=1.1 host="a.example" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
 			`OPTIONS * path="*" query=<nil> v=1.1 host="h" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+		},
+	},
+	{
+		// RFC 9112, Section 3.2.2: the target's authority is the Host.
+		name: "absolute-form Host is the authority",
+		in: "GET http://example.com:8080/path?q HTTP/1.1\r\nHost: other.example\r\n\r\n" +
+			"GET HTTPS://Example.COM HTTP/1.1\r\nHost: h\r\n\r\n" +
+			"GET hTTp://h2?a=1/b HTTP/1.1\r\nHost: h\r\n\r\n" +
+			"GET https://h3/ HTTP/1.1\r\nHost:\r\n\r\n" +
+			"GET http://[::1]:80/a/b?c?d HTTP/1.0\r\n\r\n",
+		want: []string{
+			`GET http://example.com:8080/path?q path="/path" query="q" v=1.1 host="example.com:8080" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET HTTPS://Example.COM path="/" query=<nil> v=1.1 host="Example.COM" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET hTTp://h2?a=1/b path="/" query="a=1/b" v=1.1 host="h2" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET https://h3/ path="/" query=<nil> v=1.1 host="h3" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET http://[::1]:80/a/b?c?d path="/a/b" query="c?d" v=1.0 host="[::1]:80" cl=-1 chunked=false ka=false upgrade=<nil> body=""`,
+		},
+	},
+	{
+		name: "absolute-form with a body",
+		in: "POST http://h/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" +
+			"POST http://h/cl? HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok",
+		want: []string{
+			`POST http://h/up path="/up" query=<nil> v=1.1 host="h" cl=-1 chunked=true ka=true upgrade=<nil> body="abc"`,
+			`POST http://h/cl? path="/cl" query="" v=1.1 host="h" cl=2 chunked=false ka=true upgrade=<nil> body="ok"`,
+		},
+	},
+	{
+		// Only http and https targets with an authority are taken apart;
+		// anything else is left to the application, as before.
+		name: "other absolute targets keep the Host header",
+		in: "GET ftp://f/x?y HTTP/1.1\r\nHost: h\r\n\r\n" +
+			"GET http:/x HTTP/1.1\r\nHost: h\r\n\r\n" +
+			"GET httpx://f/ HTTP/1.1\r\nHost: h\r\n\r\n" +
+			"GET //f/x HTTP/1.1\r\nHost: h\r\n\r\n" +
+			"CONNECT f:443 HTTP/1.1\r\nHost: h\r\n\r\n",
+		want: []string{
+			`GET ftp://f/x?y path="ftp://f/x" query="y" v=1.1 host="h" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET http:/x path="http:/x" query=<nil> v=1.1 host="h" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET httpx://f/ path="httpx://f/" query=<nil> v=1.1 host="h" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`GET //f/x path="//f/x" query=<nil> v=1.1 host="h" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
+			`CONNECT f:443 path="f:443" query=<nil> v=1.1 host="h" cl=-1 chunked=false ka=true upgrade=<nil> body=""`,
 		},
 	},
 	{
@@ -288,6 +355,17 @@ var parseTests = []parseTest{
 	{name: "Host with slash", in: "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", err: ErrMalformed},
 	{name: "Expect unknown", in: "GET / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\n\r\n", err: ErrExpectationFailed},
 
+	// Absolute-form authority (RFC 9110, Sections 4.2.1 and 4.2.4).
+	{name: "absolute-form empty authority", in: "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form empty authority, query", in: "GET https://?x HTTP/1.1\r\nHost: h\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form only scheme", in: "GET http:// HTTP/1.1\r\nHost: h\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form empty host with port", in: "GET http://:80/ HTTP/1.1\r\nHost: h\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form userinfo", in: "GET http://user:pw@h/ HTTP/1.1\r\nHost: h\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form fragment in authority", in: "GET http://h#f HTTP/1.1\r\nHost: h\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form without Host header", in: "GET http://h/ HTTP/1.1\r\n\r\n", err: ErrMissingHost},
+	{name: "absolute-form, invalid Host header", in: "GET http://h/ HTTP/1.1\r\nHost: a b\r\n\r\n", err: ErrMalformed},
+	{name: "absolute-form, two Host headers", in: "GET http://h/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", err: ErrMalformed},
+
 	// Framing.
 	{name: "Content-Length letters", in: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1a\r\n\r\n", err: ErrBadContentLength},
 	{name: "Content-Length empty", in: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \r\n\r\n", err: ErrBadContentLength},
@@ -393,9 +471,9 @@ const browserGET = "GET /static/app.js?v=3&lang=en HTTP/1.1\r\n" +
 func TestParse(t *testing.T) {
 	for _, tt := range parseTests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, mode := range []feedMode{feedWhole, feedByte, feedRandom} {
+			for _, mode := range feedModes {
 				seeds := []int64{0}
-				if mode == feedRandom {
+				if mode == feedRandom || mode == feedRandomCompact {
 					seeds = []int64{1, 2, 3, 4, 5, 6, 7, 8}
 				}
 				for _, seed := range seeds {
@@ -433,7 +511,7 @@ func equalStrings(a, b []string) bool {
 func TestParseHeaders(t *testing.T) {
 	in := "GET / HTTP/1.1\r\nHost: h\r\nX-A: \t a\tb \t\r\nx-a: second\r\nX-Empty:\r\nX-B: caf\xc3\xa9\r\n\r\n"
 	want := []string{"Host: h", "X-A: a\tb", "x-a: second", "X-Empty: ", "X-B: caf\xc3\xa9"}
-	for _, mode := range []feedMode{feedWhole, feedByte, feedRandom} {
+	for _, mode := range feedModes {
 		res := feed(Limits{}, []byte(in), mode, rand.New(rand.NewSource(1)))
 		if res.err != nil || len(res.headers) != 1 || !equalStrings(res.headers[0], want) {
 			t.Errorf("Parse(%q) [%v] headers = %q, %v; want %q", in, mode, res.headers, res.err, want)

@@ -12,11 +12,10 @@ type Header struct{ Name, Value []byte }
 
 // Request is a parsed request head plus its body.
 //
-// Every byte slice is a view into the input given to Parser.Parse, except a
-// chunked Body, which lives in a buffer owned by the Parser. They are valid
-// until the caller discards those input bytes or calls Parse or Reset on the
-// Parser again; copy anything that must live longer. A Request is not safe for
-// concurrent use.
+// Every byte slice is a view into the input given to Parser.Parse, a chunked
+// Body included. They are valid until the caller discards those input bytes
+// or calls Parse or Reset on the Parser again; copy anything that must live
+// longer. A Request is not safe for concurrent use.
 type Request struct {
 	// Method is the request method, a token, e.g. "GET". Methods are
 	// case-sensitive (RFC 9110, Section 9.1).
@@ -25,7 +24,10 @@ type Request struct {
 	// origin-form "/path?query", absolute-form "http://host/path",
 	// authority-form "host:port" (CONNECT) or asterisk-form "*".
 	URI []byte
-	// Path is URI before the first '?', still escaped.
+	// Path is the path of the request-target, still escaped: URI before the
+	// first '?', except for an absolute-form URI with an http or https scheme
+	// ("http://host:port/path?query", scheme in any case), where it is the part
+	// between the authority and the first '?', or "/" if that is empty.
 	Path []byte
 	// Query is URI after the first '?', or nil if URI has no '?'.
 	Query []byte
@@ -35,8 +37,10 @@ type Request struct {
 	// interprets. It is backed by a fixed array in the Parser.
 	Headers []Header
 	// Host is the Host header value (possibly empty), or nil if absent, which
-	// only HTTP/1.0 allows. For an absolute-form URI the authority in URI
-	// takes precedence (RFC 9112, Section 3.2.2).
+	// only HTTP/1.0 allows. For an absolute-form URI with an http or https
+	// scheme it is the URI's authority ("host:port") instead, and the Host
+	// header, still required in HTTP/1.1 and validated, is otherwise ignored
+	// (RFC 9112, Section 3.2.2). Neither is unescaped.
 	Host []byte
 	// ContentLength is the Content-Length value, or -1 if absent (including
 	// for chunked requests; use len(Body)).
@@ -50,9 +54,11 @@ type Request struct {
 	// Upgrade is the Upgrade header value when Connection has the "upgrade"
 	// token, else nil (RFC 9110, Section 7.8).
 	Upgrade []byte
-	// Body is the request body: a view into the input for Content-Length, the
-	// decoded data for chunked. It is empty (possibly nil) if there is none.
-	// Trailer fields of a chunked body are validated and dropped.
+	// Body is the request body, a view into the input right after the head:
+	// the bytes as sent for Content-Length, the decoded data for chunked,
+	// which Parse wrote there over the chunk framing (see Parser.Parse).
+	// It is empty (possibly nil) if there is none. Trailer fields of a
+	// chunked body are validated and dropped.
 	Body []byte
 }
 

@@ -19,12 +19,13 @@ func BenchmarkServePipelined16(b *testing.B) {
 	el := &eventLoop{srv: srv}
 	el.shared = httpcodec.NewParser(srv.cfg.Limits)
 	c := &Conn{el: el, tslot: -1}
+	el.corked = c // parseAndServe runs inside the connection's cork
 	in := []byte(strings.Repeat("GET /hello HTTP/1.1\r\nHost: 127.0.0.1:18200\r\n\r\n", 16))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(in)))
 	for b.Loop() {
 		el.out = el.out[:0]
-		if n := el.parseAndServe(c, in); n != len(in) {
+		if n, _, _ := el.parseAndServe(c, in); n != len(in) {
 			b.Fatalf("consumed %d of %d", n, len(in))
 		}
 	}

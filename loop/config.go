@@ -13,6 +13,7 @@ import (
 const (
 	DefaultAddr              = ":8080"
 	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
@@ -20,6 +21,7 @@ const (
 	DefaultLowWatermark      = 64 << 10
 	DefaultQueueLimit        = 1 << 16
 	DefaultMaxPendingInput   = 256 << 10
+	DefaultMaxBufferedInput  = 64 << 20
 
 	// TickInterval is the resolution of the per-loop timing wheel: every
 	// deadline (header read, idle, heartbeat, ping) fires within one tick
@@ -27,9 +29,10 @@ const (
 	TickInterval = 100 * time.Millisecond
 
 	// fdReserve is how many file descriptors the default MaxConns leaves
-	// free for the listener, the pollers, log files and outbound sockets,
-	// so that accept(2) never meets EMFILE (gnet stops its engine on any
-	// accept error other than EAGAIN/EINTR/ECONNRESET/ECONNABORTED).
+	// free for the listener, the pollers, log files and outbound sockets.
+	// Accept errors such as EMFILE are survived anyway (see Serve), but a
+	// server that refuses with 503 is friendlier than one that cannot
+	// accept.
 	fdReserve = 256
 )
 
@@ -46,11 +49,20 @@ type Config struct {
 	// "503 Service Unavailable" with "Connection: close" and is closed.
 	// Default: the process's RLIMIT_NOFILE minus a reserve of 256.
 	MaxConns int
+	// MaxConnsPerIP caps open connections from one client IP address, so
+	// one host cannot take every slot; above it a new connection gets 503
+	// and is closed. 0 (the default) means no per-address limit.
+	MaxConnsPerIP int
 
 	// ReadHeaderTimeout bounds the time from the first byte of a request
 	// (or from accept, for the first request) until its head is complete;
 	// past it the client gets 408 and the connection is closed.
 	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds the time from the first byte of a request until
+	// the request, head and body, is complete (net/http's ReadTimeout);
+	// past it the client gets 408 and the connection is closed. A slow
+	// body trickled a byte at a time cannot hold its buffer longer.
+	ReadTimeout time.Duration
 	// IdleTimeout closes a keep-alive connection that has sent no request
 	// for this long. It does not apply to connections that carry a stream.
 	IdleTimeout time.Duration
@@ -81,8 +93,17 @@ type Config struct {
 	// input); past it the connection is closed.
 	MaxPendingInput int
 
-	// ReusePort enables SO_REUSEPORT with one listener per loop; it needs
-	// a fixed port (Serve refuses ":0").
+	// MaxBufferedInput is the server-wide budget, in bytes, for input held
+	// between reads: partly received requests (heads and bodies, chunked
+	// bodies decoded) and input waiting for a stream. A connection whose
+	// input would take the total past it gets 503 and is closed. Default
+	// DefaultMaxBufferedInput (64 MiB: 64 requests at the default body
+	// limit in flight at once).
+	MaxBufferedInput int
+
+	// ReusePort sets SO_REUSEPORT on the listener, so several processes
+	// can serve one port (the kernel spreads connections between them).
+	// It needs a fixed port (Serve refuses ":0").
 	ReusePort bool
 
 	// Logger receives structured logs. Default: slog.Default().
@@ -101,6 +122,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = DefaultReadTimeout
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
@@ -122,6 +146,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxPendingInput <= 0 {
 		c.MaxPendingInput = DefaultMaxPendingInput
+	}
+	if c.MaxBufferedInput <= 0 {
+		c.MaxBufferedInput = DefaultMaxBufferedInput
+	}
+	if c.MaxConnsPerIP < 0 {
+		c.MaxConnsPerIP = 0
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-
-	"github.com/streamd/streamd/httpcodec"
 )
 
 // Mode takes over a connection's byte stream after a handler hands it
@@ -70,17 +68,18 @@ func (r WriteResult) String() string {
 //
 // Methods documented "on the loop" may only be called from the loop that
 // owns the connection: inside a handler, a Mode callback, or a function
-// run by Post. ID, RemoteAddr, Server, OnLoop and Post are safe from any
-// goroutine. A *Conn stays valid after close (methods then report
-// ErrClosed or Dropped); it is never reused for another connection.
+// run by Post; called from elsewhere they panic with their name rather
+// than race. ID, RemoteAddr, Server, Loop, OnLoop, Post and PostControl
+// are safe from any goroutine; goroutines write through a Sender. A *Conn
+// stays valid after close (methods then do nothing or report Dropped); it
+// is never reused for another connection.
 type Conn struct {
-	gc     gnet.Conn
-	el     *eventLoop
-	id     uint64
-	remote *net.TCPAddr
+	gc gnet.Conn
+	el *eventLoop
+	id uint64
 
-	parser *httpcodec.Parser // owned only while a request is partially received
-	mode   Mode
+	pend *pending // input and parser while a request is partially received
+	mode Mode
 
 	tnext, tprev *Conn // timing wheel slot list
 	lnext, lprev *Conn // all connections of the loop, for shutdown
@@ -99,7 +98,12 @@ type Conn struct {
 	headerStart  int32 // first byte of the pending request head, 0 = none
 	lastActive   int32
 	lastProgress int32
+	pauseUntil   int32 // PauseInput's end tick, 0 = not paused
 
+	reason          closeReason // why the loop closes it (see reasons.go)
+	readOff         bool        // not registered for reading (pause_linux.go)
+	outPaused       bool        // input waits for queued output to drain
+	resumeQueued    bool        // a resumeLater task is queued
 	closed          bool
 	closeAfterFlush bool // close once queued output has drained
 	deferred        bool // a Deferred reply is outstanding: do not parse further
@@ -114,12 +118,7 @@ type Conn struct {
 func (c *Conn) ID() uint64 { return c.id }
 
 // RemoteAddr is the peer address. Safe from any goroutine.
-func (c *Conn) RemoteAddr() net.Addr {
-	if c.remote == nil {
-		return nil
-	}
-	return c.remote
-}
+func (c *Conn) RemoteAddr() net.Addr { return c.gc.RemoteAddr() }
 
 // Server returns the server that accepted the connection.
 func (c *Conn) Server() *Server { return c.el.srv }
@@ -164,6 +163,7 @@ func (c *Conn) Closed() bool { return c.closed }
 // and flushed with one write when the callback returns. p is copied; the
 // caller may reuse it. On the loop.
 func (c *Conn) Write(p []byte) WriteResult {
+	c.mustOnLoop("Conn.Write")
 	if c.closed {
 		return Dropped
 	}
@@ -197,6 +197,7 @@ const directWrite = 64 << 10
 // payload, say) without copying them together first when the connection
 // is not corked. On the loop.
 func (c *Conn) Writev(bufs ...[]byte) WriteResult {
+	c.mustOnLoop("Conn.Writev")
 	if c.closed {
 		return Dropped
 	}
@@ -228,11 +229,11 @@ func (c *Conn) Writev(bufs ...[]byte) WriteResult {
 		}
 	default:
 		// Cork for the duration of the call: one write, no allocation.
-		el.cork(c)
+		prev := el.cork(c)
 		for _, b := range bufs {
 			el.out = append(el.out, b...)
 		}
-		el.uncork()
+		el.uncork(prev)
 	}
 	if c.Buffered() > el.srv.cfg.HighWatermark {
 		return Queued
@@ -266,6 +267,7 @@ func (c *Conn) afterWrite() {
 // Buffered returns the bytes queued for this connection and not yet
 // accepted by the kernel. On the loop.
 func (c *Conn) Buffered() int {
+	c.mustOnLoop("Conn.Buffered")
 	if c.closed {
 		return 0
 	}
@@ -282,6 +284,7 @@ func (c *Conn) HighWatermark() int { return c.el.srv.cfg.HighWatermark }
 // WantDrain asks for one Mode.OnDrain call once the queued output has
 // fallen to the low watermark. On the loop.
 func (c *Conn) WantDrain() {
+	c.mustOnLoop("Conn.WantDrain")
 	if c.closed || c.wantDrain {
 		return
 	}
@@ -294,6 +297,7 @@ func (c *Conn) WantDrain() {
 // wheel's TickInterval); d <= 0 cancels. Replaces any earlier mode timer.
 // On the loop.
 func (c *Conn) SetTimer(d time.Duration) {
+	c.mustOnLoop("Conn.SetTimer")
 	if c.closed {
 		return
 	}
@@ -302,13 +306,14 @@ func (c *Conn) SetTimer(d time.Duration) {
 		c.el.reschedule(c)
 		return
 	}
-	c.modeAt = c.el.wheel.now + ticks(d)
+	c.modeAt = c.el.srv.tickNow() + ticks(d)
 	c.el.reschedule(c)
 }
 
 // Close closes the connection now; queued output is flushed as far as the
 // socket takes it. On the loop.
 func (c *Conn) Close() {
+	c.mustOnLoop("Conn.Close")
 	if c.closed {
 		return
 	}
@@ -323,6 +328,7 @@ func (c *Conn) Close() {
 // CloseAfterFlush closes the connection once its queued output has been
 // written (or Config.WriteTimeout passes without progress). On the loop.
 func (c *Conn) CloseAfterFlush() {
+	c.mustOnLoop("Conn.CloseAfterFlush")
 	if c.closed || c.closeAfterFlush {
 		return
 	}
@@ -343,6 +349,7 @@ func (c *Conn) CloseAfterFlush() {
 // closes after flushing; otherwise pipelined requests that arrived during
 // the stream are served now. On the loop.
 func (c *Conn) EndMode(keepAlive bool) {
+	c.mustOnLoop("Conn.EndMode")
 	if c.closed {
 		return
 	}
@@ -352,9 +359,56 @@ func (c *Conn) EndMode(keepAlive bool) {
 		c.CloseAfterFlush()
 		return
 	}
-	c.lastActive = c.el.wheel.now
+	c.lastActive = c.el.srv.tickNow()
 	c.el.reschedule(c)
-	if c.el.corked != c {
-		c.el.resume(c)
+	if c.el.processing != c {
+		// Ended outside the processing of c's own input (a timer, a drain,
+		// a task, another connection's handler): serve what waits next.
+		c.el.resumeLater(c)
+	}
+}
+
+// PauseInput stops reading the connection and delivering its input to the
+// Mode for d (rounded up to TickInterval); the kernel keeps the bytes, so
+// TCP flow control slows the client. Afterwards the unconsumed input is
+// offered to Mode.OnData again. A later call replaces the pause; d <= 0
+// ends it. Rate limits use it (see ws). On the loop.
+func (c *Conn) PauseInput(d time.Duration) {
+	c.mustOnLoop("Conn.PauseInput")
+	if c.closed {
+		return
+	}
+	el := c.el
+	if d <= 0 {
+		if c.pauseUntil != 0 {
+			c.pauseUntil = 0
+			if !c.outPaused {
+				el.setReading(c, true)
+			}
+			el.resumeLater(c)
+		}
+		return
+	}
+	c.pauseUntil = el.srv.tickNow() + ticks(d)
+	el.setReading(c, false)
+	el.wheel.cancel(c)
+	el.reschedule(c)
+}
+
+// closeWith closes c now, recording why for Mode.OnClose and the stats.
+func (c *Conn) closeWith(r closeReason) {
+	if c.closed {
+		return
+	}
+	if c.reason == reasonNone {
+		c.reason = r
+	}
+	c.Close()
+}
+
+// mustOnLoop panics with the method's name when called off c's loop.
+func (c *Conn) mustOnLoop(method string) {
+	if !c.el.onLoop() {
+		panic("loop: " + method + " called off the connection's loop")
 	}
 }

@@ -123,6 +123,7 @@ func (c *Ctx) respond(status int, contentType, sbody string, body []byte) {
 	c.responded = true
 	n := len(sbody) + len(body)
 	el := c.el
+	el.own(c.conn)
 	if c.keepAlive && c.req.ProtoMinor == 0 {
 		// An HTTP/1.0 client assumes close unless told otherwise
 		// (RFC 9112, Section 9.3).
@@ -253,7 +254,8 @@ func (c *Ctx) TakeOver(m Mode) *Conn {
 }
 
 // Defer tells the loop that the response will come later, from any
-// goroutine, through the returned Deferred. Pipelined requests behind
+// goroutine, through the returned Deferred. Headers set with SetHeader
+// before Defer are part of the reply. Pipelined requests behind
 // this one wait, so responses stay in order. Copy what the goroutine
 // needs from the request first: the Ctx and its slices are reused.
 func (c *Ctx) Defer() *Deferred {
@@ -262,7 +264,7 @@ func (c *Ctx) Defer() *Deferred {
 	}
 	c.responded, c.deferred = true, true
 	return &Deferred{conn: c.conn, keepAlive: c.keepAlive, head: string(c.req.Method) == "HEAD",
-		http10: c.req.ProtoMinor == 0}
+		http10: c.req.ProtoMinor == 0, headers: string(c.headers)}
 }
 
 // Deferred is a response promised by a handler that called Ctx.Defer.
@@ -275,6 +277,7 @@ type Deferred struct {
 	keepAlive bool
 	head      bool
 	http10    bool
+	headers   string // header lines set with SetHeader before Defer
 	done      atomic.Bool
 }
 
@@ -289,24 +292,24 @@ func (d *Deferred) Reply(status int, contentType string, body []byte) error {
 	return d.conn.PostControl(func(c *Conn) {
 		el := c.el
 		keepAlive := d.keepAlive && !el.srv.draining.Load()
-		el.cork(c)
-		var extra []byte
+		prev := el.cork(c)
+		extra := []byte(d.headers)
 		if keepAlive && d.http10 {
-			extra = connKeepAlive
+			extra = append(extra, connKeepAlive...)
 		}
 		el.out = appendHead(el.out, status, contentType, len(body), keepAlive, extra)
 		if !d.head && bodyAllowed(status) {
 			el.out = append(el.out, body...)
 		}
 		c.deferred = false
-		c.lastActive = el.wheel.now
+		c.lastActive = el.srv.tickNow()
 		if !keepAlive {
 			c.CloseAfterFlush()
 		} else {
 			el.reschedule(c)
 			el.process(c) // serve pipelined requests that waited
 		}
-		el.uncork()
+		el.uncork(prev)
 	})
 }
 

@@ -3,29 +3,48 @@ package loop
 import "errors"
 
 var (
-	// ErrClosed is returned by Conn methods after the connection is closed.
-	ErrClosed = errors.New("loop: connection closed")
 	// ErrQueueFull is returned by Post when the loop's task queue holds
 	// Config.QueueLimit tasks. Nothing was queued; the caller chooses to
 	// drop, retry later or close.
 	ErrQueueFull = errors.New("loop: task queue full")
-	// ErrServerClosed is returned by Post once the server has stopped.
+	// ErrServerClosed is returned by Post, PostControl and Deferred.Reply
+	// once the server has stopped (or its event loops stopped): the task
+	// was not queued and will never run.
 	ErrServerClosed = errors.New("loop: server closed")
-	// ErrAlreadyResponded is returned when a handler answers twice or
-	// takes over a connection it has already answered.
+	// ErrAlreadyResponded is returned by Deferred.Reply after the first
+	// reply.
 	ErrAlreadyResponded = errors.New("loop: response already written")
-	// ErrWriteTimeout is the close reason of a connection whose output made
-	// no progress for Config.WriteTimeout.
+	// ErrEngineStopped is returned by Serve when the event loops stopped
+	// without a shutdown having been asked for.
+	ErrEngineStopped = errors.New("loop: event loops stopped unexpectedly")
+)
+
+// Close reasons: Mode.OnClose receives one of these when the loop closed
+// the connection itself; nil when the application closed it; the peer's
+// error (io.EOF, or a *os.SyscallError for a reset) when the peer did.
+// Stats.Closes counts them by name.
+var (
+	// ErrWriteTimeout: the connection's queued output made no progress for
+	// Config.WriteTimeout (a peer that stopped reading).
 	ErrWriteTimeout = errors.New("loop: write timeout")
-	// ErrIdleTimeout is the close reason of a keep-alive connection idle
-	// for Config.IdleTimeout.
+	// ErrIdleTimeout: a keep-alive connection sent no request for
+	// Config.IdleTimeout.
 	ErrIdleTimeout = errors.New("loop: idle timeout")
-	// ErrHeaderTimeout is the close reason of a connection that did not
-	// send a complete request head within Config.ReadHeaderTimeout.
+	// ErrHeaderTimeout: a request head was not complete within
+	// Config.ReadHeaderTimeout (the client got 408).
 	ErrHeaderTimeout = errors.New("loop: request header timeout")
-	// ErrInputOverflow is the close reason of a connection that sent more
-	// than Config.MaxPendingInput bytes that could not be processed yet.
+	// ErrReadTimeout: a request (head and body) was not complete within
+	// Config.ReadTimeout (the client got 408).
+	ErrReadTimeout = errors.New("loop: request read timeout")
+	// ErrInputOverflow: the connection sent more than Config.MaxPendingInput
+	// bytes that could not be processed yet.
 	ErrInputOverflow = errors.New("loop: too much pending input")
-	// ErrShutdown is the close reason of connections cut by shutdown.
+	// ErrOverloaded: the server's budget for buffered request input
+	// (Config.MaxBufferedInput) was exhausted (the client got 503).
+	ErrOverloaded = errors.New("loop: buffered input budget exhausted")
+	// ErrBadRequest: the client sent a malformed request (it got a 4xx
+	// answer).
+	ErrBadRequest = errors.New("loop: bad request")
+	// ErrShutdown: graceful shutdown ended the connection.
 	ErrShutdown = errors.New("loop: server shutting down")
 )

@@ -1,6 +1,8 @@
 package loop
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"strconv"
 	"sync"
@@ -84,14 +86,40 @@ type HubConfig struct {
 
 // Message is one published event. Publishers fill Event, Data, Key and
 // optionally ID; the hub assigns Seq (and ID when empty).
+//
+// # Immutable once published
+//
+// A *Message handed to subscribers is never modified. The hub copies the
+// publisher's fields into a new Message, gives it its Seq and id, and
+// encodes it with every registered codec, all before the message is
+// stored in the topic's history or handed to any loop; nothing writes it
+// afterwards. So a *Message (from Subscribe, in a codec) may be read from
+// any goroutine without locks, and must not be written: nor its Data,
+// nor the bytes Frame returns.
+//
+// # Ids
+//
+// An id the hub assigns is "<epoch>-<seq>": epoch is 8 characters of
+// [0-9a-z] drawn at random (40 bits) once per Hub, and seq is Seq in
+// decimal, e.g. "k3x9q0zd-42". A new process, or a new Hub, has a new
+// epoch, so an id from an earlier one does not name an event of this one
+// (two epochs collide with probability 2⁻⁴⁰): a client resuming with it
+// gets a reset and the whole history, never a silent gap (see Subscribe).
+// Clients and protocols treat ids as opaque strings. The format is meant
+// to grow: when ids move to one hub-wide sequence (the NATS JetStream
+// stream sequence), seq becomes that sequence and the epoch part can name
+// the stream; nothing parses ids (resume compares them whole), so only
+// their producer changes.
 type Message struct {
-	// ID is the event id sent to SSE clients; empty means the topic's
-	// sequence number in decimal.
+	// ID is the event id sent to SSE clients; empty means one assigned by
+	// the hub ("<epoch>-<seq>", see Ids above). A publisher's own ID is
+	// kept as is and matched exactly on resume; it should be unique within
+	// the topic's history (the newest match wins).
 	ID string
 	// Event is the SSE event name ("" = "message").
 	Event string
-	// Data is the payload. The hub keeps it: do not modify it after
-	// Publish.
+	// Data is the payload. The hub keeps it (the history and every
+	// frame): do not modify it after Publish.
 	Data []byte
 	// Key groups messages for PolicyConflate ("" = one group).
 	Key string
@@ -103,30 +131,57 @@ type Message struct {
 // Seq is the message's position in its topic, from 1.
 func (m *Message) Seq() uint64 { return m.seq }
 
-// Frame returns the message encoded by codec (nil if no subscriber of
-// that codec existed at publish time).
+// Frame returns the message encoded by codec, shared by every subscriber:
+// do not modify it. It is never nil for a registered codec.
 func (m *Message) Frame(codec CodecID) []byte { return m.frames[codec] }
 
 // CodecID names a wire encoding of messages registered with RegisterCodec.
 type CodecID uint8
 
+type encodeFunc = func(dst []byte, m *Message) []byte
+
 var (
 	codecsMu sync.Mutex
-	codecs   []func(dst []byte, m *Message) []byte
+	codecs   []encodeFunc // under codecsMu until frozen
+	// frozenCodecs is codecs as of the process's first publish or
+	// subscription; RegisterCodec panics afterwards, so every message has
+	// a frame for every codec a subscriber can have.
+	frozenCodecs atomic.Pointer[[]encodeFunc]
 )
 
 // RegisterCodec registers an encoder of messages (the SSE event framing,
-// the WebSocket text frame). A published message is encoded once per
-// codec that has subscribers on its topic and the bytes are shared by
-// every subscriber. Call from init; at most 4 codecs.
+// the WebSocket text frame). Every published message is encoded once
+// with every registered codec, when it is published, whether or not its
+// topic has subscribers of that codec: the frames are part of the
+// immutable message (see Message), shared by every subscriber and by
+// resumes from the history. Encoders read the exported fields and Seq,
+// and must not modify m. Call from init: RegisterCodec panics once any
+// hub has published a message or added a subscriber. At most 4 codecs.
 func RegisterCodec(encode func(dst []byte, m *Message) []byte) CodecID {
 	codecsMu.Lock()
 	defer codecsMu.Unlock()
+	if frozenCodecs.Load() != nil {
+		panic("BUG: loop: RegisterCodec after a hub published or subscribed")
+	}
 	if len(codecs) == maxCodecs {
 		panic("BUG: loop: too many codecs")
 	}
 	codecs = append(codecs, encode)
 	return CodecID(len(codecs) - 1)
+}
+
+// encoders returns the registered codecs, freezing the list on first use.
+func encoders() []encodeFunc {
+	if p := frozenCodecs.Load(); p != nil {
+		return *p
+	}
+	codecsMu.Lock()
+	defer codecsMu.Unlock()
+	if frozenCodecs.Load() == nil {
+		list := codecs[:len(codecs):len(codecs)]
+		frozenCodecs.Store(&list)
+	}
+	return *frozenCodecs.Load()
 }
 
 // Subscriber is the protocol side of a subscription (an SSE stream, a
@@ -144,33 +199,62 @@ type Subscriber interface {
 // adapter for an external broker (NATS JetStream) publishes remotely and
 // calls the deliver function it was given for messages it receives, and
 // can serve history older than the local ring.
+//
+// Messages cross a Broker by value: neither side keeps the other's
+// Message, only its Data, whose bytes nobody modifies after Publish.
 type Broker interface {
-	// Start is called once by NewHub with the hub's delivery function.
-	Start(deliver func(topic string, m *Message) error) error
+	// Start is called once, by NewHub, before any Publish, with the hub's
+	// delivery function (see DeliverFunc). The broker may call deliver
+	// from then on.
+	Start(deliver DeliverFunc) error
 	// Publish sends m to every hub subscribed to topic, including this
-	// one. It returns the delivery error of the local hub, if any.
-	Publish(topic string, m *Message) error
-	// Close stops the broker.
+	// one, to which it delivers m through deliver at most once. Hub.Publish
+	// calls it from any goroutine, concurrently, and returns its results:
+	// the id subscribers receive m under (the one deliver returned, when
+	// the broker delivers locally before Publish returns) and the local
+	// delivery's error. A broker that delivers locally only later (after a
+	// round trip to the server) returns the id if it already knows it,
+	// else "", and a nil error.
+	Publish(topic string, m Message) (id string, err error)
+	// Close stops the broker. Hub.Close calls it.
 	Close() error
 }
 
+// DeliverFunc is a hub's entry for messages, given to Broker.Start.
+//
+// It may be called from any goroutine, concurrently with itself and with
+// every other Hub method: adapters call it from their own goroutines.
+// Calls for one topic are serialised: the messages of a topic reach every
+// subscriber in the order the calls took the topic, so a broker that must
+// keep an order of its own (a stream's) delivers one topic from one
+// goroutine at a time. It never blocks on a loop: it sequences m, records
+// it in the history ring, encodes it and queues it for the loops with
+// subscribers, then returns, so it may also be called on a loop.
+//
+// It copies m's exported fields into a new, immutable Message (see
+// Message; unexported state of m is ignored) and keeps nothing of the
+// caller's but m.Data. It returns the id the message got (m.ID, or
+// "<epoch>-<seq>" when m.ID is empty), or ErrBadTopic, ErrTooManyTopics
+// or ErrBacklog with nothing delivered.
+type DeliverFunc func(topic string, m Message) (id string, err error)
+
 type memoryBroker struct {
-	deliver func(string, *Message) error
+	deliver DeliverFunc
 }
 
-func (b *memoryBroker) Start(deliver func(string, *Message) error) error {
+func (b *memoryBroker) Start(deliver DeliverFunc) error {
 	b.deliver = deliver
 	return nil
 }
-func (b *memoryBroker) Publish(topic string, m *Message) error { return b.deliver(topic, m) }
-func (b *memoryBroker) Close() error                           { return nil }
+func (b *memoryBroker) Publish(topic string, m Message) (string, error) { return b.deliver(topic, m) }
+func (b *memoryBroker) Close() error                                    { return nil }
 
 // Hub is a set of topics with fan-out to subscribers on every loop.
 //
-// A published message is encoded once per codec in use and handed to each
-// loop that has subscribers as part of one batch task, which writes the
-// shared bytes to every local subscriber: cross-thread work is O(loops),
-// not O(subscribers).
+// A published message is encoded once per registered codec and handed to
+// each loop that has subscribers as part of one batch task, which writes
+// the shared bytes to every local subscriber: cross-thread work is
+// O(loops), not O(subscribers).
 //
 // # Concurrency
 //
@@ -179,6 +263,7 @@ func (b *memoryBroker) Close() error                           { return nil }
 type Hub struct {
 	cfg    HubConfig
 	broker Broker
+	epoch  string // see Message (Ids)
 
 	mu     sync.RWMutex
 	topics map[string]*topic
@@ -192,7 +277,7 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 	if cfg.MaxBacklog <= 0 {
 		cfg.MaxBacklog = DefaultMaxBacklog
 	}
-	h := &Hub{cfg: cfg, broker: cfg.Broker, topics: make(map[string]*topic)}
+	h := &Hub{cfg: cfg, broker: cfg.Broker, epoch: newEpoch(), topics: make(map[string]*topic)}
 	if h.broker == nil {
 		h.broker = &memoryBroker{}
 	}
@@ -204,6 +289,24 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 
 // Close stops the broker.
 func (h *Hub) Close() error { return h.broker.Close() }
+
+// epochLen is the length of an epoch: 8 base-36 digits hold 40 bits.
+const epochLen = 8
+
+// newEpoch returns epochLen random base-36 digits. Random rather than
+// the creation time: processes started in the same clock tick (nodes
+// behind one balancer, a quick restart, a clock stepped back) would share
+// a time-based epoch, and then a stale id could name a different event.
+// Two epochs collide with probability 2⁻⁴⁰.
+func newEpoch() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:5]) // never fails (crypto/rand, Go ≥ 1.24)
+	e := strconv.FormatUint(binary.LittleEndian.Uint64(b[:]), 36)
+	for len(e) < epochLen {
+		e = "0" + e
+	}
+	return e
+}
 
 // topic is one topic's state. Fields under mu are shared; each shard's
 // subscriber list belongs to its loop.
@@ -217,7 +320,6 @@ type topic struct {
 	ring    []*Message // circular, len ≤ RingSize
 	ringPos int
 	shards  []*shard
-	codecN  [maxCodecs]int // subscribers per codec
 
 	stats topicCounters
 }
@@ -308,47 +410,50 @@ func (h *Hub) topic(name string, create bool) (*topic, error) {
 	return t, nil
 }
 
-// Publish publishes m to topic and returns the id it was given. Safe
-// from any goroutine. Messages of one topic reach every subscriber in
-// the order their Publish calls took effect.
+// Publish publishes m to topic and returns the id it was given (see
+// Broker.Publish for a broker that delivers later). Safe from any
+// goroutine. Messages of one topic reach every subscriber in the order
+// their Publish calls took effect. m is copied; m.Data is kept and must
+// not be modified afterwards.
 func (h *Hub) Publish(topicName string, m Message) (string, error) {
 	if topicName == "" {
 		return "", ErrBadTopic
 	}
-	msg := m
-	msg.seq = 0
-	msg.frames = [maxCodecs][]byte{}
-	if err := h.broker.Publish(topicName, &msg); err != nil {
-		return "", err
-	}
-	return msg.ID, nil
+	return h.broker.Publish(topicName, m)
 }
 
-// deliver is the broker's entry into the local hub: it sequences the
-// message, records it in the history ring, encodes it once per codec in
-// use, and queues it for each loop with subscribers.
-func (h *Hub) deliver(topicName string, m *Message) error {
+// deliver is the hub's DeliverFunc: it makes the immutable Message
+// (sequence, id, every frame), records it in the history ring and queues
+// it for each loop with subscribers.
+func (h *Hub) deliver(topicName string, in Message) (string, error) {
 	t, err := h.topic(topicName, true)
 	if err != nil {
-		return err
+		return "", err
 	}
+	enc := encoders()
+	m := &Message{ID: in.ID, Event: in.Event, Data: in.Data, Key: in.Key}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, sh := range t.shards {
 		if sh.count > 0 && len(sh.pending) >= h.cfg.MaxBacklog {
-			return ErrBacklog
+			return "", ErrBacklog
 		}
 	}
+	// Fill every field before m is shared: from the ring append on, other
+	// loops and goroutines may read it.
 	t.seq++
 	m.seq = t.seq
 	if m.ID == "" {
-		m.ID = strconv.FormatUint(m.seq, 10)
+		var b [32]byte
+		id := append(append(b[:0], h.epoch...), '-')
+		m.ID = string(strconv.AppendUint(id, m.seq, 10))
 	}
-	for id, n := range t.codecN {
-		if n > 0 {
-			m.frames[id] = codecs[id](nil, m)
-		}
+	// Room for the usual framing, so an encoder appends without growing.
+	hint := len(m.ID) + len(m.Event) + len(m.Data) + 32
+	for i, encode := range enc {
+		m.frames[i] = encode(make([]byte, 0, hint), m)
 	}
+	id := m.ID
 	if len(t.ring) < t.cfg.RingSize {
 		t.ring = append(t.ring, m)
 	} else {
@@ -362,16 +467,27 @@ func (h *Hub) deliver(topicName string, m *Message) error {
 		}
 		sh.pending = append(sh.pending, m)
 		if !sh.posted {
-			sh.posted = true
 			// Control post: the backlog bound above limits it.
-			_ = sh.el.postControl(sh.run)
+			if sh.el.postControl(sh.run) != nil {
+				// The loop has stopped and will never run the batch: drop
+				// it (counted as Dropped for each subscriber there), so
+				// this shard's backlog does not make the topic refuse
+				// publishes for the loops still running.
+				t.stats.dropped.Add(int64(sh.count) * int64(len(sh.pending)))
+				clear(sh.pending)
+				sh.pending = sh.pending[:0]
+				continue
+			}
+			sh.posted = true
 		}
 	}
-	return nil
+	return id, nil
 }
 
-// history returns the messages after lastID in order. found is false when
-// lastID is not in the ring (too old, or unknown): the caller resets.
+// history returns, oldest first, the messages after lastID, or the whole
+// ring with found = false when lastID is not in it (too old, from another
+// epoch, or unknown): the caller resets its client and replays them all,
+// so there is never a gap. Ids are compared whole; the newest match wins.
 // Under t.mu.
 func (t *topic) history(lastID string) (msgs []*Message, found bool) {
 	n := len(t.ring)
@@ -379,44 +495,42 @@ func (t *topic) history(lastID string) (msgs []*Message, found bool) {
 	if n == t.cfg.RingSize {
 		start = t.ringPos
 	}
+	from := 0
 	for i := n - 1; i >= 0; i-- {
-		m := t.ring[(start+i)%n]
-		if m.ID == lastID {
-			for j := i + 1; j < n; j++ {
-				msgs = append(msgs, t.ring[(start+j)%n])
-			}
-			return msgs, true
+		if t.ring[(start+i)%n].ID == lastID {
+			from, found = i+1, true
+			break
 		}
 	}
-	return nil, false
-}
-
-// ensureFrames encodes ring messages for a codec that had no subscribers
-// when they were published, so history can be replayed. Under t.mu.
-func (t *topic) ensureFrames(msgs []*Message, codec CodecID) {
-	for _, m := range msgs {
-		if m.frames[codec] == nil {
-			m.frames[codec] = codecs[codec](nil, m)
-		}
+	if from == n {
+		return nil, found
 	}
+	msgs = make([]*Message, 0, n-from)
+	for j := from; j < n; j++ {
+		msgs = append(msgs, t.ring[(start+j)%n])
+	}
+	return msgs, found
 }
 
 // Resume says whether and from where a subscriber catches up.
 type Resume struct {
 	// LastID is the id of the last message the subscriber saw.
 	LastID string
-	// Enabled turns resume on (LastID may then be "" only if the topic
-	// history should be ignored; a client without Last-Event-ID leaves
-	// Enabled false).
+	// Enabled turns resume on. A client without Last-Event-ID leaves it
+	// false and gets live messages only; enabled with an empty LastID
+	// (which no message has) means a reset and the whole history.
 	Enabled bool
 }
 
 // Subscribe adds sub, living on conn, to topic. With resume enabled it
-// returns the messages after resume.LastID from the topic's history, to
-// be written before anything else, and reset=true when LastID is no
-// longer (or never was) in the history: the caller tells its client to
-// start over. Later messages arrive through sub's connection, without
-// gaps or duplicates. On conn's loop.
+// returns missed, the messages after resume.LastID from the topic's
+// history, oldest first, to be written before anything else. When LastID
+// is not in the history (older than the ring, from another epoch such as
+// an earlier process, or unknown) it returns reset=true and the whole
+// history as missed: the caller tells its client to start over, then
+// writes missed. Either way the messages published later arrive through
+// sub's connection right after missed, without gaps or duplicates. On
+// conn's loop.
 func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Resume) (s *Subscription, missed []*Message, reset bool, err error) {
 	t, err := h.topic(topicName, true)
 	if err != nil {
@@ -424,6 +538,9 @@ func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Res
 	}
 	el := conn.el
 	codec := sub.Codec()
+	if int(codec) >= len(encoders()) {
+		panic("BUG: loop: Subscribe with an unregistered codec")
+	}
 	t.mu.Lock()
 	var sh *shard
 	for _, x := range t.shards {
@@ -437,12 +554,10 @@ func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Res
 		t.shards = append(t.shards, sh)
 	}
 	sh.count++
-	t.codecN[codec]++
 	if resume.Enabled {
 		var found bool
 		missed, found = t.history(resume.LastID)
 		reset = !found
-		t.ensureFrames(missed, codec)
 	}
 	s = &Subscription{sh: sh, conn: conn, sub: sub, codec: codec, lastSeq: t.seq, active: true}
 	t.mu.Unlock()
@@ -471,7 +586,6 @@ func (s *Subscription) Unsubscribe() {
 	t := s.sh.t
 	t.mu.Lock()
 	sh.count--
-	t.codecN[s.codec]--
 	t.mu.Unlock()
 }
 
@@ -535,8 +649,6 @@ func (s *Subscription) offer(m *Message, c *deliveryCounters) {
 		return // already replayed from history
 	}
 	s.lastSeq = m.seq
-	// Never nil: a subscriber that joined after the publish has
-	// lastSeq >= m.seq, and the codec was counted before the publish.
 	frame := m.frames[s.codec]
 	if s.held != nil || s.over() {
 		switch s.sh.t.cfg.Policy {
@@ -599,14 +711,14 @@ func (sh *shard) run() {
 		if s.conn.closed {
 			continue
 		}
-		el.cork(s.conn)
+		prev := el.cork(s.conn)
 		for _, m := range batch {
 			if !s.active || s.conn.closed {
 				break
 			}
 			s.offer(m, &c)
 		}
-		el.uncork()
+		el.uncork(prev)
 		if i < len(sh.subs) && sh.subs[i] != s {
 			i-- // s unsubscribed (overflow close) and another moved into its slot
 		}

@@ -2,11 +2,14 @@ package loop
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +21,14 @@ var hubTestCodec = RegisterCodec(func(dst []byte, m *Message) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, m.Data...)
 	return append(dst, '\n')
+})
+
+// hubFrameCodec frames a message like a WebSocket server frame (a short
+// header and the payload), so the hub runs with two codecs here as it
+// does in cmd/streamd (SSE and WebSocket).
+var hubFrameCodec = RegisterCodec(func(dst []byte, m *Message) []byte {
+	dst = append(dst, 0x81, byte(min(len(m.Data), 126)))
+	return append(dst, m.Data...)
 })
 
 // hubSub is a minimal protocol on the hub: the connection carries
@@ -165,32 +176,41 @@ func TestHubErrors(t *testing.T) {
 
 func TestHubHistory(t *testing.T) {
 	h := newTestHub(t, HubConfig{Topics: map[string]TopicConfig{"r": {RingSize: 4}}})
+	ids := []string{""} // ids[i] is message i's
 	for i := 1; i <= 10; i++ {
 		m := Message{Data: []byte("m" + strconv.Itoa(i))}
+		want := h.epoch + "-" + strconv.Itoa(i)
 		if i == 9 {
-			m.ID = "custom"
+			m.ID, want = "custom", "custom"
 		}
 		id, err := h.Publish("r", m)
-		want := strconv.Itoa(i)
-		if i == 9 {
-			want = "custom"
-		}
 		if err != nil || id != want {
 			t.Fatalf("Publish #%d = %q, %v; want %q", i, id, err, want)
 		}
+		ids = append(ids, id)
+	}
+	if len(h.epoch) != epochLen || strings.Trim(h.epoch, "0123456789abcdefghijklmnopqrstuvwxyz") != "" {
+		t.Errorf("epoch %q; want %d characters of [0-9a-z]", h.epoch, epochLen)
+	}
+	other := newTestHub(t, HubConfig{})
+	if other.epoch == h.epoch {
+		t.Fatalf("two hubs share the epoch %q", h.epoch)
 	}
 	tp, _ := h.topic("r", false)
+	const ring = "m7 m8 m9 m10"
 	tests := []struct {
 		last  string
 		want  string
 		found bool
 	}{
-		{"7", "m8 m9 m10", true},
+		{ids[7], "m8 m9 m10", true},
 		{"custom", "m10", true},
-		{"10", "", true},
-		{"6", "", false}, // fell out of the 4-slot ring
-		{"9", "", false}, // replaced by a custom id
-		{"", "", false},
+		{ids[10], "", true},
+		{ids[6], ring, false},             // fell out of the 4-slot ring
+		{h.epoch + "-9", ring, false},     // never sent: #9 had a custom id
+		{other.epoch + "-8", ring, false}, // another hub's (an earlier process's) #8
+		{"8", ring, false},                // not an id of this hub
+		{"", ring, false},
 	}
 	for _, tt := range tests {
 		tp.mu.Lock()
@@ -234,12 +254,12 @@ func TestHubBacklog(t *testing.T) {
 		t.Errorf("Published = %d; want 8 (the refused one not recorded)", st.Published)
 	}
 	for i := 1; i <= 8; i++ {
-		hc.expect(strconv.Itoa(i) + " x")
+		hc.expect(hub.epoch + "-" + strconv.Itoa(i) + " x")
 	}
 	if _, err := hub.Publish("b", Message{Data: []byte("y")}); err != nil {
 		t.Fatalf("Publish after the loop caught up: %v", err)
 	}
-	hc.expect("9 y")
+	hc.expect(hub.epoch + "-9 y")
 }
 
 func TestHubSubscribeResume(t *testing.T) {
@@ -252,10 +272,11 @@ func TestHubSubscribeResume(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		a, _ := dialHub(t, ts, "topic=t&last=3", subs)
-		a.expect("4 m4", "5 m5")
-		b, _ := dialHub(t, ts, "topic=t&last=1", subs)
-		b.expect("RESET")
+		e := hub.epoch + "-"
+		a, _ := dialHub(t, ts, "topic=t&last="+e+"3", subs)
+		a.expect(e+"4 m4", e+"5 m5")
+		b, _ := dialHub(t, ts, "topic=t&last="+e+"1", subs)
+		b.expect("RESET", e+"3 m3", e+"4 m4", e+"5 m5") // the whole ring
 		c, hc := dialHub(t, ts, "topic=t", subs)
 		if st := hub.TopicStats("t"); st.Subscribers != 3 {
 			t.Fatalf("Subscribers = %d; want 3", st.Subscribers)
@@ -264,7 +285,7 @@ func TestHubSubscribeResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, cl := range []*hubClient{a, b, c} {
-			cl.expect("6 m6")
+			cl.expect(e + "6 m6")
 		}
 		c.c.Close()
 		select {
@@ -274,6 +295,304 @@ func TestHubSubscribeResume(t *testing.T) {
 		}
 		waitFor(t, "2 subscribers", func() bool { return hub.TopicStats("t").Subscribers == 2 })
 	})
+}
+
+// TestHubResumeAfterRestart resumes on a new hub (a restarted process:
+// new epoch, its sequence again from 1) with ids of the old one and of
+// its own: an id of the ring resumes exactly after it; any other id gets
+// a reset, the whole ring and then the live messages, with nothing
+// missing. (With bare sequence numbers as ids, the old id 12 would have
+// resumed after the new 12 and silently skipped the new 1–12.)
+func TestHubResumeAfterRestart(t *testing.T) {
+	const ringSize = 10
+	cfg := HubConfig{Default: TopicConfig{RingSize: ringSize}}
+	old := newTestHub(t, cfg)
+	var oldIDs []string
+	for i := 1; i <= 15; i++ {
+		id, err := old.Publish("t", Message{Data: []byte("old" + strconv.Itoa(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldIDs = append(oldIDs, id)
+	}
+	hub := newTestHub(t, cfg) // the new process
+	subs := make(chan *hubSub, 4)
+	ts := startServer(t, Config{Loops: 2}, hubRoutes(hub, subs))
+	var lines []string // "ID DATA" of every message published to hub
+	publish := func(n int) {
+		t.Helper()
+		for range n {
+			data := "new" + strconv.Itoa(len(lines)+1)
+			id, err := hub.Publish("t", Message{Data: []byte(data)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, id+" "+data)
+		}
+	}
+	publish(15)
+	tests := []struct {
+		name, last string
+		reset      bool
+		from       int // index in lines of the first message replayed
+	}{
+		{"old epoch, seq in the new ring", oldIDs[11], true, 15 - ringSize},
+		{"old epoch, seq past the new ones", oldIDs[14], true, 15 - ringSize},
+		{"in the ring", hub.epoch + "-12", false, 12},
+		{"newest", hub.epoch + "-15", false, 15},
+		{"fell out of the ring", hub.epoch + "-3", true, 15 - ringSize},
+		{"unknown", "nope", true, 15 - ringSize},
+	}
+	var clients []*hubClient
+	for _, tt := range tests {
+		hc, _ := dialHub(t, ts, "topic=t&last="+tt.last, subs) // lives until the end of t
+		t.Run(tt.name, func(t *testing.T) {
+			hc.t = t
+			if tt.reset {
+				hc.expect("RESET")
+			}
+			hc.expect(lines[tt.from:15]...)
+		})
+		hc.t = t
+		clients = append(clients, hc)
+	}
+	if t.Failed() {
+		return
+	}
+	publish(3)
+	for _, hc := range clients {
+		hc.expect(lines[15:]...) // live, right after the replay
+	}
+}
+
+// TestHubFramesAtPublish checks that a message is complete when
+// published, with no subscriber: a frame for every registered codec, so
+// nothing is ever encoded into a shared message later.
+func TestHubFramesAtPublish(t *testing.T) {
+	h := newTestHub(t, HubConfig{})
+	id, err := h.Publish("f", Message{Event: "e", Data: []byte("hello")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, _ := h.topic("f", false)
+	tp.mu.Lock()
+	msgs, _ := tp.history("")
+	tp.mu.Unlock()
+	if len(msgs) != 1 {
+		t.Fatalf("history has %d messages; want 1", len(msgs))
+	}
+	m := msgs[0]
+	if m.ID != id || m.Seq() != 1 {
+		t.Errorf("message id %q, seq %d; want %q, 1", m.ID, m.Seq(), id)
+	}
+	if got, want := string(m.Frame(hubTestCodec)), id+" hello\n"; got != want {
+		t.Errorf("Frame(hubTestCodec) = %q; want %q", got, want)
+	}
+	if got, want := string(m.Frame(hubFrameCodec)), "\x81\x05hello"; got != want {
+		t.Errorf("Frame(hubFrameCodec) = %q; want %q", got, want)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("RegisterCodec after a publish did not panic")
+		}
+	}()
+	RegisterCodec(func(dst []byte, _ *Message) []byte { return dst })
+}
+
+// goBroker delivers each message from a goroutine of its own, as a broker
+// adapter does from its connection's goroutines. With wait set, Publish
+// waits for the local delivery and returns its id and error; without,
+// Publish returns at once (a broker whose local delivery comes back
+// later) with no id.
+type goBroker struct {
+	wait    bool
+	deliver DeliverFunc
+	wg      sync.WaitGroup
+}
+
+func (b *goBroker) Start(deliver DeliverFunc) error {
+	b.deliver = deliver
+	return nil
+}
+
+func (b *goBroker) Publish(topic string, m Message) (string, error) {
+	type result struct {
+		id  string
+		err error
+	}
+	done := make(chan result, 1)
+	b.wg.Go(func() {
+		id, err := b.deliver(topic, m)
+		done <- result{id, err}
+	})
+	if !b.wait {
+		return "", nil
+	}
+	r := <-done
+	return r.id, r.err
+}
+
+func (b *goBroker) Close() error {
+	b.wg.Wait()
+	return nil
+}
+
+// TestHubConcurrent is for -race: publishers on several goroutines
+// (delivering through the in-process broker, or from broker goroutines)
+// while subscribers join and resume on 2 loops and the history is read.
+// Every subscriber then gets consecutive sequence numbers, with nothing
+// missing or repeated, and the ids Publish returned are all distinct.
+func TestHubConcurrent(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		broker func() Broker
+		ids    bool // Publish returns the ids
+	}{
+		{"memory", func() Broker { return nil }, true},
+		{"deliver from goroutines", func() Broker { return &goBroker{wait: true} }, true},
+		{"deliver later", func() Broker { return &goBroker{} }, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			const publishers, per, joiners = 4, 100, 12
+			hub := newTestHub(t, HubConfig{Default: TopicConfig{RingSize: 16}, Broker: tt.broker()})
+			subs := make(chan *hubSub, joiners)
+			ts := startServer(t, Config{Loops: 2}, hubRoutes(hub, subs))
+			tp, _ := hub.topic("c", true)
+			// ringIDs reads the history as Subscribe does, then the
+			// messages without the lock, as loops and codecs do.
+			ringIDs := func() []string {
+				tp.mu.Lock()
+				msgs, _ := tp.history("")
+				tp.mu.Unlock()
+				ids := make([]string, 0, len(msgs))
+				for _, m := range msgs {
+					if !bytes.HasPrefix(m.Frame(hubTestCodec), []byte(m.ID+" ")) || len(m.Frame(hubFrameCodec)) != 2+len(m.Data) {
+						t.Errorf("message %q: frames %q, %q", m.ID, m.Frame(hubTestCodec), m.Frame(hubFrameCodec))
+					}
+					ids = append(ids, m.ID)
+				}
+				return ids
+			}
+
+			var (
+				wg       sync.WaitGroup
+				returned = make([][]string, publishers)
+				stop     = make(chan struct{})
+			)
+			for p := range publishers {
+				wg.Go(func() {
+					for i := range per {
+						id, err := hub.Publish("c", Message{Data: []byte(fmt.Sprintf("%d:%d", p, i))})
+						if err != nil {
+							t.Errorf("Publish: %v", err)
+							return
+						}
+						returned[p] = append(returned[p], id)
+					}
+				})
+			}
+			var readerWG sync.WaitGroup
+			readerWG.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ringIDs()
+					hub.TopicStats("c")
+					runtime.Gosched()
+				}
+			})
+			type joined struct {
+				hc   *hubClient
+				last string // resumed after this id ("" = no resume)
+			}
+			var cs []joined
+			for j := range joiners {
+				query, last := "topic=c", ""
+				switch ids := ringIDs(); j % 4 {
+				case 1: // the newest id: nothing to replay, or a few
+					if len(ids) > 0 {
+						last = ids[len(ids)-1]
+					}
+				case 2: // the oldest id still in the ring
+					if len(ids) > 0 {
+						last = ids[0]
+					}
+				case 3:
+					last = "nope" // reset and the whole ring
+				}
+				if last != "" {
+					query += "&last=" + last
+				}
+				hc, _ := dialHub(t, ts, query, subs)
+				cs = append(cs, joined{hc, last})
+			}
+			wg.Wait()
+			close(stop)
+			readerWG.Wait()
+			if t.Failed() {
+				return
+			}
+			// A broker that delivers later may still be delivering.
+			waitFor(t, "every message delivered", func() bool { return hub.TopicStats("c").Published == publishers*per })
+			if _, err := hub.Publish("c", Message{Data: []byte("end")}); err != nil {
+				t.Fatal(err)
+			}
+
+			if tt.ids {
+				seen := map[string]bool{}
+				for _, ids := range returned {
+					for _, id := range ids {
+						if seen[id] || !strings.HasPrefix(id, hub.epoch+"-") {
+							t.Fatalf("Publish returned %q twice or from another epoch", id)
+						}
+						seen[id] = true
+					}
+				}
+				if len(seen) != publishers*per {
+					t.Fatalf("Publish returned %d ids; want %d", len(seen), publishers*per)
+				}
+			}
+			seqOf := func(id string) uint64 {
+				epoch, seq, _ := strings.Cut(id, "-")
+				n, err := strconv.ParseUint(seq, 10, 64)
+				if epoch != hub.epoch || err != nil {
+					t.Fatalf("id %q; want %s-<seq>", id, hub.epoch)
+				}
+				return n
+			}
+			for i, c := range cs {
+				var prev uint64
+				reset, first := false, true
+				for ; ; first = false {
+					line := c.hc.line()
+					if first && line == "RESET" {
+						if c.last == "" {
+							t.Fatalf("client %d: RESET without a resume", i)
+						}
+						reset = true
+						line = c.hc.line()
+					}
+					id, data, _ := strings.Cut(line, " ")
+					seq := seqOf(id)
+					switch {
+					case !first && seq != prev+1:
+						t.Fatalf("client %d: %s after seq %d (lost or repeated)", i, id, prev)
+					case first && c.last == "nope" && !reset:
+						t.Fatalf("client %d: no RESET for an unknown id", i)
+					case first && c.last != "" && !reset && seq != seqOf(c.last)+1:
+						t.Fatalf("client %d resumed after %s at %s", i, c.last, id)
+					}
+					prev = seq
+					if data == "end" {
+						break
+					}
+				}
+			}
+		})
+	}
 }
 
 // TestHubSlowClose checks PolicyClose at the hub level: a subscriber that
@@ -291,7 +610,7 @@ func TestHubSlowClose(t *testing.T) {
 		// Every message, in order, up to the final "end".
 		for i := 1; ; i++ {
 			l, err := fast.br.ReadString('\n')
-			if err != nil || !strings.HasPrefix(l, strconv.Itoa(i)+" ") {
+			if err != nil || !strings.HasPrefix(l, hub.epoch+"-"+strconv.Itoa(i)+" ") {
 				errc <- fmt.Errorf("fast reader: line %d = %.20q, %v", i, l, err)
 				return
 			}
@@ -342,5 +661,27 @@ func TestHubSlowClose(t *testing.T) {
 	}
 	if st := hub.TopicStats("s"); st.Closed != 1 || st.Subscribers != 1 {
 		t.Errorf("stats %+v; want Closed 1, Subscribers 1", st)
+	}
+}
+
+// BenchmarkHubPublish publishes to a topic without subscribers: the cost
+// of sequencing, recording in the history ring and encoding.
+func BenchmarkHubPublish(b *testing.B) {
+	for _, size := range []int{64, 4096} {
+		b.Run(fmt.Sprintf("data=%d", size), func(b *testing.B) {
+			h, err := NewHub(HubConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			data := bytes.Repeat([]byte("x"), size)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if _, err := h.Publish("bench", Message{Event: "e", Data: data}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

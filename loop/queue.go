@@ -9,29 +9,14 @@ import (
 
 // taskQueue is a loop's inbox for work posted from other goroutines. Many
 // posts between two drains cost one gnet wake-up: only the post that finds
-// the queue empty schedules a drain. The queue is bounded by limit.
+// the queue empty schedules a drain (see eventLoop.enqueue). The queue is
+// bounded by limit.
 type taskQueue struct {
 	mu      sync.Mutex
 	tasks   []func()
 	spare   []func()
 	limit   int
 	stopped bool
-}
-
-// push appends fn and reports whether the caller must schedule a drain.
-func (q *taskQueue) push(fn func()) (wake bool, err error) {
-	q.mu.Lock()
-	switch {
-	case q.stopped:
-		err = ErrServerClosed
-	case len(q.tasks) >= q.limit:
-		err = ErrQueueFull
-	default:
-		q.tasks = append(q.tasks, fn)
-		wake = len(q.tasks) == 1
-	}
-	q.mu.Unlock()
-	return wake, err
 }
 
 // take swaps out the pending tasks; the caller runs them and hands the

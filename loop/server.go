@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/streamd/streamd/httpcodec"
 )
@@ -32,6 +31,7 @@ type Server struct {
 	start  time.Time
 
 	eng     gnet.Engine
+	cli     *gnet.Client // the event loops; accepted connections are enrolled into it
 	addr    atomic.Pointer[net.TCPAddr]
 	ready   chan struct{}
 	serving atomic.Bool
@@ -42,6 +42,16 @@ type Server struct {
 	connIDs  atomic.Uint64
 	draining atomic.Bool
 	stopped  chan struct{}
+
+	ips           perIP
+	bufferedInput atomic.Int64 // bytes of pending input, all connections (Config.MaxBufferedInput)
+	bufferedPeak  atomic.Int64
+	acceptErrors  atomic.Int64
+	refused       atomic.Int64 // refused by the accept loop (MaxConns, MaxConnsPerIP)
+
+	// died receives the error of event loops that stopped on their own.
+	died     chan error
+	stopping atomic.Bool // Serve is stopping the engine itself
 }
 
 // New creates a server; zero Config fields take their defaults.
@@ -54,6 +64,7 @@ func New(cfg Config) *Server {
 		start:   time.Now(),
 		ready:   make(chan struct{}),
 		stopped: make(chan struct{}),
+		died:    make(chan error, 1),
 	}
 	empty := []*eventLoop{}
 	s.loops.Store(&empty)
@@ -99,20 +110,67 @@ func (s *Server) Loops() []*Loop {
 
 // Stats is a snapshot of the server's counters.
 type Stats struct {
+	// Open connections now; Accepted since start; Requests served;
+	// Refused with 503 at accept (MaxConns, MaxConnsPerIP, shutdown);
+	// BadRequests answered with a 4xx by the parser.
 	Open, Accepted, Requests, Refused, BadRequests int64
+	// AcceptErrors counts failed accept(2) calls (EMFILE and the like),
+	// each retried after a backoff.
+	AcceptErrors int64
+	// ReadPauses counts the times a connection's reading was paused
+	// because its queued output was above the high watermark.
+	ReadPauses int64
+	// BufferedInput is the input held for incomplete requests now, in
+	// bytes (see Config.MaxBufferedInput); BufferedInputPeak its highest
+	// value since start.
+	BufferedInput, BufferedInputPeak int64
+	// InputCopied counts input bytes copied into per-connection buffers
+	// (partial requests): each byte is copied once however slowly it
+	// arrives, so this stays near the size of the partial requests.
+	InputCopied int64
+	// Closes counts closed connections by reason: "app", "peer",
+	// "idle_timeout", "header_timeout", "read_timeout", "write_timeout",
+	// "input_overflow", "input_budget", "bad_request", "shutdown".
+	Closes map[string]int64
 }
 
 // Stats sums the per-loop counters. Safe from any goroutine.
 func (s *Server) Stats() Stats {
-	var st Stats
+	st := Stats{
+		Refused:           s.refused.Load(),
+		AcceptErrors:      s.acceptErrors.Load(),
+		BufferedInput:     s.bufferedInput.Load(),
+		BufferedInputPeak: s.bufferedPeak.Load(),
+		Closes:            make(map[string]int64, numReasons),
+	}
+	for _, name := range reasonNames {
+		st.Closes[name] = 0
+	}
 	for _, el := range *s.loops.Load() {
 		st.Open += el.stats.open.Load()
 		st.Accepted += el.stats.accepted.Load()
 		st.Requests += el.stats.requests.Load()
 		st.Refused += el.stats.refused.Load()
 		st.BadRequests += el.stats.errors.Load()
+		st.ReadPauses += el.stats.paused.Load()
+		st.InputCopied += el.stats.copied.Load()
+		for r := range el.stats.closes {
+			st.Closes[reasonNames[r]] += el.stats.closes[r].Load()
+		}
 	}
 	return st
+}
+
+// engineStopped records that the event loops stopped; unless Serve is
+// stopping them itself, Serve returns ErrEngineStopped.
+func (s *Server) engineStopped(err error) {
+	if s.stopping.Load() {
+		return
+	}
+	select {
+	case s.died <- fmt.Errorf("%w: %v", ErrEngineStopped, err):
+	default:
+	}
 }
 
 func (s *Server) openConns() int64 {
@@ -129,10 +187,13 @@ func (s *Server) openConns() int64 {
 func (s *Server) tickNow() int32 { return int32(time.Since(s.start)/TickInterval) + 1 }
 
 // Serve listens on Config.Addr and serves until ctx is cancelled, then
-// shuts down gracefully: it stops taking new connections (they get 503),
-// lets in-flight responses finish, tells streams to end, and after
-// Config.ShutdownTimeout closes whatever is left. It returns nil after a
-// clean shutdown, or the error that stopped the engine.
+// shuts down gracefully: it closes the listener (new clients get a refused
+// connection and retry elsewhere), lets in-flight responses finish, tells
+// streams to end, and after Config.ShutdownTimeout closes whatever is
+// left. It returns nil after a clean shutdown, an error if it could not
+// start, and an error wrapping ErrEngineStopped if the event loops stopped
+// without being asked to. Accept errors (EMFILE and the like) never stop
+// it: accepting backs off and retries (see Stats.AcceptErrors).
 func (s *Server) Serve(ctx context.Context) error {
 	if !s.serving.CompareAndSwap(false, true) {
 		return errors.New("loop: Serve called twice")
@@ -140,60 +201,72 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer close(s.stopped)
 	addr := s.cfg.Addr
 	if s.cfg.ReusePort && strings.HasSuffix(addr, ":0") {
-		// Each loop would bind its own random port.
+		// Each process would bind its own random port.
 		return errors.New("loop: ReusePort needs a fixed port, not :0")
 	}
-	if strings.HasPrefix(addr, ":") {
-		addr = "0.0.0.0" + addr
+	ln, err := s.listen(addr)
+	if err != nil {
+		return fmt.Errorf("loop: serve %s: %w", s.cfg.Addr, err)
 	}
 	h := &handler{srv: s}
-	errc := make(chan error, 1)
-	go func() {
-		errc <- gnet.Run(h, "tcp://"+addr,
-			gnet.WithMulticore(true),
-			gnet.WithNumEventLoop(s.cfg.Loops),
-			gnet.WithLockOSThread(true),
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithReusePort(s.cfg.ReusePort),
-			gnet.WithLogger(gnetLogger{s.log}),
-		)
-	}()
-
-	select {
-	case err := <-errc:
-		if err == nil {
-			err = errors.New("loop: engine stopped before boot")
-		}
-		return fmt.Errorf("loop: serve %s: %w", s.cfg.Addr, err)
-	case <-s.ready:
+	cli, err := gnet.NewClient(h,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(s.cfg.Loops),
+		gnet.WithLockOSThread(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{s.log}),
+	)
+	if err == nil {
+		err = cli.Start()
 	}
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("loop: serve %s: %w", s.cfg.Addr, err)
+	}
+	s.cli = cli
+	ta, _ := ln.Addr().(*net.TCPAddr)
+	s.addr.Store(ta)
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "listening",
+		slog.String("addr", fmt.Sprint(ta)), slog.Int("loops", s.cfg.Loops),
+		slog.Int("max_conns", s.cfg.MaxConns), slog.Int("max_conns_per_ip", s.cfg.MaxConnsPerIP))
+	close(s.ready)
 
 	tickDone := make(chan struct{})
 	tickStop := make(chan struct{})
 	go s.ticker(tickStop, tickDone)
+	acceptStop := make(chan struct{})
+	acceptDone := make(chan error, 1)
+	go func() { acceptDone <- s.acceptLoop(ln, acceptStop) }()
 
-	var engineErr error
-	engineDone := false // errc already read: the engine stopped by itself
+	var serveErr error
 	select {
-	case engineErr = <-errc:
-		engineDone = true
 	case <-ctx.Done():
+	case serveErr = <-s.died:
+	case serveErr = <-acceptDone:
+		serveErr = fmt.Errorf("loop: accept on %s: %w", ta, serveErr)
+		acceptDone <- nil
+	}
+	// Stop accepting first: clients of a draining server get a network
+	// error and reconnect (to this address once a new server binds it).
+	close(acceptStop)
+	_ = ln.Close()
+	<-acceptDone
+	if serveErr == nil {
 		s.shutdown()
 	}
+	s.stopping.Store(true)
 	close(tickStop)
 	<-tickDone
-	if !engineDone {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = s.eng.Stop(stopCtx)
-		cancel()
-		engineErr = <-errc
+	for _, el := range *s.loops.Load() {
+		_ = el.postControl(el.closeAll)
 	}
+	_ = cli.Stop()
 	for _, el := range *s.loops.Load() {
 		el.queue.stop()
 		el.stopTimers()
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "server stopped", slog.Int64("open", s.openConns()))
-	return engineErr
+	return serveErr
 }
 
 // shutdown drains connections until none is left or the deadline passes.
@@ -272,27 +345,9 @@ type handler struct {
 }
 
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
-	s := h.srv
-	s.eng = eng
-	if fd, err := eng.Dup(); err == nil {
-		if sa, err := unix.Getsockname(fd); err == nil {
-			switch a := sa.(type) {
-			case *unix.SockaddrInet4:
-				s.addr.Store(&net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port})
-			case *unix.SockaddrInet6:
-				s.addr.Store(&net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port})
-			}
-		}
-		_ = unix.Close(fd)
-	}
-	s.log.LogAttrs(context.Background(), slog.LevelInfo, "listening",
-		slog.String("addr", fmt.Sprint(s.addr.Load())), slog.Int("loops", s.cfg.Loops),
-		slog.Int("max_conns", s.cfg.MaxConns))
-	close(s.ready)
+	h.srv.eng = eng
 	return gnet.None
 }
-
-var refusal = []byte("HTTP/1.1 503 Service Unavailable\r\nServer: streamd\r\nContent-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\nserver at capacity.\n")
 
 func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	el := h.srv.loopFor(gc.EventLoop())

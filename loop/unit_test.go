@@ -1,9 +1,12 @@
 package loop
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/panjf2000/gnet/v2"
 )
 
 func TestRouter(t *testing.T) {
@@ -312,31 +315,47 @@ func TestWheelFireChangesSameSlot(t *testing.T) {
 	}
 }
 
+// countingEngine is a gnet.EventLoop whose Execute only counts wake-ups.
+type countingEngine struct {
+	gnet.EventLoop
+	wakes *int
+}
+
+func (e countingEngine) Execute(context.Context, gnet.Runnable) error {
+	*e.wakes++
+	return nil
+}
+
 func TestTaskQueue(t *testing.T) {
-	q := taskQueue{limit: 3}
+	wakes := 0
+	el := &eventLoop{srv: New(Config{Logger: testLogger()}), gl: countingEngine{wakes: &wakes}}
+	el.queue.limit = 3
+	q := &el.queue
 	var ran []int
 	for i := range 3 {
-		wake, err := q.push(func() { ran = append(ran, i) })
-		if err != nil {
-			t.Fatalf("push %d: %v", i, err)
+		if err := el.post(func() { ran = append(ran, i) }); err != nil {
+			t.Fatalf("post %d: %v", i, err)
 		}
-		if wake != (i == 0) {
-			t.Errorf("push %d: wake = %v; want %v", i, wake, i == 0)
+		if wakes != 1 {
+			t.Errorf("post %d: %d wake-ups; want 1 per batch", i, wakes)
 		}
 	}
-	if _, err := q.push(func() {}); !errors.Is(err, ErrQueueFull) {
-		t.Fatalf("push on a full queue: %v; want ErrQueueFull", err)
+	if err := el.post(func() {}); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("post on a full queue: %v; want ErrQueueFull", err)
+	}
+	if err := el.postControl(func() { ran = append(ran, 3) }); err != nil {
+		t.Fatalf("postControl on a full queue: %v; want nil (no limit)", err)
 	}
 	tasks := q.take()
 	for _, f := range tasks {
 		f()
 	}
 	q.recycle(tasks)
-	if !slices.Equal(ran, []int{0, 1, 2}) {
-		t.Errorf("ran %v; want [0 1 2]", ran)
+	if !slices.Equal(ran, []int{0, 1, 2, 3}) {
+		t.Errorf("ran %v; want [0 1 2 3]", ran)
 	}
-	if wake, err := q.push(func() {}); err != nil || !wake {
-		t.Errorf("push after take = %v, %v; want wake, nil", wake, err)
+	if err := el.post(func() {}); err != nil || wakes != 2 {
+		t.Errorf("post after take = %v with %d wake-ups; want nil, 2", err, wakes)
 	}
 	if n := len(q.take()); n != 1 {
 		t.Errorf("take = %d tasks; want 1", n)
@@ -345,8 +364,8 @@ func TestTaskQueue(t *testing.T) {
 		t.Errorf("take on empty = %d tasks", n)
 	}
 	q.stop()
-	if _, err := q.push(func() {}); !errors.Is(err, ErrServerClosed) {
-		t.Errorf("push after stop: %v; want ErrServerClosed", err)
+	if err := el.post(func() {}); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("post after stop: %v; want ErrServerClosed", err)
 	}
 }
 

@@ -21,10 +21,10 @@
 // A topic's policy (loop.TopicConfig) decides what happens to a stream
 // whose queued output exceeds the topic budget: PolicyClose (the default)
 // closes it, and the browser reconnects with Last-Event-ID and receives
-// exactly the events it missed from the topic history — or a ResetEvent
-// when they are older than the history ring. Direct sends report Written,
-// Queued (above the high watermark: pause and use OnDrain) or Dropped
-// (the stream is closed or over Options.MaxBuffered).
+// exactly the events it missed from the topic history — or, when they are
+// older than the history ring, a ResetEvent and the whole history. Direct
+// sends report Written, Queued (above the high watermark: pause and use
+// OnDrain) or Dropped (the stream is closed or over Options.MaxBuffered).
 //
 // # Concurrency
 //

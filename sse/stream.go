@@ -15,9 +15,14 @@ import (
 const DefaultHeartbeat = 15 * time.Second
 
 // ResetEvent is the event type sent when a client resumes with a
-// Last-Event-ID that is no longer in a topic's history: its data is the
-// topic name. The client should reload its state; the stream then carries
-// new events as usual.
+// Last-Event-ID that is not in a topic's history: older than the history
+// ring, from before a server restart (the hub's ids carry an epoch, see
+// loop.Message), or unknown. Its data is the topic name. The topic's whole
+// history follows it, then the live events, with no gap between them: the
+// client drops the state it built from the topic and rebuilds it from the
+// events after the reset. The reset itself carries no id, so a client
+// that reconnects before any event arrives resumes with its old id again
+// and gets another reset, never a gap.
 const ResetEvent = "reset"
 
 // Options configure a stream.
@@ -73,8 +78,9 @@ func validEventName(e string) bool {
 }
 
 // Publish validates ev and publishes it to topic on hub (ev.Retry is not
-// carried by topics). It returns the event's id: ev.ID, or the topic's
-// sequence number when ev.ID is empty. Safe from any goroutine.
+// carried by topics). It returns the event's id: ev.ID, or the one the hub
+// assigned when ev.ID is empty ("<epoch>-<seq>", see loop.Message). Safe
+// from any goroutine.
 func Publish(hub *loop.Hub, topic string, ev Event) (string, error) {
 	if !validID(ev.ID) {
 		return "", ErrInvalidID
@@ -106,13 +112,12 @@ type Stream struct {
 	onDrain func()
 	closed  bool
 
-	// any goroutine (32-bit counters: both are bounded by maxBuffered)
+	// any goroutine
 	gone     atomic.Bool
-	closing  atomic.Bool  // Close was called: later sends are dropped
-	buffered atomic.Int32 // queued output as last seen on the loop
-	posted   atomic.Int32 // bytes of frames posted to the loop, not yet written
-	mu       sync.Mutex   // guards watchers
-	watchers *watchers    // allocated by the first OnClose or Done
+	closing  atomic.Bool // Close was called: later sends are dropped
+	snd      loop.Sender // admission of sends from other goroutines
+	mu       sync.Mutex  // guards watchers
+	watchers *watchers   // allocated by the first OnClose or Done
 }
 
 func (s *Stream) heartbeat() time.Duration {
@@ -253,6 +258,12 @@ func (s *Stream) SendEvent(ev Event) (loop.WriteResult, error) {
 
 // write sends an encoded frame on the loop or hands it to the loop.
 // Control frames (heartbeats) ignore MaxBuffered.
+//
+// From another goroutine the frame goes through the connection's
+// loop.Sender: it is admitted (Written or Queued) only if the stream's
+// queued output plus the frames admitted and not yet written stay within
+// MaxBuffered, and an admitted frame is written, in order, unless the
+// connection closes first.
 func (s *Stream) write(frame []byte, control bool) loop.WriteResult {
 	if s.gone.Load() || s.closing.Load() {
 		return loop.Dropped
@@ -260,47 +271,29 @@ func (s *Stream) write(frame []byte, control bool) loop.WriteResult {
 	if s.conn.OnLoop() {
 		return s.writeOnLoop(frame, control)
 	}
-	// Frames posted but not yet run count against MaxBuffered too:
-	// otherwise a producer goroutine faster than the loop would fill the
-	// loop's shared task queue (Config.QueueLimit) and starve every other
-	// connection of that loop.
-	n := clamp32(len(frame))
-	inFlight := s.posted.Add(n)
-	if !control && int64(s.buffered.Load())+int64(inFlight) > int64(s.maxBuffered) {
-		s.posted.Add(-n)
-		return loop.Dropped
-	}
-	err := s.conn.Post(func(*loop.Conn) {
-		s.posted.Add(-n)
-		s.writeOnLoop(frame, control)
+	return s.snd.Send(s.conn, len(frame), int(s.maxBuffered), control, func(c *loop.Conn) {
+		if !s.closed {
+			c.Write(frame)
+		}
 	})
-	if err != nil {
-		s.posted.Add(-n)
-		return loop.Dropped
-	}
-	if int(s.buffered.Load())+int(s.posted.Load()) > s.conn.HighWatermark() {
-		return loop.Queued
-	}
-	return loop.Written
 }
 
 func (s *Stream) writeOnLoop(frame []byte, control bool) loop.WriteResult {
 	if s.closed || (!control && s.closing.Load()) {
 		return loop.Dropped
 	}
-	if !control && s.conn.Buffered()+len(frame) > int(s.maxBuffered) {
+	if !control && s.conn.Buffered()+s.snd.Buffered()+len(frame) > int(s.maxBuffered) {
 		return loop.Dropped
 	}
-	r := s.conn.Write(frame)
-	s.buffered.Store(clamp32(s.conn.Buffered()))
-	return r
+	return s.conn.Write(frame)
 }
 
 // Join subscribes the stream to topic on its hub. On the first Join of a
 // stream opened with a Last-Event-ID, the events the client missed are
-// sent first (or a ResetEvent when they are no longer in the history).
-// From another goroutine the join happens asynchronously and errors are
-// not reported.
+// sent first; when that id is not in the topic's history, a ResetEvent
+// and then the whole history are sent instead. Live events follow without
+// a gap. From another goroutine the join happens asynchronously and
+// errors are not reported.
 func (s *Stream) Join(topic string) error {
 	if s.hub == nil {
 		return ErrNoHub
@@ -329,6 +322,7 @@ func (s *Stream) join(topic string) error {
 	if reset {
 		s.writeOnLoop(appendFrame(nil, "", ResetEvent, topic, nil, 0), true)
 	}
+	// After a reset, missed is the whole history.
 	for _, m := range missed {
 		s.writeOnLoop(m.Frame(codec), true)
 	}
@@ -353,6 +347,9 @@ func (s *Stream) Leave(topic string) {
 // OnDrain runs fn on the loop once the stream's queued output has fallen
 // to the low watermark (after a send reported Queued). On the loop.
 func (s *Stream) OnDrain(fn func()) {
+	if !s.conn.OnLoop() {
+		panic("sse: Stream.OnDrain called off the connection's loop")
+	}
 	if s.closed {
 		return
 	}
@@ -393,12 +390,15 @@ func (s *Stream) Done() <-chan struct{} {
 // will reconnect unless told otherwise (e.g. by an HTTP 204 on reconnect).
 // Sends after Close report Dropped.
 func (s *Stream) Close() {
-	s.closing.Store(true)
+	if s.closing.Swap(true) {
+		return
+	}
 	if s.conn.OnLoop() {
 		s.closeOnLoop()
 		return
 	}
-	_ = s.conn.PostControl(func(*loop.Conn) { s.closeOnLoop() })
+	// After the frames admitted before it, through the same path.
+	s.snd.Send(s.conn, 0, 0, true, func(*loop.Conn) { s.closeOnLoop() })
 }
 
 // closeOnLoop leaves the topics, so no further events are queued behind
@@ -439,7 +439,6 @@ var heartbeat = []byte(":\n\n")
 
 func (m mode) OnDrain(*loop.Conn) {
 	s := m.s
-	s.buffered.Store(clamp32(s.conn.Buffered()))
 	for _, sub := range s.subs {
 		sub.Drained()
 	}

@@ -312,7 +312,7 @@ func TestHubOrdering(t *testing.T) {
 					t.Fatalf("client %d: event %q out of order (want %d:%d)", i, ev.Data, p, next[p])
 				}
 				next[p]++
-				id, err := strconv.ParseUint(ev.LastID, 10, 64)
+				id, err := strconv.ParseUint(seqOf(ev.LastID), 10, 64)
 				if err != nil || id <= prevID {
 					t.Fatalf("client %d: id %q after %d; want strictly increasing", i, ev.LastID, prevID)
 				}
@@ -325,69 +325,144 @@ func TestHubOrdering(t *testing.T) {
 	})
 }
 
-func publishN(t *testing.T, hub *loop.Hub, topic string, from, to int) {
+// seqOf returns the sequence part of a hub-assigned id ("<epoch>-<seq>").
+func seqOf(id string) string {
+	_, seq, _ := strings.Cut(id, "-")
+	return seq
+}
+
+// publishN publishes events "m<from>" to "m<to>" and returns their ids.
+func publishN(t *testing.T, hub *loop.Hub, topic string, from, to int) []string {
 	t.Helper()
+	var ids []string
 	for i := from; i <= to; i++ {
-		if _, err := Publish(hub, topic, Event{Data: "m" + strconv.Itoa(i)}); err != nil {
+		id, err := Publish(hub, topic, Event{Data: "m" + strconv.Itoa(i)})
+		if err != nil {
 			t.Fatal(err)
 		}
+		ids = append(ids, id)
 	}
+	return ids
 }
 
 func TestResume(t *testing.T) {
 	hub := newHub(t, loop.HubConfig{Default: loop.TopicConfig{RingSize: 4}})
 	routes, opened := topicRoutes(hub, Options{})
 	srv := startServer(t, loop.Config{Loops: 2}, routes)
-	publishN(t, hub, "r", 1, 6) // ring holds ids 3..6
+	id := append([]string{""}, publishN(t, hub, "r", 1, 6)...) // id[i] is m<i>'s; the ring holds 3..6
+	publish := func(i int) { id = append(id, publishN(t, hub, "r", i, i)...) }
 
 	t.Run("fresh", func(t *testing.T) {
 		c := dialSSE(t, srv, "/events?topic=r", dialOpts{})
 		recvStream(t, opened)
-		publishN(t, hub, "r", 7, 7)
+		publish(7)
 		ev := c.event()
-		if ev != (specEvent{"message", "m7", "7"}) {
-			t.Fatalf("first event = %+v; want m7 with id 7 (no history without Last-Event-ID)", ev)
+		if ev != (specEvent{"message", "m7", id[7]}) {
+			t.Fatalf("first event = %+v; want m7 with id %s (no history without Last-Event-ID)", ev, id[7])
 		}
 	})
 	t.Run("in ring", func(t *testing.T) {
-		c := dialSSE(t, srv, "/events?topic=r", dialOpts{headers: "Last-Event-ID: 5\r\n"})
+		c := dialSSE(t, srv, "/events?topic=r", dialOpts{headers: "Last-Event-ID: " + id[5] + "\r\n"})
 		recvStream(t, opened)
-		publishN(t, hub, "r", 8, 8)
+		publish(8)
 		got := c.events(3)
 		expectData(t, got, "m6", "m7", "m8")
-		if got[2].LastID != "8" {
-			t.Errorf("last id = %q; want 8", got[2].LastID)
+		if got[2].LastID != id[8] {
+			t.Errorf("last id = %q; want %s", got[2].LastID, id[8])
 		}
 	})
 	t.Run("query", func(t *testing.T) {
-		c := dialSSE(t, srv, "/events?topic=r&lastEventId=7", dialOpts{})
+		c := dialSSE(t, srv, "/events?topic=r&lastEventId="+id[7], dialOpts{})
 		recvStream(t, opened)
 		expectData(t, c.events(1), "m8")
 	})
 	t.Run("latest", func(t *testing.T) {
-		c := dialSSE(t, srv, "/events?topic=r", dialOpts{headers: "Last-Event-ID: 8\r\n"})
+		c := dialSSE(t, srv, "/events?topic=r", dialOpts{headers: "Last-Event-ID: " + id[8] + "\r\n"})
 		recvStream(t, opened)
-		publishN(t, hub, "r", 9, 9)
+		publish(9)
 		expectData(t, c.events(1), "m9")
 	})
 	t.Run("overflow", func(t *testing.T) {
-		// id 2 fell out of the 4-slot ring: reset, then new events only.
-		c := dialSSE(t, srv, "/events?topic=r", dialOpts{headers: "Last-Event-ID: 2\r\n"})
+		// m2 fell out of the 4-slot ring: reset, the whole ring, then new
+		// events.
+		c := dialSSE(t, srv, "/events?topic=r", dialOpts{headers: "Last-Event-ID: " + id[2] + "\r\n"})
 		recvStream(t, opened)
-		publishN(t, hub, "r", 10, 11)
-		got := c.events(3)
+		publish(10)
+		publish(11)
+		got := c.events(7)
 		if got[0].Type != ResetEvent || got[0].Data != "r" {
 			t.Fatalf("first event = %+v; want event: reset with data r", got[0])
 		}
-		expectData(t, got[1:], "m10", "m11")
+		expectData(t, got[1:], "m6", "m7", "m8", "m9", "m10", "m11")
 	})
 	t.Run("unknown", func(t *testing.T) {
 		c := dialSSE(t, srv, "/events?topic=r", dialOpts{headers: "Last-Event-ID: nope\r\n"})
 		recvStream(t, opened)
-		if ev := c.event(); ev.Type != ResetEvent {
-			t.Fatalf("first event = %+v; want reset", ev)
+		got := c.events(5)
+		if got[0].Type != ResetEvent {
+			t.Fatalf("first event = %+v; want reset", got[0])
+		}
+		expectData(t, got[1:], "m8", "m9", "m10", "m11")
+		if got[4].LastID != id[11] {
+			t.Errorf("last id after the replay = %q; want %s", got[4].LastID, id[11])
 		}
 	})
+}
+
+// TestResumeAfterRestart resumes on a new hub (a restarted server: new
+// epoch, sequence again from 1) with ids of the old one: a reset, the
+// whole ring of the new one and the live events, nothing missing. With
+// bare sequence numbers as ids, the old id 12 would have resumed after
+// the new event 12 and silently skipped the new 1–12.
+func TestResumeAfterRestart(t *testing.T) {
+	cfg := loop.HubConfig{Default: loop.TopicConfig{RingSize: 10}}
+	oldIDs := publishN(t, newHub(t, cfg), "r", 1, 15)
+	hub := newHub(t, cfg)
+	routes, opened := topicRoutes(hub, Options{})
+	srv := startServer(t, loop.Config{Loops: 2}, routes)
+	ids := publishN(t, hub, "r", 1, 15) // the ring holds m6..m15
+	if seqOf(oldIDs[11]) != seqOf(ids[11]) || oldIDs[11] == ids[11] {
+		t.Fatalf("ids %q (old) and %q (new); want the same sequence in different epochs", oldIDs[11], ids[11])
+	}
+	ring := []string{"m6", "m7", "m8", "m9", "m10", "m11", "m12", "m13", "m14", "m15"}
+	tests := []struct {
+		name, last string
+		want       []string // after the reset, if any
+		reset      bool
+	}{
+		{"old id, its sequence in the new ring", oldIDs[11], ring, true},
+		{"old id, its sequence past the new ones", oldIDs[14], ring, true},
+		{"in the ring", ids[11], ring[7:], false}, // after m12
+		{"unknown", "nope", ring, true},
+	}
+	var cs []*client
+	for _, tt := range tests {
+		c := dialSSE(t, srv, "/events?topic=r", dialOpts{headers: "Last-Event-ID: " + tt.last + "\r\n"})
+		recvStream(t, opened)
+		t.Run(tt.name, func(t *testing.T) {
+			c.t = t
+			n := len(tt.want)
+			if tt.reset {
+				if ev := c.event(); ev.Type != ResetEvent || ev.Data != "r" {
+					t.Fatalf("first event = %+v; want event: reset with data r", ev)
+				}
+			}
+			got := c.events(n)
+			expectData(t, got, tt.want...)
+			if got[n-1].LastID != ids[14] {
+				t.Errorf("last id after the replay = %q; want %s", got[n-1].LastID, ids[14])
+			}
+		})
+		c.t = t
+		cs = append(cs, c)
+	}
+	if t.Failed() {
+		return
+	}
+	publishN(t, hub, "r", 16, 17)
+	for _, c := range cs {
+		expectData(t, c.events(2), "m16", "m17") // live, right after the replay
+	}
 }
 
 // publishUntil publishes 32 KiB events to topic until cond holds,
@@ -437,7 +512,7 @@ func fastReader(c *client, read *atomic.Int64) <-chan error {
 				errc <- err
 				return
 			}
-			if ev.LastID != strconv.Itoa(want) {
+			if seqOf(ev.LastID) != strconv.Itoa(want) {
 				errc <- fmt.Errorf("fast client: id %q; want %d (lost or reordered)", ev.LastID, want)
 				return
 			}

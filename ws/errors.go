@@ -31,6 +31,9 @@ var (
 	ErrPongTimeout = errors.New("ws: pong timeout")
 	// ErrNoHub is returned by Join when Options.Hub is nil.
 	ErrNoHub = errors.New("ws: no hub configured")
+	// ErrBufferFull is returned by Ping from another goroutine when the
+	// socket's queued output is at Options.MaxBuffered.
+	ErrBufferFull = errors.New("ws: send buffer full")
 )
 
 // StatusCode is a WebSocket close status code.

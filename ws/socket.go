@@ -2,7 +2,6 @@ package ws
 
 import (
 	"errors"
-	"math"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -80,14 +79,13 @@ type Socket struct {
 	x   *socketExtra       // rarely used state, nil on an idle socket
 
 	// any goroutine
-	data atomic.Pointer[any]
+	shared atomic.Pointer[socketShared] // allocated by SetData or the first send from another goroutine
 
 	// loop-only
 	dec Decoder
 
-	// any goroutine (buffered is bounded by maxBuffered, hence 32 bits)
-	gone     atomic.Bool
-	buffered atomic.Int32 // queued output as last seen on the loop
+	// any goroutine
+	gone atomic.Bool
 
 	// loop-only, grouped by size
 	closeCode   StatusCode
@@ -95,6 +93,31 @@ type Socket struct {
 	state       uint8
 	pingPending bool
 	hdr         [maxServerHeaderLen]byte // scratch for frame headers
+}
+
+// socketShared is the part of a socket used from other goroutines, kept
+// out of line: most sockets never need it.
+type socketShared struct {
+	data atomic.Pointer[any]
+	snd  loop.Sender // admission of sends from other goroutines
+}
+
+// share returns s.shared, allocating it. Safe from any goroutine.
+func (s *Socket) share() *socketShared {
+	if sh := s.shared.Load(); sh != nil {
+		return sh
+	}
+	s.shared.CompareAndSwap(nil, new(socketShared))
+	return s.shared.Load()
+}
+
+// sndBuffered is the bytes admitted from other goroutines and queued as
+// last seen on the loop.
+func (s *Socket) sndBuffered() int {
+	if sh := s.shared.Load(); sh != nil {
+		return sh.snd.Buffered()
+	}
+	return 0
 }
 
 // socketExtra holds what a socket needs only now and then: most sockets
@@ -148,17 +171,19 @@ func (s *Socket) maxBuffered() int {
 	return 4 * s.conn.HighWatermark()
 }
 
-func clamp32(n int) int32 { return int32(min(n, math.MaxInt32)) }
-
 // Compressed reports whether permessage-deflate was negotiated.
 func (s *Socket) Compressed() bool { return s.comp != nil }
 
 // SetData stores per-socket user data.
-func (s *Socket) SetData(v any) { s.data.Store(&v) }
+func (s *Socket) SetData(v any) { s.share().data.Store(&v) }
 
 // Data returns what SetData stored (nil if nothing).
 func (s *Socket) Data() any {
-	if p := s.data.Load(); p != nil {
+	sh := s.shared.Load()
+	if sh == nil {
+		return nil
+	}
+	if p := sh.data.Load(); p != nil {
 		return *p
 	}
 	return nil
@@ -186,50 +211,39 @@ func (s *Socket) SendBinary(b []byte) loop.WriteResult { return s.send(OpBinary,
 
 // send writes a data message. owned says the payload is already a private
 // copy (no second copy needed when handing it to the loop).
+//
+// From another goroutine the message goes through the connection's
+// loop.Sender: it is admitted (Written or Queued) only if the socket's
+// queued output plus the messages admitted and not yet written stay within
+// MaxBuffered, and an admitted message is written, in order, unless the
+// socket closes first (nothing may follow a close frame).
 func (s *Socket) send(op Opcode, payload []byte, owned bool) loop.WriteResult {
 	if s.gone.Load() {
 		return loop.Dropped
 	}
 	if s.conn.OnLoop() {
-		return s.sendOnLoop(op, payload)
-	}
-	if int(s.buffered.Load())+len(payload) > s.maxBuffered() {
-		return loop.Dropped
+		if s.state != stateOpen || s.conn.Buffered()+s.sndBuffered()+len(payload) > s.maxBuffered() {
+			return loop.Dropped
+		}
+		return s.writeData(op, payload)
 	}
 	if !owned {
 		payload = slices.Clone(payload)
 	}
-	if err := s.conn.Post(func(*loop.Conn) { s.sendOnLoop(op, payload) }); err != nil {
-		return loop.Dropped
-	}
-	if int(s.buffered.Load()) > s.conn.HighWatermark() {
-		return loop.Queued
-	}
-	return loop.Written
+	return s.share().snd.Send(s.conn, len(payload), s.maxBuffered(), false, func(*loop.Conn) {
+		if s.state == stateOpen {
+			s.writeData(op, payload)
+		}
+	})
 }
 
-func (s *Socket) sendOnLoop(op Opcode, payload []byte) loop.WriteResult {
-	if s.state != stateOpen {
-		return loop.Dropped
-	}
-	if s.conn.Buffered()+len(payload) > s.maxBuffered() {
-		return loop.Dropped
-	}
-	var r loop.WriteResult
+// writeData frames and writes one data message. On the loop.
+func (s *Socket) writeData(op Opcode, payload []byte) loop.WriteResult {
 	if s.comp != nil && s.comp.ShouldCompress(len(payload)) {
-		r = s.conn.Write(s.comp.AppendMessage(nil, op, payload))
-	} else {
-		h := AppendFrameHeader(s.hdr[:0], op, true, false, len(payload))
-		r = s.conn.Writev(h, payload)
+		return s.conn.Write(s.comp.AppendMessage(nil, op, payload))
 	}
-	s.buffered.Store(clamp32(s.conn.Buffered()))
-	if r == loop.Queued {
-		// Senders on other goroutines judge by s.buffered: make sure it
-		// is refreshed once the output drains, or a socket that was
-		// backed up once would keep dropping their messages.
-		s.conn.WantDrain()
-	}
-	return r
+	h := AppendFrameHeader(s.hdr[:0], op, true, false, len(payload))
+	return s.conn.Writev(h, payload)
 }
 
 // writeControl writes a control frame; never dropped for backpressure.
@@ -239,7 +253,9 @@ func (s *Socket) writeControl(op Opcode, payload []byte) {
 }
 
 // Ping sends a ping with payload. It returns ErrControlTooLong for a
-// payload over 125 bytes and ErrSocketClosed once the socket is closing.
+// payload over 125 bytes, ErrSocketClosed once the socket is closing, and,
+// from another goroutine, ErrBufferFull when the socket's queued output is
+// at Options.MaxBuffered.
 func (s *Socket) Ping(payload []byte) error {
 	if len(payload) > 125 {
 		return ErrControlTooLong
@@ -254,11 +270,17 @@ func (s *Socket) Ping(payload []byte) error {
 		return nil
 	}
 	p := slices.Clone(payload)
-	return s.conn.Post(func(*loop.Conn) {
+	if s.share().snd.Send(s.conn, len(p)+2, s.maxBuffered(), false, func(*loop.Conn) {
 		if s.state == stateOpen {
 			s.writeControl(OpPing, p)
 		}
-	})
+	}) == loop.Dropped {
+		if s.gone.Load() {
+			return ErrSocketClosed
+		}
+		return ErrBufferFull
+	}
+	return nil
 }
 
 // Close starts the closing handshake with code and reason: it sends a
@@ -274,7 +296,11 @@ func (s *Socket) Close(code StatusCode, reason string) error {
 	if s.gone.Load() {
 		return ErrSocketClosed
 	}
-	return s.conn.PostControl(func(*loop.Conn) { s.startClose(code, reason) })
+	// After the messages admitted before it, through the same path.
+	if s.share().snd.Send(s.conn, 0, 0, true, func(*loop.Conn) { s.startClose(code, reason) }) == loop.Dropped {
+		return ErrSocketClosed
+	}
+	return nil
 }
 
 func (s *Socket) startClose(code StatusCode, reason string) {
@@ -437,6 +463,9 @@ func (s *Socket) Leave(topic string) {
 // OnDrain runs fn on the loop once the socket's queued output has fallen
 // to the low watermark (after a send reported Queued). On the loop.
 func (s *Socket) OnDrain(fn func()) {
+	if !s.conn.OnLoop() {
+		panic("ws: Socket.OnDrain called off the connection's loop")
+	}
 	if s.state == stateClosed {
 		return
 	}
@@ -639,7 +668,6 @@ func (m mode) OnTimer(c *loop.Conn) {
 
 func (m mode) OnDrain(c *loop.Conn) {
 	s := m.s
-	s.buffered.Store(clamp32(c.Buffered()))
 	if s.sub != nil {
 		s.sub.Drained()
 	}

@@ -44,13 +44,18 @@ func TestSSEDemoChat(t *testing.T) {
 	waitSubscribers(t, a, "chat", 2)
 	ssePostChat(t, a.base, "hello\nworld")
 	ssePostChat(t, a.base, "  second  ")
+	var firstID, secondID string
 	for _, r := range []*sseReader{r1, r2} {
 		e1, e2 := r.next(), r.next()
+		firstID, secondID = e1.ID, e2.ID
 		if e1.Type != "chat" || e1.Data != "hello\nworld" || e2.Data != "second" {
 			t.Fatalf("chat events = %+v, %+v", e1, e2)
 		}
-		if n1, _ := strconv.Atoi(e1.ID); n1 == 0 || e2.ID != strconv.Itoa(n1+1) {
-			t.Fatalf("ids %q, %q; want consecutive numbers", e1.ID, e2.ID)
+		// Hub ids are "<epoch>-<seq>" (loop.Message).
+		ep1, s1, _ := strings.Cut(e1.ID, "-")
+		ep2, s2, _ := strings.Cut(e2.ID, "-")
+		if n1, _ := strconv.Atoi(s1); n1 == 0 || ep1 == "" || ep2 != ep1 || s2 != strconv.Itoa(n1+1) {
+			t.Fatalf("ids %q, %q; want one epoch and consecutive numbers", e1.ID, e2.ID)
 		}
 	}
 	// Raw text body (curl -d without a message field) is accepted.
@@ -58,9 +63,9 @@ func TestSSEDemoChat(t *testing.T) {
 		t.Errorf("raw body: status %d; want 204", st)
 	}
 	// Resume: a client back with the first id gets the rest.
-	r3 := openSSE(t, a.base, "/sse/chat", "1")
-	if e := r3.next(); e.Data != "second" || e.ID != "2" {
-		t.Fatalf("resumed event = %+v; want second with id 2", e)
+	r3 := openSSE(t, a.base, "/sse/chat", firstID)
+	if e := r3.next(); e.Data != "second" || e.ID != secondID {
+		t.Fatalf("resumed event = %+v; want second with id %s", e, secondID)
 	}
 	if e := r3.next(); e.Data != "plain text" {
 		t.Fatalf("resumed event = %+v; want plain text", e)
@@ -227,7 +232,8 @@ func TestE2ENodeEventSourceResume(t *testing.T) {
 		if ev.Data != msg(i+1) {
 			t.Fatalf("event %d = %q; want %q (lost, repeated or reordered)", i, ev.Data, msg(i+1))
 		}
-		id, err := strconv.Atoi(ev.ID)
+		_, seq, _ := strings.Cut(ev.ID, "-") // "<epoch>-<seq>", see loop.Message
+		id, err := strconv.Atoi(seq)
 		if err != nil || id <= prev {
 			t.Fatalf("event %d id %q after %d; want increasing", i, ev.ID, prev)
 		}

@@ -1,0 +1,73 @@
+package loop
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLoopOnlyMethodsPanicOffLoop: methods documented "on the loop" check
+// it and panic with their name when called from another goroutine, instead
+// of racing silently; the methods documented safe from any goroutine work
+// from one.
+func TestLoopOnlyMethodsPanicOffLoop(t *testing.T) {
+	conns := make(chan *Conn, 1)
+	ts := startServer(t, Config{Loops: 1}, func(s *Server) {
+		s.GET("/hold", func(c *Ctx) {
+			c.TakeOver(nopMode{})
+			conns <- c.Conn()
+		})
+	})
+	c := dial(t, ts.addr)
+	c.send(get("/hold"))
+	conn := <-conns
+
+	calls := map[string]func(){
+		"Conn.Write":           func() { conn.Write([]byte("x")) },
+		"Conn.Writev":          func() { conn.Writev([]byte("x")) },
+		"Conn.Buffered":        func() { conn.Buffered() },
+		"Conn.WantDrain":       func() { conn.WantDrain() },
+		"Conn.SetTimer":        func() { conn.SetTimer(time.Second) },
+		"Conn.Close":           func() { conn.Close() },
+		"Conn.CloseAfterFlush": func() { conn.CloseAfterFlush() },
+		"Conn.EndMode":         func() { conn.EndMode(true) },
+		"Conn.PauseInput":      func() { conn.PauseInput(time.Second) },
+	}
+	for name, call := range calls {
+		func() {
+			defer func() {
+				r := recover()
+				msg, _ := r.(string)
+				if !strings.Contains(msg, name) {
+					t.Errorf("%s off the loop: recovered %v; want a panic naming %s", name, r, name)
+				}
+			}()
+			call()
+		}()
+	}
+
+	// Safe from any goroutine: ID, RemoteAddr, OnLoop, Post.
+	if conn.ID() == 0 || conn.RemoteAddr() == nil || conn.OnLoop() {
+		t.Errorf("ID %d, RemoteAddr %v, OnLoop %v from a goroutine", conn.ID(), conn.RemoteAddr(), conn.OnLoop())
+	}
+	done := make(chan bool, 1)
+	if err := conn.Post(func(c *Conn) { done <- c.OnLoop() }); err != nil {
+		t.Fatal(err)
+	}
+	if !<-done {
+		t.Error("Post ran fn off the loop")
+	}
+	// The connection is intact: it closes on the loop.
+	if err := conn.Post(func(c *Conn) { c.Close() }); err != nil {
+		t.Fatal(err)
+	}
+	c.expectClosed()
+}
+
+type nopMode struct{}
+
+func (nopMode) OnData(_ *Conn, in []byte) (int, error) { return len(in), nil }
+func (nopMode) OnTimer(*Conn)                          {}
+func (nopMode) OnDrain(*Conn)                          {}
+func (nopMode) OnShutdown(c *Conn)                     { c.Close() }
+func (nopMode) OnClose(*Conn, error)                   {}
