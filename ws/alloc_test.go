@@ -102,8 +102,16 @@ func TestEncoderAllocs(t *testing.T) {
 // not allocate; the few allocations of the server's 100 ms ticker (one
 // task closure per loop per tick) are spread over the run, which is why
 // the bound is a small average rather than exactly 0.
+//
+// The rate-limited run checks that the limiter (which never runs out
+// here) costs no allocation per message either.
 func TestEchoAllocs(t *testing.T) {
-	up := &Upgrader{Options: Options{PingInterval: -1}}
+	t.Run("plain", func(t *testing.T) { testEchoAllocs(t, Options{PingInterval: -1}) })
+	t.Run("rate limited", func(t *testing.T) { testEchoAllocs(t, Options{PingInterval: -1, MessageRate: 1e9}) })
+}
+
+func testEchoAllocs(t *testing.T, opts Options) {
+	up := &Upgrader{Options: opts}
 	ws := startEcho(t, loop.Config{Loops: 1}, up)
 	rc := openWS(t, ws.HostPort, "/")
 	msg := []byte(strings.Repeat("x", 32))

@@ -12,9 +12,12 @@ type RatePolicy uint8
 
 const (
 	// RatePause, the default, stops reading the connection until the next
-	// token is due (at least the loop's TickInterval, 100 ms): the message
-	// and everything after it wait in the kernel, so TCP flow control
-	// slows the client down, and nothing is dropped or reordered.
+	// token is due (loop.Conn.PauseInput: at least the loop's 100 ms
+	// tick): the message and everything after it wait in the kernel, so
+	// TCP flow control slows the client down, and nothing is dropped or
+	// reordered. Everything waits, the client's close frame and pongs
+	// included: a client that keeps more than PingInterval's worth of
+	// messages queued can be closed for a pong timeout.
 	RatePause RatePolicy = iota
 	// RateClose fails the socket with 1008 (policy violation).
 	RateClose

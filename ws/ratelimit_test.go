@@ -2,9 +2,11 @@ package ws
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -201,6 +203,12 @@ func newRateRecorder(want int) *rateRecorder {
 	return &rateRecorder{all: make(chan struct{}), want: want}
 }
 
+func (r *rateRecorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.at)
+}
+
 func (r *rateRecorder) onMessage(s *Socket, m Message) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -273,4 +281,121 @@ func TestSocketRateCloseFlood(t *testing.T) {
 			t.Fatalf("message %d is %q", i, s)
 		}
 	}
+}
+
+// TestSocketRatePauseFlood floods a RatePause socket from gorilla with
+// 1000 messages, every 100th of them 100 KB (a frame the socket gathers
+// in its spill buffer): each arrives, in order, no sooner than the bucket
+// allows by the server's clock, and the connection stays open.
+func TestSocketRatePauseFlood(t *testing.T) {
+	// A burst of rate × 100 ms: a pause lasts at least one 100 ms tick.
+	const n, rate, burst = 1000, 200, 20
+	big := strings.Repeat("x", 100<<10)
+	payload := func(i int) string {
+		if i%100 == 99 {
+			return strconv.Itoa(i) + big
+		}
+		return strconv.Itoa(i)
+	}
+	rec := newRateRecorder(n)
+	ev := newConnEvents()
+	up := &Upgrader{Options: Options{PingInterval: -1, MessageRate: rate, MessageBurst: burst}}
+	ws := startServer(t, loop.Config{}, func(s *loop.Server) {
+		s.GET("/", func(c *loop.Ctx) { up.Upgrade(c, ev.handler(Handler{OnMessage: rec.onMessage})) })
+	})
+	t0 := monoNow()
+	c, _, err := (&gorilla.Dialer{HandshakeTimeout: testTimeout}).Dial("ws://"+ws.HostPort+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	werr := make(chan error, 1)
+	go func() {
+		// Generous: the writes block while the server pauses (TCP
+		// backpressure), n/rate = 5 s in all.
+		c.SetWriteDeadline(time.Now().Add(4 * testTimeout))
+		for i := range n {
+			if err := c.WriteMessage(gorilla.TextMessage, []byte(payload(i))); err != nil {
+				werr <- fmt.Errorf("write %d: %w", i, err)
+				return
+			}
+		}
+		werr <- nil
+	}()
+	select {
+	case <-rec.all:
+	case err := <-ev.errs:
+		t.Fatalf("OnError(%v)", err)
+	case code := <-ev.closed:
+		t.Fatalf("socket closed with %v", code)
+	case <-time.After(4 * testTimeout):
+		t.Fatalf("timed out with %d of %d messages", rec.count(), n)
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	rec.check(t, t0, rate, burst)
+	rec.mu.Lock()
+	for i, s := range rec.texts {
+		if s != payload(i) {
+			rec.mu.Unlock()
+			t.Fatalf("message %d: %.20q (%d bytes); want %.20q (%d bytes)", i, s, len(s), payload(i), len(payload(i)))
+		}
+	}
+	rec.mu.Unlock()
+	c.SetReadDeadline(time.Now().Add(testTimeout))
+	if err := c.WriteControl(gorilla.CloseMessage, gorilla.FormatCloseMessage(gorilla.CloseNormalClosure, ""), time.Now().Add(testTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadMessage(); !gorilla.IsCloseError(err, gorilla.CloseNormalClosure) {
+		t.Fatalf("read after close: %v; want close 1000", err)
+	}
+}
+
+// TestSocketRatePauseOrder sends data, pings and a fragmented message in
+// one write to a RatePause echo socket: the answers come in order, each
+// once its token is due, and a 200 KB frame waiting for its token is not
+// lost or reordered.
+func TestSocketRatePauseOrder(t *testing.T) {
+	const rate, burst = 20, 2
+	var mu sync.Mutex
+	var at []int64 // monoNow at each answer the server writes
+	stamp := func() {
+		mu.Lock()
+		at = append(at, monoNow())
+		mu.Unlock()
+	}
+	up := &Upgrader{Options: Options{PingInterval: -1, MessageRate: rate, MessageBurst: burst}}
+	ws := startServer(t, loop.Config{}, func(s *loop.Server) {
+		s.GET("/", func(c *loop.Ctx) {
+			up.Upgrade(c, Handler{OnMessage: func(s *Socket, m Message) {
+				stamp()
+				echoHandler.OnMessage(s, m)
+			}})
+		})
+	})
+	big := strings.Repeat("b", 200<<10)
+	t0 := monoNow()
+	rc := openWS(t, ws.HostPort, "/")
+	rc.write(cat(fr(OpText, true, "1"), fr(OpPing, true, "2"), fr(OpBinary, true, "3"),
+		fr(OpText, false, "4"), fr(OpPing, true, "5"), fr(OpContinuation, true, "4"),
+		fr(OpBinary, true, big), fr(OpText, true, "7")))
+	want := []wantFrame{echoT("1"), pongF("2"), echoB("3"), pongF("5"), echoT("44"), echoB(big), echoT("7")}
+	for i, w := range want {
+		if f := rc.mustFrame(); f.op != w.op || string(f.payload) != w.payload || !f.fin {
+			t.Fatalf("frame %d: got %v; want %v %.20q", i, f, w.op, w.payload)
+		}
+	}
+	// Every data message and ping took a token: 7 in all. The messages
+	// were stamped when delivered, after their token.
+	mu.Lock()
+	defer mu.Unlock()
+	tokens := []int{1, 3, 5, 6, 7} // tokens spent when message k was delivered: "1", "3", "44" (after ping 5), big, "7"
+	for i, ts := range at {
+		if limit := float64(burst) + rate*float64(ts-t0)/1e9; float64(tokens[i]) > limit+1e-9 {
+			t.Errorf("message %d, token %d, at %v: over the bucket's %.2f", i, tokens[i], time.Duration(ts-t0), limit)
+		}
+	}
+	rc.write(closeFr(CloseNormal, ""))
+	rc.expectClose(CloseNormal)
 }

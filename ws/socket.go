@@ -532,6 +532,15 @@ func (s *Socket) costsToken(b0 byte) bool {
 	return false
 }
 
+// rateWait returns how long until the rate limiter has a token, 0 if it
+// has one now. On the loop.
+func (s *Socket) rateWait(now int64, p rateParams) time.Duration {
+	if s.x == nil {
+		return 0 // no message yet: a full bucket
+	}
+	return s.x.rate.wait(now, p)
+}
+
 // mode adapts a Socket to loop.Mode.
 type mode struct{ s *Socket }
 
@@ -545,8 +554,8 @@ const spillThreshold = 64 << 10
 func (m mode) OnData(c *loop.Conn, in []byte) (int, error) {
 	s := m.s
 	if s.x == nil || len(s.x.spill) == 0 {
-		n := m.decode(c, in)
-		if rest := len(in) - n; rest >= spillThreshold && s.state != stateClosed && !c.Closed() {
+		n, paused := m.decode(c, in)
+		if rest := len(in) - n; !paused && rest >= spillThreshold && s.state != stateClosed && !c.Closed() {
 			x := s.extra()
 			x.spill = append(x.spill[:0], in[n:]...)
 			return len(in), nil
@@ -554,23 +563,35 @@ func (m mode) OnData(c *loop.Conn, in []byte) (int, error) {
 		return n, nil
 	}
 	// A big frame is arriving: gather it here. The loop offers only new
-	// input, since everything before was consumed.
+	// input, since everything before was consumed. The spill holds that
+	// one frame only: once it is complete, whatever followed it in in goes
+	// back to the loop. So a rate-limit pause (which never stops at the
+	// spilled frame itself: its token was checked before it was spilled,
+	// and tokens only accrue meanwhile) leaves the rest in the loop's
+	// input, which the loop offers again when the pause ends; it would not
+	// call OnData for bytes left here.
 	x := s.x
+	held := len(x.spill)
 	x.spill = append(x.spill, in...)
-	n := m.decode(c, x.spill)
-	rest := 0
-	if x.spill != nil { // OnClose drops it
-		rest = copy(x.spill, x.spill[n:])
-		x.spill = x.spill[:rest]
+	n, _ := m.decode(c, x.spill)
+	if n <= held {
+		// Still incomplete, or the socket closed: keep (or, after
+		// OnClose, drop) the bytes.
+		if x := s.x; x != nil && x.spill != nil && n > 0 {
+			x.spill = x.spill[:copy(x.spill, x.spill[n:])]
+		}
+		return len(in), nil
 	}
-	if rest == 0 {
+	if x := s.x; x != nil { // OnClose may have dropped it
 		x.spill = nil // do not pin a message-sized buffer on an idle socket
 		s.tidy()
 	}
-	return len(in), nil
+	return n - held, nil
 }
 
-func (m mode) decode(c *loop.Conn, in []byte) int {
+// decode decodes and dispatches the frames in in and returns the bytes
+// consumed, and whether it stopped for a rate-limit pause.
+func (m mode) decode(c *loop.Conn, in []byte) (int, bool) {
 	s := m.s
 	// Hand a fragmented or compressed message's state back to the pool
 	// once delivered: an idle socket keeps none.
@@ -586,13 +607,15 @@ func (m mode) decode(c *loop.Conn, in []byte) int {
 			if now == 0 {
 				now = monoNow()
 			}
-			if s.x != nil && s.x.rate.wait(now, rate) > 0 {
+			if wait := s.rateWait(now, rate); wait > 0 {
 				if s.opts.RatePolicy == RateClose {
 					s.fail(errRateLimit)
-					return len(in)
+					return len(in), false
 				}
-				// RatePause needs loop.Conn.PauseInput: not limited yet.
-				charge = false
+				// Leave this frame and the rest in the loop's input (or in
+				// the kernel) until the token is due.
+				c.PauseInput(wait)
+				return off, true
 			}
 		}
 		ev, n, err := s.dec.Next(in[off:])
@@ -604,11 +627,11 @@ func (m mode) decode(c *loop.Conn, in []byte) int {
 			break
 		}
 		if err == ErrClosed {
-			return len(in) // nothing may follow a close frame: ignore it
+			return len(in), false // nothing may follow a close frame: ignore it
 		}
 		if err != nil {
 			s.fail(err)
-			return len(in)
+			return len(in), false
 		}
 		switch ev.Kind {
 		case EventMessage:
@@ -637,10 +660,10 @@ func (m mode) decode(c *loop.Conn, in []byte) int {
 			s.closing(stateClosed)
 			c.SetTimer(s.closeTimeout()) // bound the flush of our answer
 			c.CloseAfterFlush()
-			return len(in)
+			return len(in), false
 		}
 	}
-	return off
+	return off, false
 }
 
 func (m mode) OnTimer(c *loop.Conn) {
