@@ -15,5 +15,8 @@
 //
 // # Concurrency
 //
-// Every Writer method is safe from any goroutine; see Writer.
+// Start and Go are called from a handler, on the loop. Send, After and
+// OnDrain are loop-only and panic elsewhere; every other Writer method is
+// safe from any goroutine (see Writer). AppendChunk and AppendLastChunk
+// are pure.
 package chunked

@@ -2,6 +2,7 @@ package chunked
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,9 +28,12 @@ type Options struct {
 //
 // # Concurrency
 //
-// Every method is safe from any goroutine. On the connection's loop (in a
-// handler, or a function given to After or OnDrain) writes go straight to
-// the connection and never block. From other goroutines Write copies the
+// Each method's doc says where it may be called. Send, After and OnDrain
+// belong to the loop (a handler, or a function given to After or
+// OnDrain): called from any other goroutine they panic with their name
+// rather than race. Write, WriteString, SetTrailer, Close, Abort, Context
+// and Err are safe from any goroutine. On the loop Write goes straight to
+// the connection and never blocks. From other goroutines Write copies the
 // data into the writer's pending buffer, hands it to the loop with one
 // task per batch, and blocks while the pending bytes plus the
 // connection's queued output exceed the server's high watermark: a slow
@@ -38,7 +42,7 @@ type Options struct {
 type Writer struct {
 	conn      *loop.Conn
 	ctx       context.Context
-	cancel    context.CancelFunc
+	cancel    context.CancelCauseFunc
 	raw       bool // HTTP/1.0: no chunk framing, close at the end
 	head      bool // HEAD: no body at all
 	keepAlive bool
@@ -52,6 +56,8 @@ type Writer struct {
 	aborted  bool       // Abort requested
 	gone     bool       // the connection closed
 	trailers []Trailer
+	err      error // why the response ended, for Err and the context's cause
+	werr     error // ErrClosed wrapping err, built once
 
 	// loop-only state
 	done    bool
@@ -65,7 +71,7 @@ type Writer struct {
 // loop, from the handler.
 func Start(c *loop.Ctx, opts Options) *Writer {
 	req := c.Request()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	w := &Writer{
 		ctx:       ctx,
 		cancel:    cancel,
@@ -109,14 +115,15 @@ func Start(c *loop.Ctx, opts Options) *Writer {
 // goroutine, where it may block (a database cursor, a slow computation).
 // When fn returns nil the response is closed with the terminating chunk;
 // when it returns an error the connection is cut (the client sees an
-// incomplete body, never a falsely complete one). fn must return once
+// incomplete body, never a falsely complete one) and Err reports
+// ErrAborted wrapping that error. fn must return once
 // Write reports an error: the client is gone. Call Go on the loop, from
 // the handler.
 func Go(c *loop.Ctx, opts Options, fn func(w *Writer) error) *Writer {
 	w := Start(c, opts)
 	go func() {
 		if err := fn(w); err != nil {
-			w.Abort()
+			w.abort(fmt.Errorf("%w: %w", ErrAborted, err))
 			return
 		}
 		_ = w.Close()
@@ -124,28 +131,87 @@ func Go(c *loop.Ctx, opts Options, fn func(w *Writer) error) *Writer {
 	return w
 }
 
-// Context is cancelled when the client goes away or the response ends.
+// Context is cancelled when the client goes away or the response ends;
+// context.Cause then reports why, as Err does. Safe from any goroutine.
 func (w *Writer) Context() context.Context { return w.ctx }
 
+// Err returns nil while the response is open and, once it has ended, why:
+//
+//   - ErrClosed: Close ended it. Err reports ErrClosed as soon as Close
+//     returns; should the connection end before the terminating chunk is
+//     written, Err reports the connection's reason instead.
+//   - ErrAborted: Abort cut it, or the application closed the connection
+//     before Close. For Go, when fn fails, the error wraps fn's error.
+//   - a close reason of the loop: loop.ErrWriteTimeout (the client
+//     stopped reading), loop.ErrInputOverflow (requests pipelined behind
+//     the response exceeded Config.MaxPendingInput), loop.ErrShutdown (the
+//     shutdown deadline cut the response), and the like.
+//   - the peer's error when the client went away: io.EOF or a reset
+//     (syscall.ECONNRESET), wrapped in an *os.SyscallError; match it with
+//     errors.Is.
+//
+// Safe from any goroutine.
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil && w.closing {
+		return ErrClosed
+	}
+	return w.err
+}
+
+// closedErr is what Write and Close return once the response has ended:
+// ErrClosed, wrapping Err's reason when there is a more specific one.
+func (w *Writer) closedErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil || w.err == ErrClosed {
+		return ErrClosed
+	}
+	if w.werr == nil {
+		w.werr = fmt.Errorf("%w: %w", ErrClosed, w.err)
+	}
+	return w.werr
+}
+
+// end records why the response ended, unless it already has a reason,
+// and cancels the context with it.
+func (w *Writer) end(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	err = w.err
+	w.mu.Unlock()
+	w.cancel(err)
+}
+
 // Write sends p as one chunk. On the loop it never blocks; elsewhere it
-// blocks under backpressure (see the type's doc). It returns ErrClosed
-// once the response is closed or the client is gone.
+// blocks under backpressure (see the type's doc). Once the response has
+// ended (Close, Abort, the client gone) it returns an error that matches
+// ErrClosed and wraps Err's reason: errors.Is(err, loop.ErrWriteTimeout)
+// tells a client that stopped reading. Safe from any goroutine.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.conn.OnLoop() {
+		if w.ended() {
+			return 0, w.closedErr()
+		}
 		if r := w.Send(p); r == loop.Dropped {
-			return 0, ErrClosed
+			return 0, w.closedErr()
 		}
 		return len(p), nil
 	}
 	return w.writeAsync(p)
 }
 
-// WriteString is Write for a string.
+// WriteString is Write for a string. Safe from any goroutine.
 func (w *Writer) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
 
 // Send writes p as one chunk from the loop and reports the outcome:
 // Written, Queued (the connection is above its high watermark; use
-// OnDrain to continue) or Dropped (the response is closed). On the loop.
+// OnDrain to continue) or Dropped (the response is closed). On the loop:
+// call it from the handler or a function given to After or OnDrain; it
+// panics elsewhere (producer goroutines use Write).
 func (w *Writer) Send(p []byte) loop.WriteResult {
 	if !w.conn.OnLoop() {
 		panic("chunked: Writer.Send called off the connection's loop")
@@ -172,7 +238,7 @@ var crlf = []byte("\r\n")
 // watermark.
 func (w *Writer) writeAsync(p []byte) (int, error) {
 	if w.ended() {
-		return 0, ErrClosed
+		return 0, w.closedErr()
 	}
 	if w.head || len(p) == 0 {
 		return len(p), nil
@@ -189,7 +255,7 @@ func (w *Writer) writeAsync(p []byte) (int, error) {
 		}
 		for {
 			if w.ended() {
-				return total - len(p), ErrClosed
+				return total - len(p), w.closedErr()
 			}
 			r := w.snd.Send(w.conn, len(frame), w.high, false, func(c *loop.Conn) {
 				if !w.done {
@@ -240,12 +306,14 @@ func (w *Writer) SetTrailer(name, value string) error {
 // after everything written before (including writes of producer goroutines
 // that Write accepted). The connection then serves the next request (or
 // closes, for HTTP/1.0 and "Connection: close"). From a goroutine Close
-// does not wait for the bytes to be sent. A second Close returns ErrClosed.
+// does not wait for the bytes to be sent. Once the response has ended
+// Close returns an error matching ErrClosed, as Write does. Safe from any
+// goroutine.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	if w.closing || w.aborted || w.gone {
 		w.mu.Unlock()
-		return ErrClosed
+		return w.closedErr()
 	}
 	w.closing = true
 	w.mu.Unlock()
@@ -254,27 +322,39 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	if w.snd.Send(w.conn, 0, 0, true, w.finish) == loop.Dropped {
-		return ErrClosed
+		return w.closedErr()
 	}
 	return nil
 }
 
 // Abort cuts the connection without the terminating chunk, so the client
-// knows the body is incomplete. Safe from any goroutine.
-func (w *Writer) Abort() {
+// knows the body is incomplete. Abort after Close, or once the client is
+// gone, does nothing: the connection may already serve the next request.
+// Safe from any goroutine.
+func (w *Writer) Abort() { w.abort(ErrAborted) }
+
+// abort is Abort with the reason Err reports.
+func (w *Writer) abort(err error) {
 	w.mu.Lock()
-	if w.aborted || w.gone {
+	if w.closing || w.aborted || w.gone {
 		w.mu.Unlock()
 		return
 	}
 	w.aborted = true
+	w.err = err // under the lock that ended() takes: Write sees the reason
 	w.mu.Unlock()
-	w.cancel()
+	w.cancel(err)
 	if w.conn.OnLoop() {
-		w.conn.Close()
+		if !w.done {
+			w.conn.Close()
+		}
 		return
 	}
-	w.snd.Send(w.conn, 0, 0, true, func(c *loop.Conn) { c.Close() })
+	w.snd.Send(w.conn, 0, 0, true, func(c *loop.Conn) {
+		if !w.done {
+			c.Close()
+		}
+	})
 }
 
 func (w *Writer) finish(c *loop.Conn) {
@@ -288,13 +368,14 @@ func (w *Writer) finish(c *loop.Conn) {
 		w.mu.Unlock()
 		c.Write(AppendLastChunk(nil, tr))
 	}
-	w.cancel()
+	w.end(ErrClosed)
 	c.EndMode(w.keepAlive && !w.raw)
 }
 
 // After runs fn on the loop once d has passed (on the loop's timing wheel,
 // no timer per connection); a later After replaces it. fn is not run if
-// the response ends first. On the loop.
+// the response ends first. On the loop: call it from the handler or a
+// function given to After or OnDrain; it panics elsewhere.
 func (w *Writer) After(d time.Duration, fn func()) {
 	if !w.conn.OnLoop() {
 		panic("chunked: Writer.After called off the connection's loop")
@@ -308,7 +389,8 @@ func (w *Writer) After(d time.Duration, fn func()) {
 
 // OnDrain runs fn on the loop once the connection's queued output has
 // fallen to the low watermark: the place to resume after Send reported
-// Queued. On the loop.
+// Queued. On the loop: call it from the handler or a function given to
+// After or OnDrain; it panics elsewhere.
 func (w *Writer) OnDrain(fn func()) {
 	if !w.conn.OnLoop() {
 		panic("chunked: Writer.OnDrain called off the connection's loop")
@@ -348,11 +430,20 @@ func (m mode) OnDrain(*loop.Conn) {
 // deadline cuts it otherwise.
 func (mode) OnShutdown(*loop.Conn) {}
 
-func (m mode) OnClose(*loop.Conn, error) {
+func (m mode) OnClose(_ *loop.Conn, err error) {
 	w := m.w
 	w.done = true
+	if err == nil {
+		// Closed on the server's side before the terminating chunk: by
+		// Abort, whose reason is recorded already, or by the application.
+		err = ErrAborted
+	}
 	w.mu.Lock()
 	w.gone = true
+	if w.err == nil {
+		w.err = err
+	}
+	err = w.err
 	w.mu.Unlock()
-	w.cancel()
+	w.cancel(err)
 }

@@ -28,6 +28,8 @@
 //
 // # Concurrency
 //
-// Every Stream method is safe from any goroutine; see Stream. Encoding
+// Open is called from a handler, on the loop. Every Stream method but
+// OnDrain is safe from any goroutine; OnDrain is loop-only and panics
+// elsewhere (see Stream). Publish is safe from any goroutine. Encoding
 // functions (AppendEvent, AppendComment) are pure.
 package sse

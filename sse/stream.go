@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamd/streamd/internal/reason"
 	"github.com/streamd/streamd/loop"
 )
 
@@ -95,11 +96,14 @@ func Publish(hub *loop.Hub, topic string, ev Event) (string, error) {
 //
 // # Concurrency
 //
-// Every method is safe from any goroutine. On the stream's loop (in the
-// Open callback, a hub delivery, OnDrain) writes go straight to the
+// Each method's doc says where it may be called. All but OnDrain are
+// safe from any goroutine: on the stream's loop (in the Open callback, a
+// function given to OnDrain or OnClose) writes go straight to the
 // connection; from other goroutines the encoded frame is handed to the
-// loop's queue, and the reported outcome is based on the queued output as
-// last seen by the loop.
+// loop through the connection's loop.Sender, in call order, and the
+// reported outcome is based on the queued output as last seen by the
+// loop. OnDrain belongs to the loop: called from any other goroutine it
+// panics with its name rather than race.
 type Stream struct {
 	conn        *loop.Conn
 	hub         *loop.Hub
@@ -111,6 +115,7 @@ type Stream struct {
 	subs    []*loop.Subscription
 	onDrain func()
 	closed  bool
+	ending  uint8 // endShutdown or endSlow: who is ending the stream, if not its application
 
 	// any goroutine
 	gone     atomic.Bool
@@ -126,12 +131,19 @@ func (s *Stream) heartbeat() time.Duration {
 
 func clamp32(n int) int32 { return int32(min(n, math.MaxInt32)) }
 
-// watchers are what waits for a stream to end; most streams have none,
-// so they live outside the Stream.
+// watchers are what waits for a stream to end, and why it ended; most
+// open streams have none, so they live outside the Stream.
 type watchers struct {
 	done    chan struct{}
 	onClose []func()
+	err     error // what Err reports once the stream is gone
 }
+
+// Values of Stream.ending.
+const (
+	endShutdown uint8 = 1 + iota // OnShutdown ended the stream
+	endSlow                      // the hub closed it under PolicyClose
+)
 
 // watch returns the stream's watchers, creating them. Under s.mu.
 func (s *Stream) watch() *watchers {
@@ -172,7 +184,7 @@ func Open(c *loop.Ctx, opts Options, fn func(*Stream)) *Stream {
 		// Stream here so Done and OnClose do not wait forever.
 		s.closed = true
 		s.conn.EndMode(c.KeepAlive())
-		s.finish()
+		s.finish(ErrClosed)
 		return s
 	}
 	if opts.Retry > 0 {
@@ -210,22 +222,26 @@ func corsHeaders(opts *Options, origin string) string {
 }
 
 // LastEventID is the id the client resumed from ("" on a fresh stream).
+// Safe from any goroutine.
 func (s *Stream) LastEventID() string { return s.lastEventID }
 
-// Conn returns the underlying connection.
+// Conn returns the underlying connection. Safe from any goroutine; the
+// connection's own methods say where they may be called.
 func (s *Stream) Conn() *loop.Conn { return s.conn }
 
-// Send sends data as a "message" event (Ruby's stream << data).
+// Send sends data as a "message" event (Ruby's stream << data). Safe
+// from any goroutine.
 func (s *Stream) Send(data string) loop.WriteResult {
 	return s.write(appendFrame(nil, "", "", data, nil, 0), false)
 }
 
-// Event sends data as an event of type name.
+// Event sends data as an event of type name. Safe from any goroutine.
 func (s *Stream) Event(name, data string) (loop.WriteResult, error) {
 	return s.SendEvent(Event{Event: name, Data: data})
 }
 
-// ID sets the client's last event id without dispatching an event.
+// ID sets the client's last event id without dispatching an event. Safe
+// from any goroutine.
 func (s *Stream) ID(id string) (loop.WriteResult, error) {
 	if id == "" {
 		return loop.Written, nil
@@ -233,7 +249,7 @@ func (s *Stream) ID(id string) (loop.WriteResult, error) {
 	return s.SendEvent(Event{ID: id})
 }
 
-// Retry sets the client's reconnection delay.
+// Retry sets the client's reconnection delay. Safe from any goroutine.
 func (s *Stream) Retry(d time.Duration) loop.WriteResult {
 	if d <= 0 {
 		return loop.Written
@@ -241,13 +257,14 @@ func (s *Stream) Retry(d time.Duration) loop.WriteResult {
 	return s.write(appendFrame(nil, "", "", "", nil, d), false)
 }
 
-// Comment sends a comment line, which clients ignore.
+// Comment sends a comment line, which clients ignore. Safe from any
+// goroutine.
 func (s *Stream) Comment(text string) loop.WriteResult {
 	return s.write(AppendComment(nil, text), false)
 }
 
 // SendEvent sends ev; an invalid id or event name is refused with an
-// error and nothing is sent.
+// error and nothing is sent. Safe from any goroutine.
 func (s *Stream) SendEvent(ev Event) (loop.WriteResult, error) {
 	frame, err := AppendEvent(nil, &ev)
 	if err != nil {
@@ -293,7 +310,7 @@ func (s *Stream) writeOnLoop(frame []byte, control bool) loop.WriteResult {
 // sent first; when that id is not in the topic's history, a ResetEvent
 // and then the whole history are sent instead. Live events follow without
 // a gap. From another goroutine the join happens asynchronously and
-// errors are not reported.
+// errors are not reported. Safe from any goroutine.
 func (s *Stream) Join(topic string) error {
 	if s.hub == nil {
 		return ErrNoHub
@@ -329,7 +346,8 @@ func (s *Stream) join(topic string) error {
 	return nil
 }
 
-// Leave unsubscribes the stream from topic.
+// Leave unsubscribes the stream from topic. Safe from any goroutine: from
+// another goroutine it happens asynchronously, after the sends made before.
 func (s *Stream) Leave(topic string) {
 	if !s.conn.OnLoop() {
 		_ = s.conn.Post(func(*loop.Conn) { s.Leave(topic) })
@@ -345,7 +363,9 @@ func (s *Stream) Leave(topic string) {
 }
 
 // OnDrain runs fn on the loop once the stream's queued output has fallen
-// to the low watermark (after a send reported Queued). On the loop.
+// to the low watermark (after a send reported Queued). On the loop: call
+// it from the Open callback or another callback of this stream; it panics
+// elsewhere.
 func (s *Stream) OnDrain(fn func()) {
 	if !s.conn.OnLoop() {
 		panic("sse: Stream.OnDrain called off the connection's loop")
@@ -358,7 +378,8 @@ func (s *Stream) OnDrain(fn func()) {
 }
 
 // OnClose registers fn to run (on the loop) when the stream ends. If it
-// has already ended, fn runs at once.
+// has already ended, fn runs at once, on the caller's goroutine. Safe from
+// any goroutine.
 func (s *Stream) OnClose(fn func()) {
 	s.mu.Lock()
 	if s.gone.Load() {
@@ -372,7 +393,7 @@ func (s *Stream) OnClose(fn func()) {
 }
 
 // Done returns a channel closed when the stream ends, for producer
-// goroutines.
+// goroutines; Err then tells why. Safe from any goroutine.
 func (s *Stream) Done() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -388,12 +409,13 @@ func (s *Stream) Done() <-chan struct{} {
 
 // Close ends the stream after the queued events are sent; the client
 // will reconnect unless told otherwise (e.g. by an HTTP 204 on reconnect).
-// Sends after Close report Dropped.
+// Sends after Close report Dropped. Safe from any goroutine: from another
+// goroutine the stream ends after the frames sent before Close.
 func (s *Stream) Close() {
 	if s.closing.Swap(true) {
 		return
 	}
-	if s.conn.OnLoop() {
+	if s.conn.OnLoop() && !s.snd.Pending() {
 		s.closeOnLoop()
 		return
 	}
@@ -418,7 +440,10 @@ func (subscriber) Codec() loop.CodecID { return codec }
 
 // Overflow closes a slow stream: the browser reconnects with
 // Last-Event-ID and gets what it missed from the topic history.
-func (subscriber) Overflow(c *loop.Conn) { c.Close() }
+func (sb subscriber) Overflow(c *loop.Conn) {
+	sb.s.ending = endSlow
+	c.Close()
+}
 
 // mode adapts a Stream to loop.Mode.
 type mode struct{ s *Stream }
@@ -449,33 +474,86 @@ func (m mode) OnDrain(*loop.Conn) {
 }
 
 // OnShutdown ends the stream so the client reconnects to another server.
-func (mode) OnShutdown(c *loop.Conn) { c.CloseAfterFlush() }
+// Frames admitted from goroutines before the shutdown go out first.
+func (m mode) OnShutdown(c *loop.Conn) {
+	m.s.ending = endShutdown
+	if m.s.snd.Pending() {
+		m.s.snd.Send(c, 0, 0, true, func(c *loop.Conn) { c.CloseAfterFlush() })
+		return
+	}
+	c.CloseAfterFlush()
+}
 
-func (m mode) OnClose(*loop.Conn, error) {
+func (m mode) OnClose(_ *loop.Conn, err error) {
 	s := m.s
 	s.closed = true
 	for _, sub := range s.subs {
 		sub.Unsubscribe()
 	}
 	s.subs = nil
-	s.finish()
+	s.finish(s.endReason(err))
 }
 
-// finish marks the stream gone, closes Done and runs the OnClose
-// functions, once.
-func (s *Stream) finish() {
+// endReason turns the loop's close reason into what Err reports. The
+// stream's own ending comes first (the hub closing a slow stream, the
+// shutdown asking it to end, the application's Close): once a stream has
+// been closed on the server's side, the peer's EOF that ends the
+// connection afterwards is not the reason. A reason of the loop's (a
+// write timeout cutting the flush of the last events, the shutdown
+// deadline) always is.
+func (s *Stream) endReason(err error) error {
+	switch {
+	case s.ending == endSlow:
+		return ErrSlowConsumer
+	case reason.FromLoop(err):
+		return err
+	case s.ending == endShutdown:
+		return loop.ErrShutdown
+	case s.closing.Load() || err == nil:
+		return ErrClosed
+	}
+	return err // the peer's
+}
+
+// Err returns nil while the stream is open and, once it has ended (Done
+// is closed, the OnClose functions run), why:
+//
+//   - ErrClosed: the application closed it (Close, or its handler closed
+//     the connection), and the queued events were flushed or the client
+//     left meanwhile; a HEAD request's stream ends at once with it;
+//   - ErrSlowConsumer: a topic's PolicyClose closed it;
+//   - a close reason of the loop: loop.ErrWriteTimeout (the client stopped
+//     reading), loop.ErrShutdown (the server shut down; the client
+//     reconnects to another), loop.ErrInputOverflow and the like;
+//   - the peer's error when the client went away: io.EOF or a reset
+//     (syscall.ECONNRESET), wrapped in an *os.SyscallError; match it with
+//     errors.Is.
+//
+// Safe from any goroutine.
+func (s *Stream) Err() error {
+	if !s.gone.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.watchers.err
+}
+
+// finish marks the stream gone with reason err (never nil), records it
+// for Err, closes Done and runs the OnClose functions, once.
+func (s *Stream) finish(err error) {
 	s.mu.Lock()
 	if s.gone.Load() {
 		s.mu.Unlock()
 		return
 	}
+	w := s.watch()
+	w.err = err
 	s.gone.Store(true)
-	var fns []func()
-	if w := s.watchers; w != nil {
-		fns, w.onClose = w.onClose, nil
-		if w.done != nil {
-			close(w.done)
-		}
+	fns := w.onClose
+	w.onClose = nil
+	if w.done != nil {
+		close(w.done)
 	}
 	s.mu.Unlock()
 	for _, fn := range fns {

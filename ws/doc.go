@@ -37,5 +37,7 @@
 //
 // A [Decoder] and a [Compressor] are owned by one goroutine, the
 // connection's event loop; they hold no locks. The package-level functions
-// are safe from any goroutine.
+// are safe from any goroutine. [Upgrader.Upgrade] is called from a handler,
+// on the loop; every [Socket] method but OnDrain is safe from any
+// goroutine, and OnDrain panics off the loop (see [Socket]).
 package ws

@@ -12,13 +12,16 @@ var ErrNeedMore = errors.New("ws: need more data")
 
 // ErrClosed is returned by [Decoder.Next] after a close frame has been
 // decoded: RFC 6455, Section 5.5.1 says nothing may follow it, so the
-// caller stops reading and finishes the closing handshake.
+// caller stops reading and finishes the closing handshake. It is the
+// decoder's alone: Socket methods report a closing socket with
+// ErrSocketClosed.
 var ErrClosed = errors.New("ws: close frame already received")
 
 // Socket errors.
 var (
-	// ErrSocketClosed is returned by Ping, Close (off the loop) and Join
-	// (on the loop) once the socket is closing or closed.
+	// ErrSocketClosed is returned by Ping and Close, and by Join on the
+	// loop, once the socket has started closing. (ErrClosed is the
+	// Decoder's, for input after a close frame.)
 	ErrSocketClosed = errors.New("ws: socket closed")
 	// ErrInvalidUTF8 is returned by SendText for text that is not valid
 	// UTF-8, which a text message must be (RFC 6455, Section 5.6).

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	closecause "github.com/streamd/streamd/internal/reason"
 	"github.com/streamd/streamd/loop"
 )
 
@@ -23,8 +24,16 @@ type Handler struct {
 	// without a close frame.
 	OnClose func(s *Socket, code StatusCode, reason string)
 	// OnError runs when the peer broke the protocol (the error is a
-	// *CloseError with the code sent to it) or a keepalive timed out. The
-	// socket is closing already.
+	// *CloseError with the code sent to it), a keepalive timed out
+	// (ErrPongTimeout), or the loop cut the connection for a reason of its
+	// own. That last error is the loop's close reason as is, so match it
+	// with errors.Is: loop.ErrWriteTimeout (the client stopped reading),
+	// loop.ErrInputOverflow (a partial frame over Config.MaxPendingInput),
+	// loop.ErrShutdown (the shutdown deadline cut a socket still closing),
+	// and the like; OnClose follows with CloseAbnormal. The socket is
+	// closing already. A client that drops the connection without a close
+	// frame (EOF, reset) is no error: it gets OnClose with CloseAbnormal
+	// only.
 	OnError func(s *Socket, err error)
 }
 
@@ -50,10 +59,13 @@ const (
 //
 // # Concurrency
 //
-// Every method is safe from any goroutine. On the socket's loop (in its
-// callbacks) frames go straight to the connection, corked with anything
-// else written in the same callback; from other goroutines the payload is
-// copied and the frame is written by the loop, in call order.
+// Each method's doc says where it may be called. All but OnDrain are
+// safe from any goroutine: on the socket's loop (in its callbacks) frames
+// go straight to the connection, corked with anything else written in the
+// same callback; from other goroutines the payload is copied and the
+// frame is written by the loop, in call order. OnDrain belongs to the
+// loop: called from any other goroutine it panics with its name rather
+// than race. The Handler callbacks always run on the loop.
 //
 // # Memory
 //
@@ -111,6 +123,13 @@ func (s *Socket) share() *socketShared {
 	return s.shared.Load()
 }
 
+// sndPending reports whether messages admitted from other goroutines have
+// not been written yet: a close on the loop goes after them.
+func (s *Socket) sndPending() bool {
+	sh := s.shared.Load()
+	return sh != nil && sh.snd.Pending()
+}
+
 // sndBuffered is the bytes admitted from other goroutines and queued as
 // last seen on the loop.
 func (s *Socket) sndBuffered() int {
@@ -152,10 +171,11 @@ func (s *Socket) tidy() {
 // maxServerHeaderLen is the longest header of an unmasked frame.
 const maxServerHeaderLen = 10
 
-// RemoteAddr is the client's address.
+// RemoteAddr is the client's address. Safe from any goroutine.
 func (s *Socket) RemoteAddr() remoteAddr { return s.conn.RemoteAddr() }
 
-// Subprotocol is the negotiated subprotocol ("" if none).
+// Subprotocol is the negotiated subprotocol ("" if none). Safe from any
+// goroutine.
 func (s *Socket) Subprotocol() string {
 	if s.subproto == 0 {
 		return ""
@@ -171,13 +191,15 @@ func (s *Socket) maxBuffered() int {
 	return 4 * s.conn.HighWatermark()
 }
 
-// Compressed reports whether permessage-deflate was negotiated.
+// Compressed reports whether permessage-deflate was negotiated. Safe from
+// any goroutine.
 func (s *Socket) Compressed() bool { return s.comp != nil }
 
-// SetData stores per-socket user data.
+// SetData stores per-socket user data. Safe from any goroutine.
 func (s *Socket) SetData(v any) { s.share().data.Store(&v) }
 
-// Data returns what SetData stored (nil if nothing).
+// Data returns what SetData stored (nil if nothing). Safe from any
+// goroutine.
 func (s *Socket) Data() any {
 	sh := s.shared.Load()
 	if sh == nil {
@@ -189,16 +211,19 @@ func (s *Socket) Data() any {
 	return nil
 }
 
-// Closed reports whether the socket is closing or closed.
+// Closed reports whether the socket is closing or closed. Safe from any
+// goroutine.
 func (s *Socket) Closed() bool { return s.gone.Load() }
 
-// Send sends text as a text message (Ruby's socket << text).
+// Send sends text as a text message (Ruby's socket << text). Safe from
+// any goroutine.
 func (s *Socket) Send(text string) loop.WriteResult {
 	return s.send(OpText, []byte(text), true)
 }
 
 // SendText sends b, which must be valid UTF-8, as a text message; it
-// returns ErrInvalidUTF8 (and sends nothing) otherwise.
+// returns ErrInvalidUTF8 (and sends nothing) otherwise. Safe from any
+// goroutine (b is copied then).
 func (s *Socket) SendText(b []byte) (loop.WriteResult, error) {
 	if !utf8.Valid(b) {
 		return loop.Dropped, ErrInvalidUTF8
@@ -206,7 +231,8 @@ func (s *Socket) SendText(b []byte) (loop.WriteResult, error) {
 	return s.send(OpText, b, false), nil
 }
 
-// SendBinary sends b as a binary message.
+// SendBinary sends b as a binary message. Safe from any goroutine (b is
+// copied then).
 func (s *Socket) SendBinary(b []byte) loop.WriteResult { return s.send(OpBinary, b, false) }
 
 // send writes a data message. owned says the payload is already a private
@@ -252,10 +278,11 @@ func (s *Socket) writeControl(op Opcode, payload []byte) {
 	s.conn.Writev(h, payload)
 }
 
-// Ping sends a ping with payload. It returns ErrControlTooLong for a
-// payload over 125 bytes, ErrSocketClosed once the socket is closing, and,
-// from another goroutine, ErrBufferFull when the socket's queued output is
-// at Options.MaxBuffered.
+// Ping sends a ping with payload (≤ 125 bytes). It returns
+// ErrControlTooLong for a longer payload and ErrSocketClosed once the
+// socket is closing. Safe from any goroutine; from another goroutine it
+// returns ErrBufferFull when the socket's queued output is at
+// Options.MaxBuffered.
 func (s *Socket) Ping(payload []byte) error {
 	if len(payload) > 125 {
 		return ErrControlTooLong
@@ -285,11 +312,15 @@ func (s *Socket) Ping(payload []byte) error {
 
 // Close starts the closing handshake with code and reason: it sends a
 // close frame, waits up to Options.CloseTimeout for the client's, then
-// closes the connection. The reason is cut to fit a control frame. On the
-// loop it returns nil (a second Close does nothing); from another
-// goroutine it returns ErrSocketClosed once the socket is closing.
+// closes the connection. The reason is cut to fit a control frame. It
+// returns ErrSocketClosed once the socket is closing. Safe from any
+// goroutine: from another goroutine the close frame follows the messages
+// sent before.
 func (s *Socket) Close(code StatusCode, reason string) error {
-	if s.conn.OnLoop() {
+	if s.conn.OnLoop() && !s.sndPending() {
+		if s.state != stateOpen {
+			return ErrSocketClosed
+		}
 		s.startClose(code, reason)
 		return nil
 	}
@@ -386,8 +417,9 @@ func (s *Socket) schedulePing() {
 // Join subscribes the socket to topic on Options.Hub: every message
 // published there arrives as a text frame (binary if not UTF-8). It
 // returns ErrNoHub when Options.Hub is nil, and ErrSocketClosed on the
-// loop once the socket is closing; off the loop the subscription is
-// queued and only a failure to queue it is returned.
+// loop once the socket is closing. Safe from any goroutine: from another
+// goroutine the join happens asynchronously and only a failure to queue
+// it is reported.
 func (s *Socket) Join(topic string) error {
 	if s.opts.Hub == nil {
 		return ErrNoHub
@@ -425,7 +457,8 @@ func (s *Socket) join(topic string) error {
 	return nil
 }
 
-// Leave unsubscribes the socket from topic.
+// Leave unsubscribes the socket from topic. Safe from any goroutine:
+// from another goroutine it happens asynchronously.
 func (s *Socket) Leave(topic string) {
 	if !s.conn.OnLoop() {
 		_ = s.conn.Post(func(*loop.Conn) { s.Leave(topic) })
@@ -461,7 +494,8 @@ func (s *Socket) Leave(topic string) {
 }
 
 // OnDrain runs fn on the loop once the socket's queued output has fallen
-// to the low watermark (after a send reported Queued). On the loop.
+// to the low watermark (after a send reported Queued). On the loop: call
+// it from a callback of this socket; it panics elsewhere.
 func (s *Socket) OnDrain(fn func()) {
 	if !s.conn.OnLoop() {
 		panic("ws: Socket.OnDrain called off the connection's loop")
@@ -707,9 +741,17 @@ func (m mode) OnDrain(c *loop.Conn) {
 }
 
 // OnShutdown closes the socket with 1001 (going away).
-func (m mode) OnShutdown(*loop.Conn) { m.s.startClose(CloseGoingAway, "server shutting down") }
+// Messages admitted from goroutines before the shutdown go out first.
+func (m mode) OnShutdown(c *loop.Conn) {
+	s := m.s
+	if s.sndPending() {
+		s.share().snd.Send(c, 0, 0, true, func(*loop.Conn) { s.startClose(CloseGoingAway, "server shutting down") })
+		return
+	}
+	s.startClose(CloseGoingAway, "server shutting down")
+}
 
-func (m mode) OnClose(*loop.Conn, error) {
+func (m mode) OnClose(_ *loop.Conn, err error) {
 	s := m.s
 	s.state = stateClosed
 	s.gone.Store(true)
@@ -726,7 +768,13 @@ func (m mode) OnClose(*loop.Conn, error) {
 	}
 	code := s.closeCode
 	if code == 0 {
+		// No close frame from the peer, and no error reported yet (fail
+		// and the pong timeout set CloseAbnormal): if the loop cut the
+		// connection, say why.
 		code = CloseAbnormal
+		if s.onError != nil && closecause.FromLoop(err) {
+			s.onError(s, err)
+		}
 	}
 	if s.onClose != nil {
 		s.onClose(s, code, reason)

@@ -924,21 +924,3 @@ func TestSocketErrors(t *testing.T) {
 		})
 	}
 }
-
-// TestSocketPingBufferFull checks that Ping from another goroutine
-// reports ErrBufferFull when the ping does not fit Options.MaxBuffered
-// (here 1 byte: no ping frame fits).
-func TestSocketPingBufferFull(t *testing.T) {
-	ev := newConnEvents()
-	up := &Upgrader{Options: Options{PingInterval: -1, MaxBuffered: 1}}
-	ws := startServer(t, loop.Config{}, func(s *loop.Server) {
-		s.GET("/", func(c *loop.Ctx) { up.Upgrade(c, ev.handler(echoHandler)) })
-	})
-	rc := openWS(t, ws.HostPort, "/")
-	s := recv(t, ev.open, "OnOpen")
-	if err := s.Ping(nil); !errors.Is(err, ErrBufferFull) {
-		t.Fatalf("Ping = %v; want ErrBufferFull", err)
-	}
-	rc.write(closeFr(CloseNormal, ""))
-	rc.expectClose(CloseNormal)
-}
