@@ -16,22 +16,35 @@ func TestDecoderAllocs(t *testing.T) {
 	frame := cf(OpText, true, strings.Repeat("x", 32))
 	frag := cat(cf(OpText, false, "κό\xcf"), cf(OpPing, true, "p"), cf(OpContinuation, true, "\x83με"))
 	z := cfz(OpText, true, deflateStdNoCtx(t, strings.Repeat("compress me ", 50)))
+	big := cf(OpText, true, strings.Repeat("κόσμε ", 300)) // 3300 bytes, validated over several scratch buffers
 	buf := make([]byte, 4096)
 	tests := []struct {
-		name  string
-		cfg   DecoderConfig
-		in    []byte
-		reset bool
+		name string
+		cfg  DecoderConfig
+		in   []byte
+		cut  int // the input first arrives cut here (0: whole)
 	}{
-		{"single frame", DecoderConfig{}, frame, false},
-		{"fragmented steady state", DecoderConfig{}, frag, false},
-		{"compressed steady state", DecoderConfig{Deflate: true, ClientNoContextTakeover: true}, z, false},
+		{"single frame", DecoderConfig{}, frame, 0},
+		{"fragmented steady state", DecoderConfig{}, frag, 0},
+		{"compressed steady state", DecoderConfig{Deflate: true, ClientNoContextTakeover: true}, z, 0},
+		{"text frame in two reads", DecoderConfig{}, big, 2001},
+		{"fragment in two reads", DecoderConfig{}, frag, len(frag) - 3},
 	}
 	for _, tt := range tests {
 		var d Decoder
 		d.Init(tt.cfg)
 		run := func() {
 			b := buf[:copy(buf, tt.in)]
+			for cut := tt.cut; cut > 0; {
+				_, n, err := d.Next(b[:cut])
+				if err == ErrNeedMore {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, cut = b[n:], cut-n
+			}
 			for len(b) > 0 {
 				_, n, err := d.Next(b)
 				if err != nil {
@@ -89,8 +102,16 @@ func TestEncoderAllocs(t *testing.T) {
 // not allocate; the few allocations of the server's 100 ms ticker (one
 // task closure per loop per tick) are spread over the run, which is why
 // the bound is a small average rather than exactly 0.
+//
+// The rate-limited run checks that the limiter (which never runs out
+// here) costs no allocation per message either.
 func TestEchoAllocs(t *testing.T) {
-	up := &Upgrader{Options: Options{PingInterval: -1}}
+	t.Run("plain", func(t *testing.T) { testEchoAllocs(t, Options{PingInterval: -1}) })
+	t.Run("rate limited", func(t *testing.T) { testEchoAllocs(t, Options{PingInterval: -1, MessageRate: 1e9}) })
+}
+
+func testEchoAllocs(t *testing.T, opts Options) {
+	up := &Upgrader{Options: opts}
 	ws := startEcho(t, loop.Config{Loops: 1}, up)
 	rc := openWS(t, ws.HostPort, "/")
 	msg := []byte(strings.Repeat("x", 32))

@@ -62,6 +62,10 @@ func closeFr(code StatusCode, reason string) []byte {
 	return maskedFrame(OpClose, true, false, closeBodyBytes(code, reason))
 }
 
+// prefixOf is frame without its last n bytes: an incomplete frame whose
+// rest the client never sends.
+func prefixOf(frame []byte, n int) []byte { return frame[:len(frame)-n] }
+
 // unmaskedFrame is a client frame without the mask bit.
 func unmaskedFrame(op Opcode, payload string) []byte {
 	return AppendFrame(nil, op, true, false, []byte(payload))
@@ -79,6 +83,8 @@ func conformanceCases(t testing.TB) []confCase {
 	zbig := deflateOne(t, big)
 	zsmall := deflateOne(t, "small")
 	limitOpts := &Options{ReadLimit: 1000}
+	// Autobahn 6.4.*: "κόσμε", then U+110000 (not a code point), then "edited".
+	const k1, k2, k3 = "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", "\xf4\x90\x80\x80", "edited"
 	cases := []confCase{
 		// 1.* framing
 		{name: "1.1.1 text 0", send: fr(OpText, true, ""), want: []wantFrame{echoT("")}},
@@ -165,6 +171,25 @@ func conformanceCases(t testing.TB) []confCase {
 		{name: "6.9 invalid first fragment fails fast", send: fr(OpText, false, "κόσμε\xed\xa0\x80"), fail: CloseInvalidPayload},
 		{name: "6.10 truncated code point at the last fragment", send: cat(fr(OpText, false, "ab"), fr(OpContinuation, true, "\xe2\x82")), fail: CloseInvalidPayload},
 		{name: "6.11 binary is not checked", send: fr(OpBinary, true, "\xed\xa0\x80"), want: []wantFrame{echoB("\xed\xa0\x80")}},
+		{name: "6.12 valid 2-byte runes in a 100 KB frame", send: fr(OpText, true, s("é", 50000)), want: []wantFrame{echoT(s("é", 50000))}},
+
+		// 6.4.* fail fast (Autobahn's 6.4.1–6.4.4 send the rest after a
+		// pause; here the rest is never sent, so only a server failing on
+		// the bytes it has can pass).
+		{name: "6.4.1 invalid second fragment, third never sent",
+			send: cat(fr(OpText, false, k1), fr(OpContinuation, false, k2)), fail: CloseInvalidPayload},
+		{name: "6.4.2 second fragment is the invalid byte",
+			send: cat(fr(OpText, false, k1+"\xf4"), fr(OpContinuation, false, "\x90")), fail: CloseInvalidPayload},
+		{name: "6.4.3 invalid bytes inside an incomplete frame",
+			send: prefixOf(fr(OpText, true, k1+k2+k3), len(k3)), fail: CloseInvalidPayload},
+		{name: "6.4.4 incomplete frame cut right after the invalid byte",
+			send: prefixOf(fr(OpText, true, k1+k2+k3), len(k3)+2), fail: CloseInvalidPayload},
+		{name: "6.4.x invalid byte inside an incomplete continuation",
+			send: cat(fr(OpText, false, k1), prefixOf(fr(OpContinuation, true, k2+k3), len(k3))), fail: CloseInvalidPayload},
+		{name: "6.4.x invalid byte after 80 KB of a 200 KB frame",
+			send: prefixOf(fr(OpText, true, s("é", 40000)+k2+s("x", 120000)), 120000), fail: CloseInvalidPayload},
+		{name: "6.4.x invalid byte after 80 KB of a 200 KB continuation",
+			send: cat(fr(OpText, false, "\xce"), prefixOf(fr(OpContinuation, true, "\xba"+s("é", 40000)+k2+s("x", 120000)), 120000)), fail: CloseInvalidPayload},
 
 		// 7.* close handling
 		{name: "7.1.1 echo then close", send: cat(fr(OpText, true, "hello"), closeFr(CloseNormal, "")), want: []wantFrame{echoT("hello")}, closeEcho: CloseNormal},

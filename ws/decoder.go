@@ -77,7 +77,8 @@ type Event struct {
 // Memory: an idle Decoder is 32 bytes. The state of a fragmented or
 // compressed message (reassembly and inflate buffers, the UTF-8 state)
 // lives in a separate struct taken from a sync.Pool when such a message
-// starts; the Decoder keeps it for the next message until Reset (a
+// starts, or when an uncompressed text frame arrives in pieces (its UTF-8
+// state is carried from read to read); the Decoder keeps it for the next message until Reset (a
 // [Socket] hands it back as soon as the message was delivered, so idle
 // sockets pin none). Its buffers are bounded by the read limit and dropped
 // after a message bigger than 64 KiB. A flate reader is borrowed from a sync.Pool only
@@ -115,6 +116,14 @@ type message struct {
 	op         Opcode
 	utf8       UTF8Validator
 	size       int64 // payload bytes so far (compressed bytes when compressed)
+
+	// checked counts the payload bytes of the incomplete uncompressed
+	// text frame at the head of the input that utf8 has already seen.
+	// The frame is offered again, from its header, with every read, and
+	// only the bytes past checked are validated: a frame arriving in
+	// pieces costs O(n), and invalid UTF-8 fails as soon as it arrives.
+	// It is 0 between frames.
+	checked int
 
 	buf    []byte // reassembled fragments (compressed bytes when compressed)
 	out    []byte // inflated message
@@ -154,7 +163,7 @@ func (d *Decoder) Reset() {
 // been delivered (its payload is no longer needed), unless a message is
 // in progress or the state holds the context takeover window.
 func (d *Decoder) release() {
-	if m := d.msg; m != nil && !m.inMsg && m.window == nil && d.err == nil {
+	if m := d.msg; m != nil && !m.inMsg && m.checked == 0 && m.window == nil && d.err == nil {
 		d.msg = nil
 		putMessage(m)
 	}
@@ -185,16 +194,27 @@ func (d *Decoder) fail(err *CloseError) (Event, int, error) {
 //   - A whole frame: n > 0. If it completes a message or is a control
 //     frame, ev.Kind is not EventNone (see [Event] for the payload's lifetime).
 //   - An incomplete frame: ev is zero, n is 0 and err is ErrNeedMore; call
-//     again when more bytes have arrived. The header is checked as soon as
-//     it is there, so an oversized message fails before its payload arrives.
+//     again when more bytes have arrived, with the same unconsumed bytes
+//     followed by the new ones. The header is checked as soon as it is
+//     there, so an oversized message fails before its payload arrives, and
+//     so is the part of an uncompressed text frame's payload that has
+//     arrived (see below).
 //   - A protocol violation: err is a *CloseError carrying the code to send
 //     (1002 for framing errors and bad close codes, 1007 for invalid UTF-8
 //     or deflate data, 1009 over the read limit), and n is 0.
 //
 // After an error or an EventClose every further call returns the same error
-// (ErrClosed after a close frame) until Reset. Uncompressed text is
-// validated fragment by fragment, so a bad fragment fails before the
-// message ends; compressed text is validated once inflated.
+// (ErrClosed after a close frame) until Reset.
+//
+// Uncompressed text is validated incrementally over the payload bytes that
+// have arrived, across calls and across fragments, so invalid UTF-8 fails
+// with 1007 as soon as the offending byte is in b, even in the middle of a
+// frame whose rest has not been sent (RFC 6455, Section 8.1: "_Fail the
+// WebSocket Connection_" when invalid UTF-8 is seen; Autobahn 6.4.1–6.4.4).
+// A rune cut by the end of b is not an error until the frame (or, for a
+// fragment, the message) ends without completing it. Compressed text is
+// validated on the inflated bytes, which exist only once the whole message
+// is there, so a compressed message fails at its last frame.
 // See RFC 6455, Sections 5.2–5.5 and 8.1.
 func (d *Decoder) Next(b []byte) (ev Event, n int, err error) {
 	if d.err != nil {
@@ -285,11 +305,23 @@ func (d *Decoder) Next(b []byte) (ev Event, n int, err error) {
 	}
 	hl += 4
 	if len(b) < hl || uint64(len(b)-hl) < length {
+		if len(b) > hl && (op == OpText && !rsv1 ||
+			op == OpContinuation && d.msg.op == OpText && !d.msg.compressed) {
+			if !d.checkPartial([4]byte(b[hl-4:hl]), b[hl:], op == OpText) {
+				return d.fail(errTextUTF8)
+			}
+		}
 		return ev, 0, ErrNeedMore
 	}
 	end := hl + int(length)
 	p := b[hl:end]
 	MaskBytes([4]byte(b[hl-4:hl]), 0, p)
+	// Payload bytes of a text frame already validated while it was
+	// incomplete (always 0 for other frames).
+	checked := 0
+	if d.msg != nil && !op.IsControl() {
+		checked, d.msg.checked = d.msg.checked, 0
+	}
 
 	switch op {
 	case OpPing:
@@ -304,12 +336,22 @@ func (d *Decoder) Next(b []byte) (ev Event, n int, err error) {
 		if fin && !rsv1 {
 			// The common case: a whole message in one frame, delivered
 			// as a view into b with no copy.
-			if op == OpText && !utf8.Valid(p) {
-				return d.fail(errTextUTF8)
+			if op == OpText {
+				if checked > 0 {
+					if v := &d.msg.utf8; !v.Write(p[checked:]) || !v.Done() {
+						return d.fail(errTextUTF8)
+					}
+				} else if !utf8.Valid(p) {
+					return d.fail(errTextUTF8)
+				}
 			}
 			return Event{Kind: EventMessage, Op: op, Payload: p}, end, nil
 		}
 		d.startMessage(op, rsv1)
+		if checked == 0 {
+			// Otherwise the validator already holds the frame's prefix.
+			d.msg.utf8.Reset()
+		}
 	}
 	m := d.msg
 	m.size += int64(length)
@@ -327,7 +369,7 @@ func (d *Decoder) Next(b []byte) (ev Event, n int, err error) {
 		return d.finishCompressed(m, src, end)
 	}
 
-	if m.op == OpText && !m.utf8.Write(p) {
+	if m.op == OpText && !m.utf8.Write(p[checked:]) {
 		return d.fail(errTextUTF8)
 	}
 	m.buf = append(m.buf, p...)
@@ -349,7 +391,6 @@ func (d *Decoder) startMessage(op Opcode, compressed bool) {
 		d.msg = m
 	}
 	m.inMsg, m.op, m.compressed, m.size = true, op, compressed, 0
-	m.utf8.Reset()
 	if cap(m.buf) > maxRetainedBuffer {
 		m.buf = nil
 	}
@@ -357,6 +398,44 @@ func (d *Decoder) startMessage(op Opcode, compressed bool) {
 		m.out = nil
 	}
 	m.buf = m.buf[:0]
+}
+
+// partialScratch is how many payload bytes checkPartial unmasks at a time,
+// in a stack buffer.
+const partialScratch = 512
+
+// checkPartial validates avail, the payload bytes that have arrived of an
+// incomplete uncompressed text frame (still masked with key), past those
+// validated by earlier calls, and reports whether the text is still valid
+// UTF-8 (possibly ending mid-rune). fresh is set for the first frame of a
+// message: its validator starts from scratch, where a continuation's
+// carries on from the previous fragment.
+//
+// The bytes are unmasked into a copy rather than in place: the caller's
+// buffer need not keep changes across calls (gnet's Peek may hand out a
+// joined copy of a wrapped ring buffer), so the frame is unmasked in place
+// only once it is complete.
+func (d *Decoder) checkPartial(key [4]byte, avail []byte, fresh bool) bool {
+	m := d.msg
+	if m == nil {
+		m = messagePool.Get().(*message)
+		d.msg = m
+	}
+	pos := m.checked
+	if pos == 0 && fresh {
+		m.utf8.Reset()
+	}
+	var buf [partialScratch]byte
+	for pos < len(avail) {
+		n := copy(buf[:], avail[pos:])
+		MaskBytes(key, pos, buf[:n])
+		if !m.utf8.Write(buf[:n]) {
+			return false
+		}
+		pos += n
+	}
+	m.checked = pos
+	return true
 }
 
 // finishCompressed inflates a complete compressed message.

@@ -70,6 +70,9 @@ type decodeResult struct {
 	events []rec
 	code   StatusCode
 	closed bool // stopped by ErrClosed
+	// at is how many input bytes had been fed when the run stopped with
+	// an error or ErrClosed (not part of String: it depends on the split).
+	at int
 }
 
 func (r decodeResult) String() string {
@@ -85,6 +88,7 @@ type feeder struct {
 	pending []byte
 	res     decodeResult
 	done    bool
+	fed     int // bytes fed so far
 }
 
 func (f *feeder) feed(chunk []byte) {
@@ -99,6 +103,7 @@ func (f *feeder) feed(chunk []byte) {
 		f.pending[i] = 0xee
 	}
 	f.pending = next
+	f.fed += len(chunk)
 	for {
 		ev, n, err := f.d.Next(f.pending)
 		if n < 0 || n > len(f.pending) {
@@ -120,6 +125,7 @@ func (f *feeder) feed(chunk []byte) {
 				}
 			}
 			f.done = true
+			f.res.at = f.fed
 			return
 		}
 		if n == 0 {
@@ -449,5 +455,103 @@ func TestDecoderSticky(t *testing.T) {
 	d.Reset()
 	if ev, _, err := d.Next(cf(OpText, true, "fine")); err != nil || string(ev.Payload) != "fine" {
 		t.Fatalf("Next after Reset = %v, %v", ev, err)
+	}
+}
+
+// TestDecoderUTF8FailFast sends text whose payload turns invalid at some
+// byte, in a frame (or a message's second fragment) that goes on past it,
+// and stops the input right there, as Autobahn 6.4.3 and 6.4.4 do: the
+// decoder must fail with 1007 while the frame is still incomplete, and
+// must not fail one byte earlier, whatever the read boundaries were.
+func TestDecoderUTF8FailFast(t *testing.T) {
+	long := strings.Repeat("é", 700) // crosses checkPartial's scratch buffer at odd offsets
+	type shape struct {
+		name string
+		// build returns the client bytes and the offset in them of the
+		// payload's byte at index bad.
+		build func(payload string, bad int) ([]byte, int)
+	}
+	shapes := []shape{
+		{"one frame", func(p string, bad int) ([]byte, int) {
+			return cf(OpText, true, p), frameHeaderLen(len(p)) + 4 + bad
+		}},
+		{"second fragment", func(p string, bad int) ([]byte, int) {
+			k := bad / 2
+			f1 := cf(OpText, false, p[:k])
+			return cat(f1, cf(OpContinuation, true, p[k:])), len(f1) + frameHeaderLen(len(p)-k) + 4 + bad - k
+		}},
+		{"third fragment after a ping", func(p string, bad int) ([]byte, int) {
+			k := bad / 2
+			f := cat(cf(OpText, false, p[:k/2]), cf(OpContinuation, false, p[k/2:k]), cf(OpPing, true, "p"))
+			return cat(f, cf(OpContinuation, true, p[k:])), len(f) + frameHeaderLen(len(p)-k) + 4 + bad - k
+		}},
+	}
+	for _, s := range classicInvalid {
+		for _, prefix := range []string{"", "κόσμε", long} {
+			payload := prefix + s + "edited" // the frame goes on past the bad byte
+			bad := firstInvalid([]byte(payload))
+			if bad == len(payload) {
+				continue // never a bad byte: only the end of the message can fail it
+			}
+			for _, sh := range shapes {
+				in, off := sh.build(payload, bad)
+				for _, mode := range []string{"whole", "bytewise"} {
+					before := runDecoder(t, DecoderConfig{}, in[:off], mode, nil)
+					at := runDecoder(t, DecoderConfig{}, in[:off+1], mode, nil)
+					if before.code != 0 || at.code != CloseInvalidPayload {
+						t.Errorf("%s %q (%s): before the bad byte %v; with it %v; want no error, then 1007",
+							sh.name, payload, mode, before, at)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDecoderUTF8PartialState checks the state kept for a text frame
+// arriving in pieces: the validator carries over from a fragment ending
+// mid-rune, and nothing is kept once the frame is complete.
+func TestDecoderUTF8PartialState(t *testing.T) {
+	var d Decoder
+	in := cat(cf(OpText, false, "κ\xcf"), cf(OpContinuation, true, "\x8cσμε"))
+	f1 := len(cf(OpText, false, "κ\xcf"))
+	if _, n, err := d.Next(in); n != f1 || err != nil {
+		t.Fatalf("first fragment: n=%d err=%v", n, err)
+	}
+	rest := in[f1:]
+	for i := 3; i < len(rest); i++ { // the continuation, one more byte each time
+		if _, n, err := d.Next(rest[:i]); n != 0 || err != ErrNeedMore {
+			t.Fatalf("continuation with %d bytes: n=%d err=%v; want ErrNeedMore", i, n, err)
+		}
+		if got, want := d.msg.checked, max(0, i-6); got != want { // 6 header bytes
+			t.Fatalf("continuation with %d bytes: %d payload bytes checked; want %d", i, got, want)
+		}
+	}
+	ev, n, err := d.Next(rest)
+	if err != nil || n != len(rest) || string(ev.Payload) != "κόσμε" {
+		t.Fatalf("Next = %q, %d, %v", ev.Payload, n, err)
+	}
+	if d.msg.checked != 0 {
+		t.Fatalf("checked = %d after the frame; want 0", d.msg.checked)
+	}
+	d.release()
+	if d.msg != nil {
+		t.Fatal("message state kept after the message")
+	}
+	// A partial single-frame message holds the state until it completes.
+	fr := cf(OpText, true, "κόσμε")
+	if _, _, err := d.Next(fr[:9]); err != ErrNeedMore {
+		t.Fatalf("partial frame: %v", err)
+	}
+	d.release()
+	if d.msg == nil || d.msg.checked != 3 {
+		t.Fatalf("state of the partial frame released: %+v", d.msg)
+	}
+	if ev, _, err := d.Next(fr); err != nil || string(ev.Payload) != "κόσμε" {
+		t.Fatalf("Next = %q, %v", ev.Payload, err)
+	}
+	d.release()
+	if d.msg != nil {
+		t.Fatal("message state kept after the frame")
 	}
 }

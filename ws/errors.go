@@ -17,6 +17,28 @@ var ErrNeedMore = errors.New("ws: need more data")
 // ErrSocketClosed.
 var ErrClosed = errors.New("ws: close frame already received")
 
+// Socket errors.
+var (
+	// ErrSocketClosed is returned by Ping and Close, and by Join on the
+	// loop, once the socket has started closing. (ErrClosed is the
+	// Decoder's, for input after a close frame.)
+	ErrSocketClosed = errors.New("ws: socket closed")
+	// ErrInvalidUTF8 is returned by SendText for text that is not valid
+	// UTF-8, which a text message must be (RFC 6455, Section 5.6).
+	ErrInvalidUTF8 = errors.New("ws: text message is not valid UTF-8")
+	// ErrControlTooLong is returned by Ping for a payload over 125 bytes
+	// (RFC 6455, Section 5.5).
+	ErrControlTooLong = errors.New("ws: control frame payload over 125 bytes")
+	// ErrPongTimeout is given to Handler.OnError when a ping got no pong
+	// before the next one was due.
+	ErrPongTimeout = errors.New("ws: pong timeout")
+	// ErrNoHub is returned by Join when Options.Hub is nil.
+	ErrNoHub = errors.New("ws: no hub configured")
+	// ErrBufferFull is returned by Ping from another goroutine when the
+	// socket's queued output is at Options.MaxBuffered.
+	ErrBufferFull = errors.New("ws: send buffer full")
+)
+
 // StatusCode is a WebSocket close status code.
 // See RFC 6455, Section 7.4 and the IANA "WebSocket Close Code Number" registry.
 type StatusCode uint16
@@ -132,4 +154,5 @@ var (
 	errTextUTF8           = &CloseError{CloseInvalidPayload, "invalid UTF-8 in text message"}
 	errInflate            = &CloseError{CloseInvalidPayload, "invalid deflate data"}
 	errTooBig             = &CloseError{CloseMessageTooBig, "message exceeds the read limit"}
+	errRateLimit          = &CloseError{ClosePolicyViolation, "message rate limit exceeded"}
 )

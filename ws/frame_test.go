@@ -197,7 +197,7 @@ func TestCloseStatus(t *testing.T) {
 	}
 	for _, e := range []*CloseError{errUnmasked, errBadOpcode, errReservedBits, errFragmentedControl, errControlTooLong,
 		errUnexpectedContinue, errExpectedContinue, errLengthMSB, errCloseBody1, errCloseCode, errCloseReasonUTF8,
-		errTextUTF8, errInflate, errTooBig} {
+		errTextUTF8, errInflate, errTooBig, errRateLimit} {
 		if len(e.Reason) > MaxControlPayload-2 || !ValidCloseCode(e.Code) {
 			t.Errorf("%v: reason does not fit a close frame", e)
 		}

@@ -29,8 +29,21 @@ func FuzzFrameParse(f *testing.F) {
 			t.Fatalf("random splits: %v; whole: %v", got, want)
 		}
 		if len(in) <= 1024 {
-			if got := runDecoder(t, cfg, in, "bytewise", nil); got.String() != want.String() {
+			got := runDecoder(t, cfg, in, "bytewise", nil)
+			if got.String() != want.String() {
 				t.Fatalf("bytewise: %v; whole: %v", got, want)
+			}
+			// An error depends only on the bytes that have arrived, not on
+			// how they were cut: the bytes up to the one where the
+			// bytewise run failed fail whole, and one byte fewer do not.
+			// (This is what lets invalid UTF-8 fail inside a frame.)
+			if got.code != 0 {
+				if at := runDecoder(t, cfg, in[:got.at], "whole", nil); at.code != got.code {
+					t.Fatalf("bytewise failed with %d after %d bytes; those bytes whole: %v", got.code, got.at, at)
+				}
+				if before := runDecoder(t, cfg, in[:got.at-1], "whole", nil); before.code != 0 {
+					t.Fatalf("bytewise failed with %d after %d bytes; one byte fewer whole: %v", got.code, got.at, before)
+				}
 			}
 		}
 		for _, ev := range want.events {
@@ -44,7 +57,11 @@ func FuzzFrameParse(f *testing.F) {
 	})
 }
 
-// FuzzUTF8 compares UTF8Validator with utf8.Valid, whole and split.
+// FuzzUTF8 compares UTF8Validator with utf8.Valid, whole and split, and
+// checks that the decoder fails a text frame carrying b at the first byte
+// that no valid UTF-8 can continue (firstInvalid, built on utf8.Valid),
+// with the frame still incomplete, in one frame and in two fragments cut
+// at cut.
 func FuzzUTF8(f *testing.F) {
 	for _, s := range classicInvalid {
 		f.Add([]byte(s), uint8(1))
@@ -68,6 +85,48 @@ func FuzzUTF8(f *testing.F) {
 			}
 			if got := validateSplit(b, cuts); got != want {
 				t.Fatalf("%q byte by byte = %v; want %v", b, got, want)
+			}
+		}
+
+		if len(b) > 1024 {
+			return
+		}
+		bad := firstInvalid(b)
+		var v UTF8Validator
+		if !v.Write(b[:bad]) || (bad < len(b) && v.Write(b[bad:bad+1])) {
+			t.Fatalf("%q: validator disagrees with the first invalid byte at %d", b, bad)
+		}
+		payload := string(b) + "!" // the frame goes on past the last byte of b
+		type framed struct {
+			in  []byte
+			pos func(i int) int // where payload[i] is in in
+		}
+		h1 := frameHeaderLen(len(payload)) + 4
+		cases := []framed{{cf(OpText, true, payload), func(i int) int { return h1 + i }}}
+		if c < len(b) {
+			f1 := cf(OpText, false, payload[:c])
+			h2 := len(f1) + frameHeaderLen(len(payload)-c) + 4
+			hc := frameHeaderLen(c) + 4
+			cases = append(cases, framed{cat(f1, cf(OpContinuation, true, payload[c:])), func(i int) int {
+				if i < c {
+					return hc + i
+				}
+				return h2 + i - c
+			}})
+		}
+		for _, fr := range cases {
+			end := fr.pos(bad) // bad == len(b) is the "!", always valid
+			for _, mode := range []string{"whole", "random"} {
+				rng := rand.New(rand.NewPCG(uint64(cut), uint64(len(b))))
+				if before := runDecoder(t, DecoderConfig{}, fr.in[:end], mode, rng); before.code != 0 {
+					t.Fatalf("%q (%d bytes of %x, %s): %v before the first invalid byte at %d", b, end, fr.in, mode, before, bad)
+				}
+				if bad == len(b) {
+					continue
+				}
+				if at := runDecoder(t, DecoderConfig{}, fr.in[:end+1], mode, rng); at.code != CloseInvalidPayload {
+					t.Fatalf("%q (%d bytes of %x, %s): %v with the first invalid byte at %d; want 1007", b, end+1, fr.in, mode, at, bad)
+				}
 			}
 		}
 	})

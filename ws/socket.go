@@ -48,25 +48,6 @@ type Message struct {
 // Text returns the payload as a string (a copy).
 func (m Message) Text() string { return string(m.Data) }
 
-// Socket errors.
-var (
-	// ErrSocketClosed is returned by Ping and Close, and by Join on the
-	// loop, once the socket has started closing. (ErrClosed is the Decoder's, for input after a
-	// close frame.)
-	ErrSocketClosed = errors.New("ws: socket closed")
-	// ErrNoHub is returned by Join when Options.Hub is nil.
-	ErrNoHub = errors.New("ws: no hub configured")
-	// ErrInvalidUTF8 is returned by SendText for text that is not UTF-8.
-	ErrInvalidUTF8 = errors.New("ws: text message is not valid UTF-8")
-	// ErrControlTooLong is returned for a ping payload over 125 bytes.
-	ErrControlTooLong = errors.New("ws: control frame payload over 125 bytes")
-	// ErrPongTimeout is given to OnError when a ping got no pong.
-	ErrPongTimeout = errors.New("ws: pong timeout")
-	// ErrBufferFull is returned by Ping from another goroutine when the
-	// socket's queued output is at Options.MaxBuffered.
-	ErrBufferFull = errors.New("ws: send buffer full")
-)
-
 // socket states, loop-only
 const (
 	stateOpen uint8 = iota
@@ -92,7 +73,9 @@ const (
 // shared by every socket of an Upgrader stays in its Options, the remote
 // address is the connection's, and the state of a message in progress
 // lives in the Decoder's pooled message state or in a socketExtra
-// allocated while it is needed.
+// allocated while it is needed. A rate-limited socket (Options.MessageRate)
+// keeps its socketExtra, which holds the limiter's 8 bytes, from its
+// first message on.
 type Socket struct {
 	conn *loop.Conn
 	opts *Options
@@ -160,12 +143,14 @@ func (s *Socket) sndBuffered() int {
 // never have more than one subscription, a pending OnDrain callback or a
 // big frame arriving, and the close reason only matters between the
 // client's close frame and OnClose. Allocated on demand and dropped when
-// empty again. Loop-only.
+// empty again, except that a rate-limited socket keeps it (for the
+// limiter's 8 bytes) from its first message on. Loop-only.
 type socketExtra struct {
 	subs        []*loop.Subscription // subscriptions after s.sub
 	spill       []byte               // a big partial frame, kept here instead of in the loop's input
 	onDrain     func()
 	closeReason string
+	rate        rateLimiter // Options.MessageRate; kept from the first message on
 }
 
 // extra returns s.x, allocating it if needed. On the loop.
@@ -178,7 +163,7 @@ func (s *Socket) extra() *socketExtra {
 
 // tidy drops s.x once it holds nothing. On the loop.
 func (s *Socket) tidy() {
-	if x := s.x; x != nil && len(x.subs) == 0 && x.spill == nil && x.onDrain == nil && x.closeReason == "" {
+	if x := s.x; x != nil && len(x.subs) == 0 && x.spill == nil && x.onDrain == nil && x.closeReason == "" && x.rate.tat == 0 {
 		s.x = nil
 	}
 }
@@ -236,8 +221,9 @@ func (s *Socket) Send(text string) loop.WriteResult {
 	return s.send(OpText, []byte(text), true)
 }
 
-// SendText sends b, which must be valid UTF-8, as a text message. Safe
-// from any goroutine (b is copied then).
+// SendText sends b, which must be valid UTF-8, as a text message; it
+// returns ErrInvalidUTF8 (and sends nothing) otherwise. Safe from any
+// goroutine (b is copied then).
 func (s *Socket) SendText(b []byte) (loop.WriteResult, error) {
 	if !utf8.Valid(b) {
 		return loop.Dropped, ErrInvalidUTF8
@@ -429,9 +415,11 @@ func (s *Socket) schedulePing() {
 }
 
 // Join subscribes the socket to topic on Options.Hub: every message
-// published there arrives as a text frame (binary if not UTF-8). Safe
-// from any goroutine: from another goroutine the join happens
-// asynchronously and only a failure to queue it is reported.
+// published there arrives as a text frame (binary if not UTF-8). It
+// returns ErrNoHub when Options.Hub is nil, and ErrSocketClosed on the
+// loop once the socket is closing. Safe from any goroutine: from another
+// goroutine the join happens asynchronously and only a failure to queue
+// it is reported.
 func (s *Socket) Join(topic string) error {
 	if s.opts.Hub == nil {
 		return ErrNoHub
@@ -564,6 +552,29 @@ func (sb subscriber) Overflow(c *loop.Conn) {
 	c.CloseAfterFlush()
 }
 
+// costsToken reports whether a frame whose first byte is b0 costs a rate
+// limiter token (see Options.MessageRate): the first frame of a data
+// message, a ping, and a pong other than the answer to our keepalive ping.
+// Invalid opcodes cost nothing: the decoder rejects them. On the loop.
+func (s *Socket) costsToken(b0 byte) bool {
+	switch Opcode(b0 & 0x0f) {
+	case OpText, OpBinary, OpPing:
+		return true
+	case OpPong:
+		return !s.pingPending
+	}
+	return false
+}
+
+// rateWait returns how long until the rate limiter has a token, 0 if it
+// has one now. On the loop.
+func (s *Socket) rateWait(now int64, p rateParams) time.Duration {
+	if s.x == nil {
+		return 0 // no message yet: a full bucket
+	}
+	return s.x.rate.wait(now, p)
+}
+
 // mode adapts a Socket to loop.Mode.
 type mode struct{ s *Socket }
 
@@ -577,8 +588,8 @@ const spillThreshold = 64 << 10
 func (m mode) OnData(c *loop.Conn, in []byte) (int, error) {
 	s := m.s
 	if s.x == nil || len(s.x.spill) == 0 {
-		n := m.decode(c, in)
-		if rest := len(in) - n; rest >= spillThreshold && s.state != stateClosed && !c.Closed() {
+		n, paused := m.decode(c, in)
+		if rest := len(in) - n; !paused && rest >= spillThreshold && s.state != stateClosed && !c.Closed() {
 			x := s.extra()
 			x.spill = append(x.spill[:0], in[n:]...)
 			return len(in), nil
@@ -586,40 +597,75 @@ func (m mode) OnData(c *loop.Conn, in []byte) (int, error) {
 		return n, nil
 	}
 	// A big frame is arriving: gather it here. The loop offers only new
-	// input, since everything before was consumed.
+	// input, since everything before was consumed. The spill holds that
+	// one frame only: once it is complete, whatever followed it in in goes
+	// back to the loop. So a rate-limit pause (which never stops at the
+	// spilled frame itself: its token was checked before it was spilled,
+	// and tokens only accrue meanwhile) leaves the rest in the loop's
+	// input, which the loop offers again when the pause ends; it would not
+	// call OnData for bytes left here.
 	x := s.x
+	held := len(x.spill)
 	x.spill = append(x.spill, in...)
-	n := m.decode(c, x.spill)
-	rest := 0
-	if x.spill != nil { // OnClose drops it
-		rest = copy(x.spill, x.spill[n:])
-		x.spill = x.spill[:rest]
+	n, _ := m.decode(c, x.spill)
+	if n <= held {
+		// Still incomplete, or the socket closed: keep (or, after
+		// OnClose, drop) the bytes.
+		if x := s.x; x != nil && x.spill != nil && n > 0 {
+			x.spill = x.spill[:copy(x.spill, x.spill[n:])]
+		}
+		return len(in), nil
 	}
-	if rest == 0 {
+	if x := s.x; x != nil { // OnClose may have dropped it
 		x.spill = nil // do not pin a message-sized buffer on an idle socket
 		s.tidy()
 	}
-	return len(in), nil
+	return n - held, nil
 }
 
-func (m mode) decode(c *loop.Conn, in []byte) int {
+// decode decodes and dispatches the frames in in and returns the bytes
+// consumed, and whether it stopped for a rate-limit pause.
+func (m mode) decode(c *loop.Conn, in []byte) (int, bool) {
 	s := m.s
 	// Hand a fragmented or compressed message's state back to the pool
 	// once delivered: an idle socket keeps none.
 	defer s.dec.release()
+	rate, limited := s.opts.rateParams()
+	var now int64 // the limiter's clock, read once per call
 	off := 0
 	for off < len(in) && s.state != stateClosed && !c.Closed() {
+		// A frame that costs a token is checked before it is decoded (so
+		// that a pause leaves it unread) and charged once consumed.
+		charge := limited && s.state == stateOpen && s.costsToken(in[off])
+		if charge {
+			if now == 0 {
+				now = monoNow()
+			}
+			if wait := s.rateWait(now, rate); wait > 0 {
+				if s.opts.RatePolicy == RateClose {
+					s.fail(errRateLimit)
+					return len(in), false
+				}
+				// Leave this frame and the rest in the loop's input (or in
+				// the kernel) until the token is due.
+				c.PauseInput(wait)
+				return off, true
+			}
+		}
 		ev, n, err := s.dec.Next(in[off:])
 		off += n
+		if charge && n > 0 {
+			s.extra().rate.take(now, rate)
+		}
 		if err == ErrNeedMore {
 			break
 		}
 		if err == ErrClosed {
-			return len(in) // nothing may follow a close frame: ignore it
+			return len(in), false // nothing may follow a close frame: ignore it
 		}
 		if err != nil {
 			s.fail(err)
-			return len(in)
+			return len(in), false
 		}
 		switch ev.Kind {
 		case EventMessage:
@@ -648,10 +694,10 @@ func (m mode) decode(c *loop.Conn, in []byte) int {
 			s.closing(stateClosed)
 			c.SetTimer(s.closeTimeout()) // bound the flush of our answer
 			c.CloseAfterFlush()
-			return len(in)
+			return len(in), false
 		}
 	}
-	return off
+	return off, false
 }
 
 func (m mode) OnTimer(c *loop.Conn) {

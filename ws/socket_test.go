@@ -852,3 +852,75 @@ func TestSocketSendAfterBackpressure(t *testing.T) {
 		}
 	}
 }
+
+// TestSocketErrors checks that each exported Socket error is what the
+// documented call returns, on the socket's loop and from another
+// goroutine. (ErrPongTimeout: TestSocketPongTimeout; ErrNeedMore and
+// ErrClosed: the decoder tests.)
+func TestSocketErrors(t *testing.T) {
+	hub := newHub(t, loop.HubConfig{})
+	type result struct {
+		name      string
+		err, want error
+	}
+	onLoop := make(chan result, 16)
+	ev := newConnEvents()
+	handler := func(withHub bool) Handler {
+		return ev.handler(Handler{OnMessage: func(s *Socket, m Message) {
+			check := func(name string, err, want error) { onLoop <- result{name, err, want} }
+			if !withHub {
+				check("Join without a hub", s.Join("topic"), ErrNoHub)
+			}
+			_, err := s.SendText([]byte("\xff"))
+			check("SendText invalid UTF-8", err, ErrInvalidUTF8)
+			check("Ping 126 bytes", s.Ping(make([]byte, 126)), ErrControlTooLong)
+			check("Close", s.Close(CloseNormal, ""), nil)
+			check("Ping after Close", s.Ping(nil), ErrSocketClosed)
+			if withHub {
+				check("Join after Close", s.Join("topic"), ErrSocketClosed)
+			}
+		}})
+	}
+	noHub := &Upgrader{Options: Options{PingInterval: -1}}
+	withHub := &Upgrader{Options: Options{PingInterval: -1, Hub: hub}}
+	ws := startServer(t, loop.Config{}, func(s *loop.Server) {
+		s.GET("/", func(c *loop.Ctx) { noHub.Upgrade(c, handler(false)) })
+		s.GET("/hub", func(c *loop.Ctx) { withHub.Upgrade(c, handler(true)) })
+	})
+	for _, path := range []string{"/", "/hub"} {
+		t.Run(path, func(t *testing.T) {
+			rc := openWS(t, ws.HostPort, path)
+			s := recv(t, ev.open, "OnOpen")
+			var off []result
+			if path == "/" {
+				off = append(off, result{"Join without a hub", s.Join("topic"), ErrNoHub})
+			}
+			_, err := s.SendText([]byte("\xff"))
+			off = append(off,
+				result{"SendText invalid UTF-8", err, ErrInvalidUTF8},
+				result{"Ping 126 bytes", s.Ping(make([]byte, 126)), ErrControlTooLong})
+			rc.send(OpText, true, []byte("check"))
+			if f := rc.mustFrame(); f.op != OpClose || f.closeCode() != CloseNormal {
+				t.Fatalf("got %v; want the handler's close 1000", f)
+			}
+			rc.write(closeFr(CloseNormal, ""))
+			rc.expectClosed()
+			rc.conn.Close() // or the server lingers for our FIN
+			recv(t, ev.closed, "OnClose")
+			off = append(off,
+				result{"Ping after close", s.Ping(nil), ErrSocketClosed},
+				result{"Close after close", s.Close(CloseNormal, ""), ErrSocketClosed})
+			for range 5 { // "/" checks Join without a hub, "/hub" Join after Close
+				r := recv(t, onLoop, "an on-loop result")
+				if !errors.Is(r.err, r.want) || (r.want == nil && r.err != nil) {
+					t.Errorf("on the loop: %s = %v; want %v", r.name, r.err, r.want)
+				}
+			}
+			for _, r := range off {
+				if !errors.Is(r.err, r.want) {
+					t.Errorf("off the loop: %s = %v; want %v", r.name, r.err, r.want)
+				}
+			}
+		})
+	}
+}

@@ -42,12 +42,36 @@ type Options struct {
 	// frame the server waits this long for the client's. Default
 	// DefaultCloseTimeout.
 	CloseTimeout time.Duration
-	// Hub is where Join finds topics.
+	// Hub is where Join finds topics. Nil: Join returns ErrNoHub.
 	Hub *loop.Hub
 	// MaxBuffered caps a socket's queued output; data frames beyond it
 	// are dropped (reported as Dropped). Default 4 × the server's high
 	// watermark. Control frames (pong, close) are never dropped.
 	MaxBuffered int
+
+	// MessageRate limits how many messages per second a client may send,
+	// with a token bucket of MessageBurst tokens refilled at MessageRate
+	// tokens per second; 0 (the default), a negative value or +Inf means
+	// no limit. Each data message costs one token, charged at its first
+	// frame however many fragments follow (ReadLimit bounds its size);
+	// each ping costs one, since the server answers it with a pong; so
+	// does each pong, except one answering the server's keepalive ping
+	// (so a client is never punished for it). Close frames are free.
+	// Frames arriving after the socket started closing are not counted
+	// (they are not delivered either). The clock is monotonic; tokens
+	// are counted per socket, not per client address.
+	MessageRate float64
+	// MessageBurst is the bucket's size: how many messages may arrive
+	// back to back after a quiet spell. 0 means max(1, int(MessageRate)).
+	// Under RatePause keep it at MessageRate × 0.1 s or more: a pause
+	// lasts at least the loop's 100 ms tick, so a smaller bucket lowers
+	// the rate actually reached to MessageBurst per 100 ms.
+	MessageBurst int
+	// RatePolicy is what happens to a message that finds no token:
+	// RatePause (the default) stops reading the connection until the next
+	// token is due, so TCP backpressure slows the client; RateClose fails
+	// the socket with 1008 (policy violation).
+	RatePolicy RatePolicy
 }
 
 // SameOrigin is the default origin check: a request without Origin (not

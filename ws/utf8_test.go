@@ -2,9 +2,41 @@ package ws
 
 import (
 	"math/rand/v2"
+	"sort"
 	"testing"
 	"unicode/utf8"
 )
+
+// validPrefix reports whether p can be completed to valid UTF-8: whether p,
+// or p followed by 1 to 3 continuation bytes, passes utf8.Valid. 0x80, 0x90
+// and 0xa0 stand for every range a rune's second byte may be limited to
+// (RFC 3629, Section 4), so trying them is enough. It is a reference for
+// UTF8Validator built on the standard library alone.
+func validPrefix(p []byte) bool {
+	if utf8.Valid(p) {
+		return true
+	}
+	conts := []byte{0x80, 0x90, 0xa0}
+	q := make([]byte, len(p), len(p)+3)
+	copy(q, p)
+	for _, a := range conts {
+		for _, b := range conts {
+			for _, c := range conts {
+				if utf8.Valid(append(q, a)) || utf8.Valid(append(q, a, b)) || utf8.Valid(append(q, a, b, c)) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// firstInvalid returns the index of the byte at which b stops being a
+// prefix of valid UTF-8, or len(b) if it never does (b may still end
+// mid-rune). Prefix validity is monotone, hence the binary search.
+func firstInvalid(b []byte) int {
+	return sort.Search(len(b), func(i int) bool { return !validPrefix(b[:i+1]) })
+}
 
 // validateSplit feeds s to a validator in the given pieces.
 func validateSplit(s []byte, cuts []int) bool {
@@ -81,5 +113,24 @@ func TestUTF8ValidatorSticky(t *testing.T) {
 	}
 	if !v.Write([]byte{0xe2, 0x82}) || v.Done() {
 		t.Fatal("Done() true mid-rune")
+	}
+}
+
+// TestUTF8ValidatorFirstInvalid checks that the validator rejects a stream
+// at exactly the byte where it stops being a prefix of valid UTF-8 (what
+// lets the decoder fail a text frame before its end), and not earlier.
+func TestUTF8ValidatorFirstInvalid(t *testing.T) {
+	for _, s := range append(append([]string{}, classicInvalid...), classicValid...) {
+		for _, wrapped := range []string{s, "κόσμε" + s + "edited"} {
+			b := []byte(wrapped)
+			bad := firstInvalid(b)
+			var v UTF8Validator
+			for i := range b {
+				if got, want := v.Write(b[i:i+1]), i < bad; got != want {
+					t.Errorf("%q byte by byte: Write(b[%d]) = %v; want %v (first invalid byte at %d)", b, i, got, want, bad)
+					break
+				}
+			}
+		}
 	}
 }
