@@ -88,30 +88,44 @@ func (s *Server) acceptLoop(ln net.Listener, stop <-chan struct{}) error {
 				slog.Int("failed_accepts", burst))
 			delay, burst = 0, 0
 		}
-		s.admit(nc)
+		if err := s.admit(nc); err != nil {
+			// dup(2) failed (EMFILE): the accepted client is lost, but the
+			// others wait in the backlog while we back off.
+			delay = max(delay, acceptBackoffMin)
+			t := time.NewTimer(delay)
+			select {
+			case <-stop:
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+		}
 	}
 }
 
-// admit applies the connection limits and hands nc to an event loop.
-func (s *Server) admit(nc net.Conn) {
+// admit applies the connection limits and hands nc to an event loop. It
+// returns the error of a failed hand-over (gnet dups the socket, which can
+// meet EMFILE too); the client then sees a closed connection.
+func (s *Server) admit(nc net.Conn) error {
 	ip := addrIP(nc.RemoteAddr())
 	switch {
 	case s.draining.Load():
 		_ = nc.Close()
-		return
+		return nil
 	case int(s.openConns()) >= s.cfg.MaxConns:
 		s.refuse(nc, refusal)
-		return
+		return nil
 	case !s.takeIP(ip):
 		s.refuse(nc, refusalPerIP)
-		return
+		return nil
 	}
 	if _, err := s.cli.Enroll(nc); err != nil {
-		// dup(2) can meet EMFILE too; the client sees a closed connection.
 		s.releaseAddr(ip)
 		s.acceptErrors.Add(1)
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "enroll failed", slog.Any("err", err))
+		return err
 	}
+	return nil
 }
 
 var (

@@ -132,12 +132,12 @@ func (c *Conn) Loop() *Loop { return c.el.handle }
 func (c *Conn) OnLoop() bool { return c.el.onLoop() }
 
 // Post runs fn on the connection's loop, unless the connection has closed
-// by then. Safe from any goroutine. It returns ErrQueueFull when the
+// (or is closing: its mode has had OnClose) by then. Safe from any goroutine. It returns ErrQueueFull when the
 // loop's queue is at Config.QueueLimit (nothing is queued) and
 // ErrServerClosed after the server stopped.
 func (c *Conn) Post(fn func(*Conn)) error {
 	return c.el.post(func() {
-		if !c.closed {
+		if !c.closed && !c.lingering {
 			fn(c)
 		}
 	})
@@ -149,14 +149,16 @@ func (c *Conn) Post(fn func(*Conn)) error {
 // connection) is in flight.
 func (c *Conn) PostControl(fn func(*Conn)) error {
 	return c.el.postControl(func() {
-		if !c.closed {
+		if !c.closed && !c.lingering {
 			fn(c)
 		}
 	})
 }
 
-// Closed reports whether the connection is closed. On the loop.
-func (c *Conn) Closed() bool { return c.closed }
+// Closed reports whether the connection is closed, or closing: its last
+// response is out and it only waits for the client to close (see
+// finishClose). On the loop.
+func (c *Conn) Closed() bool { return c.closed || c.lingering }
 
 // Write queues p for sending; it never blocks and never drops on its own.
 // Within a handler or callback for this connection the bytes are corked
@@ -317,6 +319,9 @@ func (c *Conn) Close() {
 	if c.closed {
 		return
 	}
+	if c.reason == reasonNone {
+		c.reason = reasonApp
+	}
 	if c.el.corked == c {
 		c.el.flushCork()
 	}
@@ -334,6 +339,9 @@ func (c *Conn) CloseAfterFlush() {
 	}
 	c.closeAfterFlush = true
 	c.stopParsing = true
+	if c.reason == reasonNone {
+		c.reason = reasonApp
+	}
 	if c.el.corked == c {
 		return // handled when the cork is flushed
 	}
@@ -400,8 +408,8 @@ func (c *Conn) closeWith(r closeReason) {
 	if c.closed {
 		return
 	}
-	if c.reason == reasonNone {
-		c.reason = r
+	if c.reason == reasonNone || c.reason == reasonApp {
+		c.reason = r // a timeout while flushing a close we asked for is still a timeout
 	}
 	c.Close()
 }

@@ -240,6 +240,12 @@ func (el *eventLoop) finishClose(c *Conn) {
 	el.setReading(c, true) // drain the client's input until it closes
 	el.wheel.cancel(c)
 	el.reschedule(c)
+	if m := c.mode; m != nil {
+		// The stream is over once its last bytes are out: its owner hears
+		// so now, not when the client gets round to closing.
+		c.mode = nil
+		m.OnClose(c, c.reason.decided(nil).err())
+	}
 }
 
 func (el *eventLoop) flushCork() {
@@ -313,16 +319,13 @@ func (el *eventLoop) onClose(c *Conn, err error) {
 		return
 	}
 	c.closed = true
-	r := c.reason
-	if r == reasonNone && err != nil {
-		r = reasonPeer
-	}
-	if r != reasonNone && r != reasonPeer {
-		err = r.err()
+	r := c.reason.decided(err)
+	if r != reasonPeer {
+		err = r.err() // nil for reasonApp
 	}
 	el.stats.closes[r].Add(1)
 	el.stats.open.Add(-1)
-	if r != reasonNone && r != reasonPeer {
+	if r != reasonApp && r != reasonPeer {
 		el.srv.logDebug("connection closed: "+reasonNames[r], c, err)
 	}
 	el.srv.releaseIP(c)
@@ -956,6 +959,7 @@ func (el *eventLoop) shutdown() {
 		next := c.lnext
 		switch {
 		case c.mode != nil:
+			c.reason = reasonShutdown // however the mode ends it
 			prev := el.cork(c)
 			c.mode.OnShutdown(c)
 			el.uncork(prev)

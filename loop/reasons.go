@@ -5,7 +5,8 @@ package loop
 type closeReason uint8
 
 const (
-	reasonNone          closeReason = iota // closed by the application (a handler, a stream)
+	reasonNone          closeReason = iota // not decided yet
+	reasonApp                              // the application (a handler, a stream) or the end of an HTTP exchange
 	reasonPeer                             // the peer closed or reset the connection
 	reasonIdle                             // Config.IdleTimeout
 	reasonHeaderTimeout                    // Config.ReadHeaderTimeout
@@ -19,7 +20,8 @@ const (
 )
 
 var reasonNames = [numReasons]string{
-	reasonNone:          "app",
+	reasonNone:          "none",
+	reasonApp:           "app",
 	reasonPeer:          "peer",
 	reasonIdle:          "idle_timeout",
 	reasonHeaderTimeout: "header_timeout",
@@ -43,3 +45,16 @@ var reasonErrs = [numReasons]error{
 }
 
 func (r closeReason) err() error { return reasonErrs[r] }
+
+// decided returns r, or the reason implied by gnet's error when the loop
+// recorded none: the peer's doing when there is an error, else ours.
+func (r closeReason) decided(err error) closeReason {
+	switch {
+	case r != reasonNone:
+		return r
+	case err != nil:
+		return reasonPeer
+	default:
+		return reasonApp
+	}
+}

@@ -128,7 +128,8 @@ type Stats struct {
 	// (partial requests): each byte is copied once however slowly it
 	// arrives, so this stays near the size of the partial requests.
 	InputCopied int64
-	// Closes counts closed connections by reason: "app", "peer",
+	// Closes counts closed connections by reason: "app" (the application
+	// or the end of an HTTP exchange, e.g. "Connection: close"), "peer",
 	// "idle_timeout", "header_timeout", "read_timeout", "write_timeout",
 	// "input_overflow", "input_budget", "bad_request", "shutdown".
 	Closes map[string]int64
@@ -143,8 +144,8 @@ func (s *Server) Stats() Stats {
 		BufferedInputPeak: s.bufferedPeak.Load(),
 		Closes:            make(map[string]int64, numReasons),
 	}
-	for _, name := range reasonNames {
-		st.Closes[name] = 0
+	for r := reasonApp; r < numReasons; r++ {
+		st.Closes[reasonNames[r]] = 0
 	}
 	for _, el := range *s.loops.Load() {
 		st.Open += el.stats.open.Load()
@@ -154,7 +155,7 @@ func (s *Server) Stats() Stats {
 		st.BadRequests += el.stats.errors.Load()
 		st.ReadPauses += el.stats.paused.Load()
 		st.InputCopied += el.stats.copied.Load()
-		for r := range el.stats.closes {
+		for r := reasonApp; r < numReasons; r++ {
 			st.Closes[reasonNames[r]] += el.stats.closes[r].Load()
 		}
 	}
@@ -257,9 +258,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.stopping.Store(true)
 	close(tickStop)
 	<-tickDone
+	// Cut what the drain left before the loops stop (gnet runs its own
+	// stop task before ours, and would close them without a reason).
+	var closing sync.WaitGroup
 	for _, el := range *s.loops.Load() {
-		_ = el.postControl(el.closeAll)
+		closing.Add(1)
+		if el.postControl(func() { el.closeAll(); closing.Done() }) != nil {
+			closing.Done()
+		}
 	}
+	waitTimeout(&closing, 5*time.Second)
 	_ = cli.Stop()
 	for _, el := range *s.loops.Load() {
 		el.queue.stop()
@@ -267,6 +275,18 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "server stopped", slog.Int64("open", s.openConns()))
 	return serveErr
+}
+
+// waitTimeout waits for wg, at most d.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // shutdown drains connections until none is left or the deadline passes.
