@@ -108,60 +108,6 @@ func (s *Server) Loops() []*Loop {
 	return out
 }
 
-// Stats is a snapshot of the server's counters.
-type Stats struct {
-	// Open connections now; Accepted since start; Requests served;
-	// Refused with 503 at accept (MaxConns, MaxConnsPerIP, shutdown);
-	// BadRequests answered with a 4xx by the parser.
-	Open, Accepted, Requests, Refused, BadRequests int64
-	// AcceptErrors counts failed accept(2) calls (EMFILE and the like),
-	// each retried after a backoff.
-	AcceptErrors int64
-	// ReadPauses counts the times a connection's reading was paused
-	// because its queued output was above the high watermark.
-	ReadPauses int64
-	// BufferedInput is the input held for incomplete requests now, in
-	// bytes (see Config.MaxBufferedInput); BufferedInputPeak its highest
-	// value since start.
-	BufferedInput, BufferedInputPeak int64
-	// InputCopied counts input bytes copied into per-connection buffers
-	// (partial requests): each byte is copied once however slowly it
-	// arrives, so this stays near the size of the partial requests.
-	InputCopied int64
-	// Closes counts closed connections by reason: "app" (the application
-	// or the end of an HTTP exchange, e.g. "Connection: close"), "peer",
-	// "idle_timeout", "header_timeout", "read_timeout", "write_timeout",
-	// "input_overflow", "input_budget", "bad_request", "shutdown".
-	Closes map[string]int64
-}
-
-// Stats sums the per-loop counters. Safe from any goroutine.
-func (s *Server) Stats() Stats {
-	st := Stats{
-		Refused:           s.refused.Load(),
-		AcceptErrors:      s.acceptErrors.Load(),
-		BufferedInput:     s.bufferedInput.Load(),
-		BufferedInputPeak: s.bufferedPeak.Load(),
-		Closes:            make(map[string]int64, numReasons),
-	}
-	for r := reasonApp; r < numReasons; r++ {
-		st.Closes[reasonNames[r]] = 0
-	}
-	for _, el := range *s.loops.Load() {
-		st.Open += el.stats.open.Load()
-		st.Accepted += el.stats.accepted.Load()
-		st.Requests += el.stats.requests.Load()
-		st.Refused += el.stats.refused.Load()
-		st.BadRequests += el.stats.errors.Load()
-		st.ReadPauses += el.stats.paused.Load()
-		st.InputCopied += el.stats.copied.Load()
-		for r := reasonApp; r < numReasons; r++ {
-			st.Closes[reasonNames[r]] += el.stats.closes[r].Load()
-		}
-	}
-	return st
-}
-
 // engineStopped records that the event loops stopped; unless Serve is
 // stopping them itself, Serve returns ErrEngineStopped.
 func (s *Server) engineStopped(err error) {
@@ -275,34 +221,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "server stopped", slog.Int64("open", s.openConns()))
 	return serveErr
-}
-
-// waitTimeout waits for wg, at most d.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	}
-}
-
-// shutdown drains connections until none is left or the deadline passes.
-func (s *Server) shutdown() {
-	s.draining.Store(true)
-	s.log.LogAttrs(context.Background(), slog.LevelInfo, "shutting down",
-		slog.Int64("open", s.openConns()), slog.Duration("timeout", s.cfg.ShutdownTimeout))
-	for _, el := range *s.loops.Load() {
-		_ = el.postControl(el.shutdown)
-	}
-	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for s.openConns() > 0 && time.Now().Before(deadline) {
-		<-poll.C
-	}
 }
 
 // ticker drives every loop's timing wheel and the Date header cache.
