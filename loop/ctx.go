@@ -2,7 +2,6 @@ package loop
 
 import (
 	"strconv"
-	"sync/atomic"
 
 	"github.com/streamd/streamd/httpcodec"
 )
@@ -54,9 +53,6 @@ func (c *Ctx) release() {
 // Request returns the parsed request. Its slices are views into the
 // connection's input, valid until the handler returns.
 func (c *Ctx) Request() *httpcodec.Request { return c.req }
-
-// Conn returns the connection the request came on.
-func (c *Ctx) Conn() *Conn { return c.conn }
 
 // Method returns the request method.
 func (c *Ctx) Method() string { return string(c.req.Method) }
@@ -213,107 +209,4 @@ func appendLength(dst []byte, n int) []byte {
 	}
 	dst = strconv.AppendInt(dst, int64(n), 10)
 	return append(dst, "\r\n"...)
-}
-
-// AppendStreamHead appends the head of a response without a length (a
-// stream): status line, Server, Date, the given extra header lines
-// (complete "Name: value\r\n" lines) and the headers set with SetHeader,
-// then the blank line. Streaming packages use it before TakeOver.
-func (c *Ctx) AppendStreamHead(dst []byte, status int, extra string) []byte {
-	dst = httpcodec.AppendHead(dst, status)
-	dst = append(dst, extra...)
-	dst = append(dst, c.headers...)
-	return append(dst, "\r\n"...)
-}
-
-// WriteStreamHead writes the head of a response without a length (a
-// stream), as AppendStreamHead builds it, straight into the connection's
-// corked output: no intermediate buffer. Call it after TakeOver.
-func (c *Ctx) WriteStreamHead(status int, extra string) {
-	el := c.el
-	if el.corked == c.conn {
-		el.out = c.AppendStreamHead(el.out, status, extra)
-		return
-	}
-	c.conn.Write(c.AppendStreamHead(nil, status, extra))
-}
-
-// TakeOver hands the connection to m: no automatic response is written,
-// later input goes to m.OnData, and m ends the stream with Conn.EndMode
-// or Conn.Close. The caller writes the response head itself (with
-// Conn.Write, corked with anything else this callback writes).
-func (c *Ctx) TakeOver(m Mode) *Conn {
-	if c.responded {
-		panic("BUG: loop: TakeOver after the response was written")
-	}
-	c.responded, c.tookOver = true, true
-	c.conn.mode = m
-	c.conn.modeAt = 0
-	c.el.reschedule(c.conn)
-	return c.conn
-}
-
-// Defer tells the loop that the response will come later, from any
-// goroutine, through the returned Deferred. Headers set with SetHeader
-// before Defer are part of the reply. Pipelined requests behind
-// this one wait, so responses stay in order. Copy what the goroutine
-// needs from the request first: the Ctx and its slices are reused.
-func (c *Ctx) Defer() *Deferred {
-	if c.responded {
-		panic("BUG: loop: Defer after the response was written")
-	}
-	c.responded, c.deferred = true, true
-	return &Deferred{conn: c.conn, keepAlive: c.keepAlive, head: string(c.req.Method) == "HEAD",
-		http10: c.req.ProtoMinor == 0, headers: string(c.headers)}
-}
-
-// Deferred is a response promised by a handler that called Ctx.Defer.
-//
-// # Concurrency
-//
-// Its methods are safe from any goroutine; only the first reply counts.
-type Deferred struct {
-	conn      *Conn
-	keepAlive bool
-	head      bool
-	http10    bool
-	headers   string // header lines set with SetHeader before Defer
-	done      atomic.Bool
-}
-
-// Reply sends the response. body is not copied: do not modify it after
-// the call. It returns ErrAlreadyResponded on a second call and
-// ErrServerClosed when the server has stopped. The reply is never dropped
-// for a full queue.
-func (d *Deferred) Reply(status int, contentType string, body []byte) error {
-	if !d.done.CompareAndSwap(false, true) {
-		return ErrAlreadyResponded
-	}
-	return d.conn.PostControl(func(c *Conn) {
-		el := c.el
-		keepAlive := d.keepAlive && !el.srv.draining.Load()
-		prev := el.cork(c)
-		extra := []byte(d.headers)
-		if keepAlive && d.http10 {
-			extra = append(extra, connKeepAlive...)
-		}
-		el.out = appendHead(el.out, status, contentType, len(body), keepAlive, extra)
-		if !d.head && bodyAllowed(status) {
-			el.out = append(el.out, body...)
-		}
-		c.deferred = false
-		c.lastActive = el.srv.tickNow()
-		if !keepAlive {
-			c.CloseAfterFlush()
-		} else {
-			el.reschedule(c)
-			el.process(c) // serve pipelined requests that waited
-		}
-		el.uncork(prev)
-	})
-}
-
-// Text is Reply with a text/plain body.
-func (d *Deferred) Text(status int, body string) error {
-	return d.Reply(status, "text/plain; charset=utf-8", []byte(body))
 }

@@ -8,60 +8,6 @@ import (
 	"github.com/panjf2000/gnet/v2"
 )
 
-// Mode takes over a connection's byte stream after a handler hands it
-// over with Ctx.TakeOver: an SSE stream, a chunked response, a WebSocket.
-// Every method is called on the connection's loop and must not block.
-type Mode interface {
-	// OnData receives the connection's unconsumed input (a view into the
-	// loop's buffer, valid only during the call) and returns how many
-	// bytes it consumed; the rest is offered again with the next input.
-	// Unconsumed input counts against Config.MaxPendingInput: a mode that
-	// waits for larger units (a big WebSocket frame) must copy them aside.
-	// A non-nil error closes the connection.
-	OnData(c *Conn, in []byte) (consumed int, err error)
-	// OnTimer fires once when the delay set with Conn.SetTimer is due.
-	OnTimer(c *Conn)
-	// OnDrain fires once after Conn.WantDrain when the queued output has
-	// fallen to the low watermark.
-	OnDrain(c *Conn)
-	// OnShutdown fires when the server starts a graceful shutdown. The
-	// mode should end its stream soon (a WebSocket closes with 1001, an
-	// SSE stream ends so the client reconnects elsewhere); connections
-	// still open at the shutdown deadline are closed.
-	OnShutdown(c *Conn)
-	// OnClose fires exactly once when the connection closes while the
-	// mode owns it; err is the reason (nil for a close we asked for). A
-	// mode that gives the connection back with EndMode gets no OnClose.
-	OnClose(c *Conn, err error)
-}
-
-// WriteResult is the outcome of a write, as uWebSockets reports it.
-type WriteResult uint8
-
-const (
-	// Written means the bytes were handed to the kernel or sit in a queue
-	// below the high watermark.
-	Written WriteResult = iota
-	// Queued means the bytes were accepted but the connection's queued
-	// output is now above the high watermark: the producer should pause
-	// and ask for a drain callback.
-	Queued
-	// Dropped means the bytes were not accepted (the connection is closed,
-	// or a policy above this layer chose to drop them).
-	Dropped
-)
-
-func (r WriteResult) String() string {
-	switch r {
-	case Written:
-		return "written"
-	case Queued:
-		return "queued"
-	default:
-		return "dropped"
-	}
-}
-
 // Conn is one client connection, owned by one event loop.
 //
 // # Concurrency

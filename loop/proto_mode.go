@@ -1,0 +1,71 @@
+package loop
+
+import "github.com/streamd/streamd/httpcodec"
+
+// Mode takes over a connection's byte stream after a handler hands it
+// over with Ctx.TakeOver: an SSE stream, a chunked response, a WebSocket.
+// Every method is called on the connection's loop and must not block.
+type Mode interface {
+	// OnData receives the connection's unconsumed input (a view into the
+	// loop's buffer, valid only during the call) and returns how many
+	// bytes it consumed; the rest is offered again with the next input.
+	// Unconsumed input counts against Config.MaxPendingInput: a mode that
+	// waits for larger units (a big WebSocket frame) must copy them aside.
+	// A non-nil error closes the connection.
+	OnData(c *Conn, in []byte) (consumed int, err error)
+	// OnTimer fires once when the delay set with Conn.SetTimer is due.
+	OnTimer(c *Conn)
+	// OnDrain fires once after Conn.WantDrain when the queued output has
+	// fallen to the low watermark.
+	OnDrain(c *Conn)
+	// OnShutdown fires when the server starts a graceful shutdown. The
+	// mode should end its stream soon (a WebSocket closes with 1001, an
+	// SSE stream ends so the client reconnects elsewhere); connections
+	// still open at the shutdown deadline are closed.
+	OnShutdown(c *Conn)
+	// OnClose fires exactly once when the connection closes while the
+	// mode owns it; err is the reason (nil for a close we asked for). A
+	// mode that gives the connection back with EndMode gets no OnClose.
+	OnClose(c *Conn, err error)
+}
+
+// Conn returns the connection the request came on.
+func (c *Ctx) Conn() *Conn { return c.conn }
+
+// AppendStreamHead appends the head of a response without a length (a
+// stream): status line, Server, Date, the given extra header lines
+// (complete "Name: value\r\n" lines) and the headers set with SetHeader,
+// then the blank line. Streaming packages use it before TakeOver.
+func (c *Ctx) AppendStreamHead(dst []byte, status int, extra string) []byte {
+	dst = httpcodec.AppendHead(dst, status)
+	dst = append(dst, extra...)
+	dst = append(dst, c.headers...)
+	return append(dst, "\r\n"...)
+}
+
+// WriteStreamHead writes the head of a response without a length (a
+// stream), as AppendStreamHead builds it, straight into the connection's
+// corked output: no intermediate buffer. Call it after TakeOver.
+func (c *Ctx) WriteStreamHead(status int, extra string) {
+	el := c.el
+	if el.corked == c.conn {
+		el.out = c.AppendStreamHead(el.out, status, extra)
+		return
+	}
+	c.conn.Write(c.AppendStreamHead(nil, status, extra))
+}
+
+// TakeOver hands the connection to m: no automatic response is written,
+// later input goes to m.OnData, and m ends the stream with Conn.EndMode
+// or Conn.Close. The caller writes the response head itself (with
+// Conn.Write, corked with anything else this callback writes).
+func (c *Ctx) TakeOver(m Mode) *Conn {
+	if c.responded {
+		panic("BUG: loop: TakeOver after the response was written")
+	}
+	c.responded, c.tookOver = true, true
+	c.conn.mode = m
+	c.conn.modeAt = 0
+	c.el.reschedule(c.conn)
+	return c.conn
+}
