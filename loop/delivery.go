@@ -6,23 +6,23 @@ type shard struct {
 	el      *eventLoop
 	subs    []*Subscription // loop-only
 	count   int             // under t.mu
-	pending []*Message      // under t.mu: published, not yet delivered
+	pending []*Publication  // under t.mu: published, not yet delivered
 	posted  bool            // under t.mu
-	spare   []*Message      // under t.mu
+	spare   []*Publication  // under t.mu
 }
 
 // heldMessages are a slow subscriber's conflated messages: the latest per
 // key, in seq order.
-type heldMessages struct{ msgs []*Message }
+type heldMessages struct{ msgs []*Publication }
 
-func (s *Subscription) conflated() []*Message {
+func (s *Subscription) conflated() []*Publication {
 	if s.held == nil {
 		return nil
 	}
 	return s.held.msgs
 }
 
-func (s *Subscription) setConflated(msgs []*Message) {
+func (s *Subscription) setConflated(msgs []*Publication) {
 	switch {
 	case len(msgs) == 0:
 		s.held = nil
@@ -58,7 +58,7 @@ func (s *Subscription) budget() int {
 	return s.conn.el.srv.cfg.HighWatermark
 }
 
-func (s *Subscription) write(m *Message) {
+func (s *Subscription) write(m *Publication) {
 	switch s.conn.Write(m.frames[s.codec]) {
 	case Written:
 		s.sh.t.stats.written.Add(1)
@@ -70,7 +70,7 @@ func (s *Subscription) write(m *Message) {
 }
 
 // offer delivers m to the subscriber according to the topic policy.
-func (s *Subscription) offer(m *Message, c *deliveryCounters) {
+func (s *Subscription) offer(m *Publication, c *deliveryCounters) {
 	if m.seq <= s.lastSeq {
 		return // already replayed from history
 	}
@@ -101,7 +101,7 @@ func (s *Subscription) offer(m *Message, c *deliveryCounters) {
 	}
 }
 
-func (s *Subscription) conflate(m *Message) {
+func (s *Subscription) conflate(m *Publication) {
 	held := s.conflated()
 	for i, old := range held {
 		if old.Key == m.Key {

@@ -17,7 +17,7 @@ const (
 	PolicyClose Policy = iota
 	// PolicyDrop drops the newest message for the slow subscriber.
 	PolicyDrop
-	// PolicyConflate keeps only the latest message per Message.Key while
+	// PolicyConflate keeps only the latest message per Publication.Key while
 	// the subscriber is slow and sends those when its output drains.
 	PolicyConflate
 )
@@ -68,16 +68,18 @@ type HubConfig struct {
 	Broker Broker
 }
 
-// Message is one published event. Publishers fill Event, Data, Key and
-// optionally ID; the hub assigns Seq (and ID when empty).
+// Publication is a message published to a topic of a Hub (named apart
+// from ws.Message, a message received on a WebSocket). Publishers fill
+// Event, Data, Key and optionally ID; the hub assigns Seq (and ID when
+// empty).
 //
 // # Immutable once published
 //
-// A *Message handed to subscribers is never modified. The hub copies the
-// publisher's fields into a new Message, gives it its Seq and id, and
+// A *Publication handed to subscribers is never modified. The hub copies the
+// publisher's fields into a new Publication, gives it its Seq and id, and
 // encodes it with every registered codec, all before the message is
 // stored in the topic's history or handed to any loop; nothing writes it
-// afterwards. So a *Message (from Subscribe, in a codec) may be read from
+// afterwards. So a *Publication (from Subscribe, in a codec) may be read from
 // any goroutine without locks, and must not be written: nor its Data,
 // nor the bytes Frame returns.
 //
@@ -94,7 +96,7 @@ type HubConfig struct {
 // stream sequence), seq becomes that sequence and the epoch part can name
 // the stream; nothing parses ids (resume compares them whole), so only
 // their producer changes.
-type Message struct {
+type Publication struct {
 	// ID is the event id sent to SSE clients; empty means one assigned by
 	// the hub ("<epoch>-<seq>", see Ids above). A publisher's own ID is
 	// kept as is and matched exactly on resume; it should be unique within
@@ -126,7 +128,7 @@ type Message struct {
 type Hub struct {
 	cfg    HubConfig
 	broker Broker
-	epoch  string // see Message (Ids)
+	epoch  string // see Publication (Ids)
 
 	mu     sync.RWMutex
 	topics map[string]*topic
@@ -176,23 +178,23 @@ func newEpoch() string {
 // goroutine. Messages of one topic reach every subscriber in the order
 // their Publish calls took effect. m is copied; m.Data is kept and must
 // not be modified afterwards.
-func (h *Hub) Publish(topicName string, m Message) (string, error) {
+func (h *Hub) Publish(topicName string, m Publication) (string, error) {
 	if topicName == "" {
 		return "", ErrBadTopic
 	}
 	return h.broker.Publish(topicName, m)
 }
 
-// deliver is the hub's DeliverFunc: it makes the immutable Message
+// deliver is the hub's DeliverFunc: it makes the immutable Publication
 // (sequence, id, every frame), records it in the history ring and queues
 // it for each loop with subscribers.
-func (h *Hub) deliver(topicName string, in Message) (string, error) {
+func (h *Hub) deliver(topicName string, in Publication) (string, error) {
 	t, err := h.topic(topicName, true)
 	if err != nil {
 		return "", err
 	}
 	enc := encoders()
-	m := &Message{ID: in.ID, Event: in.Event, Data: in.Data, Key: in.Key}
+	m := &Publication{ID: in.ID, Event: in.Event, Data: in.Data, Key: in.Key}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, sh := range t.shards {

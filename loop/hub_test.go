@@ -16,7 +16,7 @@ import (
 )
 
 // hubTestCodec frames a message as "ID DATA\n".
-var hubTestCodec = RegisterCodec(func(dst []byte, m *Message) []byte {
+var hubTestCodec = RegisterCodec(func(dst []byte, m *Publication) []byte {
 	dst = append(dst, m.ID...)
 	dst = append(dst, ' ')
 	dst = append(dst, m.Data...)
@@ -26,7 +26,7 @@ var hubTestCodec = RegisterCodec(func(dst []byte, m *Message) []byte {
 // hubFrameCodec frames a message like a WebSocket server frame (a short
 // header and the payload), so the hub runs with two codecs here as it
 // does in cmd/streamd (SSE and WebSocket).
-var hubFrameCodec = RegisterCodec(func(dst []byte, m *Message) []byte {
+var hubFrameCodec = RegisterCodec(func(dst []byte, m *Publication) []byte {
 	dst = append(dst, 0x81, byte(min(len(m.Data), 126)))
 	return append(dst, m.Data...)
 })
@@ -152,15 +152,15 @@ func TestHubPolicyString(t *testing.T) {
 
 func TestHubErrors(t *testing.T) {
 	h := newTestHub(t, HubConfig{MaxTopics: 2})
-	if _, err := h.Publish("", Message{}); !errors.Is(err, ErrBadTopic) {
+	if _, err := h.Publish("", Publication{}); !errors.Is(err, ErrBadTopic) {
 		t.Errorf("Publish(\"\") = %v; want ErrBadTopic", err)
 	}
 	for _, name := range []string{"a", "b", "a"} {
-		if _, err := h.Publish(name, Message{Data: []byte("x")}); err != nil {
+		if _, err := h.Publish(name, Publication{Data: []byte("x")}); err != nil {
 			t.Errorf("Publish(%q) = %v", name, err)
 		}
 	}
-	if _, err := h.Publish("c", Message{}); !errors.Is(err, ErrTooManyTopics) {
+	if _, err := h.Publish("c", Publication{}); !errors.Is(err, ErrTooManyTopics) {
 		t.Errorf("third topic: %v; want ErrTooManyTopics", err)
 	}
 	if st := h.TopicStats("a"); st.Published != 2 || st.Subscribers != 0 {
@@ -178,7 +178,7 @@ func TestHubHistory(t *testing.T) {
 	h := newTestHub(t, HubConfig{Topics: map[string]TopicConfig{"r": {RingSize: 4}}})
 	ids := []string{""} // ids[i] is message i's
 	for i := 1; i <= 10; i++ {
-		m := Message{Data: []byte("m" + strconv.Itoa(i))}
+		m := Publication{Data: []byte("m" + strconv.Itoa(i))}
 		want := h.epoch + "-" + strconv.Itoa(i)
 		if i == 9 {
 			m.ID, want = "custom", "custom"
@@ -240,12 +240,12 @@ func TestHubBacklog(t *testing.T) {
 	}
 	<-blocked
 	for i := 1; i <= 8; i++ {
-		if _, err := hub.Publish("b", Message{Data: []byte("x")}); err != nil {
+		if _, err := hub.Publish("b", Publication{Data: []byte("x")}); err != nil {
 			close(block)
 			t.Fatalf("Publish #%d: %v", i, err)
 		}
 	}
-	_, err := hub.Publish("b", Message{Data: []byte("x")})
+	_, err := hub.Publish("b", Publication{Data: []byte("x")})
 	close(block)
 	if !errors.Is(err, ErrBacklog) {
 		t.Fatalf("Publish past MaxBacklog = %v; want ErrBacklog", err)
@@ -256,7 +256,7 @@ func TestHubBacklog(t *testing.T) {
 	for i := 1; i <= 8; i++ {
 		hc.expect(hub.epoch + "-" + strconv.Itoa(i) + " x")
 	}
-	if _, err := hub.Publish("b", Message{Data: []byte("y")}); err != nil {
+	if _, err := hub.Publish("b", Publication{Data: []byte("y")}); err != nil {
 		t.Fatalf("Publish after the loop caught up: %v", err)
 	}
 	hc.expect(hub.epoch + "-9 y")
@@ -268,7 +268,7 @@ func TestHubSubscribeResume(t *testing.T) {
 		subs := make(chan *hubSub, 4)
 		ts := startServer(t, Config{Loops: loops}, hubRoutes(hub, subs))
 		for i := 1; i <= 5; i++ {
-			if _, err := hub.Publish("t", Message{Data: []byte("m" + strconv.Itoa(i))}); err != nil {
+			if _, err := hub.Publish("t", Publication{Data: []byte("m" + strconv.Itoa(i))}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -281,7 +281,7 @@ func TestHubSubscribeResume(t *testing.T) {
 		if st := hub.TopicStats("t"); st.Subscribers != 3 {
 			t.Fatalf("Subscribers = %d; want 3", st.Subscribers)
 		}
-		if _, err := hub.Publish("t", Message{Data: []byte("m6")}); err != nil {
+		if _, err := hub.Publish("t", Publication{Data: []byte("m6")}); err != nil {
 			t.Fatal(err)
 		}
 		for _, cl := range []*hubClient{a, b, c} {
@@ -309,7 +309,7 @@ func TestHubResumeAfterRestart(t *testing.T) {
 	old := newTestHub(t, cfg)
 	var oldIDs []string
 	for i := 1; i <= 15; i++ {
-		id, err := old.Publish("t", Message{Data: []byte("old" + strconv.Itoa(i))})
+		id, err := old.Publish("t", Publication{Data: []byte("old" + strconv.Itoa(i))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,7 +323,7 @@ func TestHubResumeAfterRestart(t *testing.T) {
 		t.Helper()
 		for range n {
 			data := "new" + strconv.Itoa(len(lines)+1)
-			id, err := hub.Publish("t", Message{Data: []byte(data)})
+			id, err := hub.Publish("t", Publication{Data: []byte(data)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -370,7 +370,7 @@ func TestHubResumeAfterRestart(t *testing.T) {
 // nothing is ever encoded into a shared message later.
 func TestHubFramesAtPublish(t *testing.T) {
 	h := newTestHub(t, HubConfig{})
-	id, err := h.Publish("f", Message{Event: "e", Data: []byte("hello")})
+	id, err := h.Publish("f", Publication{Event: "e", Data: []byte("hello")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestHubFramesAtPublish(t *testing.T) {
 			t.Error("RegisterCodec after a publish did not panic")
 		}
 	}()
-	RegisterCodec(func(dst []byte, _ *Message) []byte { return dst })
+	RegisterCodec(func(dst []byte, _ *Publication) []byte { return dst })
 }
 
 // goBroker delivers each message from a goroutine of its own, as a broker
@@ -415,7 +415,7 @@ func (b *goBroker) Start(deliver DeliverFunc) error {
 	return nil
 }
 
-func (b *goBroker) Publish(topic string, m Message) (string, error) {
+func (b *goBroker) Publish(topic string, m Publication) (string, error) {
 	type result struct {
 		id  string
 		err error
@@ -482,7 +482,7 @@ func TestHubConcurrent(t *testing.T) {
 			for p := range publishers {
 				wg.Go(func() {
 					for i := range per {
-						id, err := hub.Publish("c", Message{Data: []byte(fmt.Sprintf("%d:%d", p, i))})
+						id, err := hub.Publish("c", Publication{Data: []byte(fmt.Sprintf("%d:%d", p, i))})
 						if err != nil {
 							t.Errorf("Publish: %v", err)
 							return
@@ -537,7 +537,7 @@ func TestHubConcurrent(t *testing.T) {
 			}
 			// A broker that delivers later may still be delivering.
 			waitFor(t, "every message delivered", func() bool { return hub.TopicStats("c").Published == publishers*per })
-			if _, err := hub.Publish("c", Message{Data: []byte("end")}); err != nil {
+			if _, err := hub.Publish("c", Publication{Data: []byte("end")}); err != nil {
 				t.Fatal(err)
 			}
 
@@ -639,7 +639,7 @@ func TestHubSlowClose(t *testing.T) {
 			time.Sleep(100 * time.Microsecond)
 			continue
 		}
-		if _, err := hub.Publish("s", Message{Data: []byte(payload)}); err != nil {
+		if _, err := hub.Publish("s", Publication{Data: []byte(payload)}); err != nil {
 			if !errors.Is(err, ErrBacklog) {
 				t.Fatal(err)
 			}
@@ -648,7 +648,7 @@ func TestHubSlowClose(t *testing.T) {
 		}
 		published++
 	}
-	if _, err := hub.Publish("s", Message{Data: []byte("end")}); err != nil {
+	if _, err := hub.Publish("s", Publication{Data: []byte("end")}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -678,7 +678,7 @@ func BenchmarkHubPublish(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
 			for b.Loop() {
-				if _, err := h.Publish("bench", Message{Event: "e", Data: data}); err != nil {
+				if _, err := h.Publish("bench", Publication{Event: "e", Data: data}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -6,8 +6,8 @@ package loop
 // calls the deliver function it was given for messages it receives, and
 // can serve history older than the local ring.
 //
-// Messages cross a Broker by value: neither side keeps the other's
-// Message, only its Data, whose bytes nobody modifies after Publish.
+// Publications cross a Broker by value: neither side keeps the other's
+// Publication, only its Data, whose bytes nobody modifies after Publish.
 type Broker interface {
 	// Start is called once, by NewHub, before any Publish, with the hub's
 	// delivery function (see DeliverFunc). The broker may call deliver
@@ -21,7 +21,7 @@ type Broker interface {
 	// delivery's error. A broker that delivers locally only later (after a
 	// round trip to the server) returns the id if it already knows it,
 	// else "", and a nil error.
-	Publish(topic string, m Message) (id string, err error)
+	Publish(topic string, m Publication) (id string, err error)
 	// Close stops the broker. Hub.Close calls it.
 	Close() error
 }
@@ -37,12 +37,12 @@ type Broker interface {
 // it in the history ring, encodes it and queues it for the loops with
 // subscribers, then returns, so it may also be called on a loop.
 //
-// It copies m's exported fields into a new, immutable Message (see
-// Message; unexported state of m is ignored) and keeps nothing of the
+// It copies m's exported fields into a new, immutable Publication (see
+// Publication; unexported state of m is ignored) and keeps nothing of the
 // caller's but m.Data. It returns the id the message got (m.ID, or
 // "<epoch>-<seq>" when m.ID is empty), or ErrBadTopic, ErrTooManyTopics
 // or ErrBacklog with nothing delivered.
-type DeliverFunc func(topic string, m Message) (id string, err error)
+type DeliverFunc func(topic string, m Publication) (id string, err error)
 
 type memoryBroker struct {
 	deliver DeliverFunc
@@ -52,5 +52,7 @@ func (b *memoryBroker) Start(deliver DeliverFunc) error {
 	b.deliver = deliver
 	return nil
 }
-func (b *memoryBroker) Publish(topic string, m Message) (string, error) { return b.deliver(topic, m) }
-func (b *memoryBroker) Close() error                                    { return nil }
+func (b *memoryBroker) Publish(topic string, m Publication) (string, error) {
+	return b.deliver(topic, m)
+}
+func (b *memoryBroker) Close() error { return nil }

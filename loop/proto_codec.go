@@ -8,7 +8,7 @@ import (
 // CodecID names a wire encoding of messages registered with RegisterCodec.
 type CodecID uint8
 
-type encodeFunc = func(dst []byte, m *Message) []byte
+type encodeFunc = func(dst []byte, m *Publication) []byte
 
 var (
 	codecsMu sync.Mutex
@@ -23,11 +23,11 @@ var (
 // the WebSocket text frame). Every published message is encoded once
 // with every registered codec, when it is published, whether or not its
 // topic has subscribers of that codec: the frames are part of the
-// immutable message (see Message), shared by every subscriber and by
+// immutable message (see Publication), shared by every subscriber and by
 // resumes from the history. Encoders read the exported fields and Seq,
 // and must not modify m. Call from init: RegisterCodec panics once any
 // hub has published a message or added a subscriber. At most 4 codecs.
-func RegisterCodec(encode func(dst []byte, m *Message) []byte) CodecID {
+func RegisterCodec(encode func(dst []byte, m *Publication) []byte) CodecID {
 	codecsMu.Lock()
 	defer codecsMu.Unlock()
 	if frozenCodecs.Load() != nil {
@@ -55,8 +55,8 @@ func encoders() []encodeFunc {
 }
 
 // Seq is the message's position in its topic, from 1.
-func (m *Message) Seq() uint64 { return m.seq }
+func (m *Publication) Seq() uint64 { return m.seq }
 
 // Frame returns the message encoded by codec, shared by every subscriber:
 // do not modify it. It is never nil for a registered codec.
-func (m *Message) Frame(codec CodecID) []byte { return m.frames[codec] }
+func (m *Publication) Frame(codec CodecID) []byte { return m.frames[codec] }

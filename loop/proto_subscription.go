@@ -44,7 +44,7 @@ type Resume struct {
 // writes missed. Either way the messages published later arrive through
 // sub's connection right after missed, without gaps or duplicates. On
 // conn's loop.
-func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Resume) (s *Subscription, missed []*Message, reset bool, err error) {
+func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Resume) (s *Subscription, missed []*Publication, reset bool, err error) {
 	t, err := h.topic(topicName, true)
 	if err != nil {
 		return nil, nil, false, err

@@ -14,7 +14,7 @@ type topic struct {
 
 	mu      sync.Mutex
 	seq     uint64
-	ring    []*Message // circular, len ≤ RingSize
+	ring    []*Publication // circular, len ≤ RingSize
 	ringPos int
 	shards  []*shard
 
@@ -64,7 +64,7 @@ func (h *Hub) topic(name string, create bool) (*topic, error) {
 // epoch, or unknown): the caller resets its client and replays them all,
 // so there is never a gap. Ids are compared whole; the newest match wins.
 // Under t.mu.
-func (t *topic) history(lastID string) (msgs []*Message, found bool) {
+func (t *topic) history(lastID string) (msgs []*Publication, found bool) {
 	n := len(t.ring)
 	start := 0
 	if n == t.cfg.RingSize {
@@ -80,7 +80,7 @@ func (t *topic) history(lastID string) (msgs []*Message, found bool) {
 	if from == n {
 		return nil, found
 	}
-	msgs = make([]*Message, 0, n-from)
+	msgs = make([]*Publication, 0, n-from)
 	for j := from; j < n; j++ {
 		msgs = append(msgs, t.ring[(start+j)%n])
 	}

@@ -18,7 +18,7 @@ const DefaultHeartbeat = 15 * time.Second
 // ResetEvent is the event type sent when a client resumes with a
 // Last-Event-ID that is not in a topic's history: older than the history
 // ring, from before a server restart (the hub's ids carry an epoch, see
-// loop.Message), or unknown. Its data is the topic name. The topic's whole
+// loop.Publication), or unknown. Its data is the topic name. The topic's whole
 // history follows it, then the live events, with no gap between them: the
 // client drops the state it built from the topic and rebuilds it from the
 // events after the reset. The reset itself carries no id, so a client
@@ -49,7 +49,7 @@ type Options struct {
 
 // codec is the hub encoding of SSE: one frame, shared by every
 // subscriber of a topic.
-var codec = loop.RegisterCodec(func(dst []byte, m *loop.Message) []byte {
+var codec = loop.RegisterCodec(func(dst []byte, m *loop.Publication) []byte {
 	id, event := m.ID, m.Event
 	if !validID(id) {
 		id = "" // never emit a malformed frame; Publish refuses these
@@ -80,7 +80,7 @@ func validEventName(e string) bool {
 
 // Publish validates ev and publishes it to topic on hub (ev.Retry is not
 // carried by topics). It returns the event's id: ev.ID, or the one the hub
-// assigned when ev.ID is empty ("<epoch>-<seq>", see loop.Message). Safe
+// assigned when ev.ID is empty ("<epoch>-<seq>", see loop.Publication). Safe
 // from any goroutine.
 func Publish(hub *loop.Hub, topic string, ev Event) (string, error) {
 	if !validID(ev.ID) {
@@ -89,7 +89,7 @@ func Publish(hub *loop.Hub, topic string, ev Event) (string, error) {
 	if !validEventName(ev.Event) {
 		return "", ErrInvalidEventName
 	}
-	return hub.Publish(topic, loop.Message{ID: ev.ID, Event: ev.Event, Data: []byte(ev.Data)})
+	return hub.Publish(topic, loop.Publication{ID: ev.ID, Event: ev.Event, Data: []byte(ev.Data)})
 }
 
 // Stream is one open text/event-stream response.

@@ -518,12 +518,12 @@ func (s *Socket) OnDrain(fn func()) {
 // a text frame, SSE subscribers as an event's data. Safe from any
 // goroutine.
 func Publish(hub *loop.Hub, topic string, text string) error {
-	_, err := hub.Publish(topic, loop.Message{Data: []byte(text)})
+	_, err := hub.Publish(topic, loop.Publication{Data: []byte(text)})
 	return err
 }
 
 // hubCodec frames hub messages once for every WebSocket subscriber.
-var hubCodec = loop.RegisterCodec(func(dst []byte, m *loop.Message) []byte {
+var hubCodec = loop.RegisterCodec(func(dst []byte, m *loop.Publication) []byte {
 	op := OpText
 	if !utf8.Valid(m.Data) {
 		op = OpBinary

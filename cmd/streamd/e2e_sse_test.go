@@ -51,7 +51,7 @@ func TestSSEDemoChat(t *testing.T) {
 		if e1.Type != "chat" || e1.Data != "hello\nworld" || e2.Data != "second" {
 			t.Fatalf("chat events = %+v, %+v", e1, e2)
 		}
-		// Hub ids are "<epoch>-<seq>" (loop.Message).
+		// Hub ids are "<epoch>-<seq>" (loop.Publication).
 		ep1, s1, _ := strings.Cut(e1.ID, "-")
 		ep2, s2, _ := strings.Cut(e2.ID, "-")
 		if n1, _ := strconv.Atoi(s1); n1 == 0 || ep1 == "" || ep2 != ep1 || s2 != strconv.Itoa(n1+1) {
@@ -232,7 +232,7 @@ func TestE2ENodeEventSourceResume(t *testing.T) {
 		if ev.Data != msg(i+1) {
 			t.Fatalf("event %d = %q; want %q (lost, repeated or reordered)", i, ev.Data, msg(i+1))
 		}
-		_, seq, _ := strings.Cut(ev.ID, "-") // "<epoch>-<seq>", see loop.Message
+		_, seq, _ := strings.Cut(ev.ID, "-") // "<epoch>-<seq>", see loop.Publication
 		id, err := strconv.Atoi(seq)
 		if err != nil || id <= prev {
 			t.Fatalf("event %d id %q after %d; want increasing", i, ev.ID, prev)

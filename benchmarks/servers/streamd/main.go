@@ -72,7 +72,7 @@ func main() {
 
 	srv.POST("/publish", func(c *loop.Ctx) {
 		body := append([]byte(nil), c.Body()...)
-		if _, err := hub.Publish(topicOf(c), loop.Message{Data: body}); err != nil {
+		if _, err := hub.Publish(topicOf(c), loop.Publication{Data: body}); err != nil {
 			c.Error(503, err.Error())
 			return
 		}
