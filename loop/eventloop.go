@@ -11,18 +11,22 @@ import (
 )
 
 // Loop is the public handle of one event loop, for sharding per-loop
-// state (the hub keeps its subscribers per Loop).
+// state (the hub keeps its subscribers per Loop). Server.Loops lists them.
 type Loop struct {
-	el *eventLoop
-	// Index is the loop's number, 0 ≤ Index < number of loops.
-	Index int
+	el  *eventLoop
+	idx int
 }
+
+// Index is the loop's number, 0 ≤ Index < Config.Loops. Safe from any
+// goroutine.
+func (l *Loop) Index() int { return l.idx }
 
 // Post runs fn on this loop. Safe from any goroutine; see Conn.Post for
 // the errors.
 func (l *Loop) Post(fn func()) error { return l.el.post(fn) }
 
-// OnLoop reports whether the caller runs on this loop.
+// OnLoop reports whether the caller runs on this loop. Safe from any
+// goroutine.
 func (l *Loop) OnLoop() bool { return l.el.onLoop() }
 
 // eventLoop is streamd's state for one gnet event loop. Everything but
@@ -56,7 +60,7 @@ type eventLoop struct {
 	ctx      Ctx
 
 	epfd    int               // gnet's epoll fd for read pauses (pause_linux.go); epfdUnknown until known
-	senders map[*Conn]*Sender // goroutine senders waiting for a drain (async.go)
+	senders map[*Conn]*Sender // goroutine senders waiting for a drain (proto_sender.go)
 
 	conns        *Conn   // list of open connections (lnext/lprev)
 	watch        []*Conn // connections with queued output
@@ -71,7 +75,7 @@ type eventLoop struct {
 
 func newEventLoop(srv *Server, gl gnet.EventLoop, idx int) *eventLoop {
 	el := &eventLoop{srv: srv, gl: gl}
-	el.handle = &Loop{el: el, Index: idx}
+	el.handle = &Loop{el: el, idx: idx}
 	el.queue.limit = srv.cfg.QueueLimit
 	el.shared = httpcodec.NewParser(srv.cfg.Limits)
 	el.wheel.now = srv.tickNow()

@@ -97,8 +97,9 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // Addr returns the listening address once Ready is closed (nil before).
 func (s *Server) Addr() *net.TCPAddr { return s.addr.Load() }
 
-// Loops returns the event loops that have served at least one
-// connection. Safe from any goroutine.
+// Loops returns every event loop of the server, Config.Loops of them,
+// in Index order, once Ready is closed (none before). Safe from any
+// goroutine.
 func (s *Server) Loops() []*Loop {
 	els := *s.loops.Load()
 	out := make([]*Loop, len(els))
@@ -171,6 +172,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("loop: serve %s: %w", s.cfg.Addr, err)
 	}
 	s.cli = cli
+	s.bindLoops()
 	ta, _ := ln.Addr().(*net.TCPAddr)
 	s.addr.Store(ta)
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "listening",
@@ -246,8 +248,8 @@ func (s *Server) ticker(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// loopFor finds (or creates, on its first connection) the eventLoop of a
-// gnet loop.
+// loopFor finds the eventLoop of a gnet loop (bindLoops made them all);
+// it creates one only if bindLoops missed that loop.
 func (s *Server) loopFor(gl gnet.EventLoop) *eventLoop {
 	for _, el := range *s.loops.Load() {
 		if el.gl == gl {
@@ -266,6 +268,60 @@ func (s *Server) loopFor(gl gnet.EventLoop) *eventLoop {
 	nl := append(append([]*eventLoop(nil), old...), el)
 	s.loops.Store(&nl)
 	return el
+}
+
+// placeholder marks the connections bindLoops enrolls: OnOpen ignores
+// them, and they close once every loop is known.
+type placeholder struct{}
+
+// bindLoops creates the state of every gnet loop before the first client
+// connects, so Loops, the ticker and shutdown cover all of them. gnet has
+// no API that lists its loops, but its Client enrolls a connection on the
+// loop with the fewest connections and returns once it is registered
+// there: one placeholder connection per loop, each kept open until all are
+// enrolled, lands on each loop in turn, and its gnet.Conn names the loop.
+// The placeholders are loopback TCP connections (a socketpair's peer
+// address, which gnet reads, is not portable). Should this fail, a loop is
+// still created on its first connection (loopFor).
+func (s *Server) bindLoops() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln, err = net.Listen("tcp", "[::1]:0")
+	}
+	var held []net.Conn
+	for err == nil && len(*s.loops.Load()) < s.cfg.Loops && len(held) < s.cfg.Loops {
+		err = s.enrollPlaceholder(ln, &held)
+	}
+	for _, c := range held {
+		_ = c.Close() // gnet reads EOF and closes the placeholder
+	}
+	if ln != nil {
+		_ = ln.Close()
+	}
+	if n := len(*s.loops.Load()); n < s.cfg.Loops {
+		s.log.LogAttrs(context.Background(), slog.LevelWarn, "some event loops are listed only once they serve a connection",
+			slog.Int("listed", n), slog.Int("loops", s.cfg.Loops), slog.Any("err", err))
+	}
+}
+
+// enrollPlaceholder connects to ln and enrolls the accepted end with gnet,
+// keeping the dialled end in held.
+func (s *Server) enrollPlaceholder(ln net.Listener, held *[]net.Conn) error {
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	*held = append(*held, c)
+	nc, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	gc, err := s.cli.EnrollContext(nc, placeholder{}) // closes nc: gnet dups it
+	if err != nil {
+		return err
+	}
+	s.loopFor(gc.EventLoop())
+	return nil
 }
 
 func (s *Server) logDebug(msg string, c *Conn, err error) {
@@ -288,6 +344,9 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 }
 
 func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	if _, ok := gc.Context().(placeholder); ok {
+		return nil, gnet.None
+	}
 	el := h.srv.loopFor(gc.EventLoop())
 	if _, ok := el.onOpen(gc); !ok {
 		return refusal, gnet.Close

@@ -256,11 +256,12 @@ func TestHubOrdering(t *testing.T) {
 		routes, opened := topicRoutes(hub, Options{})
 		srv := startServer(t, loop.Config{Loops: loops}, routes)
 		var cs []*client
+		onLoop := map[int]bool{}
 		for range clients {
 			cs = append(cs, dialSSE(t, srv, "/events?topic=t", dialOpts{}))
-			recvStream(t, opened)
+			onLoop[recvStream(t, opened).Conn().Loop().Index()] = true
 		}
-		if got := len(srv.Loops()); got != loops {
+		if got := len(onLoop); got != loops {
 			t.Fatalf("clients spread over %d loops; want %d", got, loops)
 		}
 		var wg sync.WaitGroup

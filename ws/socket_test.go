@@ -601,7 +601,7 @@ func TestSocketPublishBothLoops(t *testing.T) {
 		rc := openWS(t, ws.HostPort, "/")
 		rc.expectText("joined")
 		s := recv(t, ev.open, "OnOpen")
-		loops[s.conn.Loop().Index] = true
+		loops[s.conn.Loop().Index()] = true
 		rcs = append(rcs, rc)
 	}
 	if len(loops) != 2 {
