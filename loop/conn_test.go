@@ -366,9 +366,8 @@ func TestTakeOverPost(t *testing.T) {
 		ts := startServer(t, Config{Loops: loops}, func(s *Server) {
 			s.GET("/stream", func(ctx *Ctx) {
 				m := &lineMode{closed: make(chan error, 1)}
-				head := ctx.AppendStreamHead(nil, 200, "Content-Type: text/plain\r\n")
 				c := ctx.TakeOver(m)
-				c.Write(head)
+				ctx.WriteStreamHead(200, "Content-Type: text/plain\r\n")
 				modes <- m
 				conns <- c
 				go func() {
@@ -444,8 +443,8 @@ func TestTakeOverInput(t *testing.T) {
 				c.EndMode(true)
 				return i + 1, nil
 			}}
-			c := ctx.TakeOver(mode)
-			c.Write(ctx.AppendStreamHead(nil, 101, "Upgrade: test\r\nConnection: Upgrade\r\n"))
+			ctx.TakeOver(mode)
+			ctx.WriteStreamHead(101, "Upgrade: test\r\nConnection: Upgrade\r\n")
 		})
 	})
 	c := dial(t, ts.addr)

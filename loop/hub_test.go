@@ -59,10 +59,9 @@ func hubRoutes(hub *Hub, subs chan<- *hubSub) func(*Server) {
 		s.GET("/sub", func(c *Ctx) {
 			topic, _ := c.Query("topic")
 			last, resume := c.Query("last")
-			head := c.AppendStreamHead(nil, 200, "Content-Type: text/plain\r\n")
 			h := &hubSub{closed: make(chan struct{})}
 			conn := c.TakeOver(h)
-			conn.Write(head)
+			c.WriteStreamHead(200, "Content-Type: text/plain\r\n")
 			sub, missed, reset, err := hub.Subscribe(conn, topic, h, Resume{LastID: last, Enabled: resume})
 			if err != nil {
 				conn.Write([]byte("ERR " + err.Error() + "\n"))

@@ -32,33 +32,33 @@ type Mode interface {
 // Conn returns the connection the request came on.
 func (c *Ctx) Conn() *Conn { return c.conn }
 
-// AppendStreamHead appends the head of a response without a length (a
-// stream): status line, Server, Date, the given extra header lines
+// WriteStreamHead writes the head of a response without a length (a
+// stream): the status line, Server and Date, the extra header lines
 // (complete "Name: value\r\n" lines) and the headers set with SetHeader,
-// then the blank line. Streaming packages use it before TakeOver.
-func (c *Ctx) AppendStreamHead(dst []byte, status int, extra string) []byte {
+// then the blank line. It goes straight into the connection's corked
+// output, with whatever else the callback writes. Call it after TakeOver,
+// before the stream's first bytes.
+func (c *Ctx) WriteStreamHead(status int, extra string) {
+	el := c.el
+	if el.corked == c.conn {
+		el.out = c.appendStreamHead(el.out, status, extra)
+		return
+	}
+	c.conn.Write(c.appendStreamHead(nil, status, extra))
+}
+
+// appendStreamHead appends the head WriteStreamHead writes.
+func (c *Ctx) appendStreamHead(dst []byte, status int, extra string) []byte {
 	dst = httpcodec.AppendHead(dst, status)
 	dst = append(dst, extra...)
 	dst = append(dst, c.headers...)
 	return append(dst, "\r\n"...)
 }
 
-// WriteStreamHead writes the head of a response without a length (a
-// stream), as AppendStreamHead builds it, straight into the connection's
-// corked output: no intermediate buffer. Call it after TakeOver.
-func (c *Ctx) WriteStreamHead(status int, extra string) {
-	el := c.el
-	if el.corked == c.conn {
-		el.out = c.AppendStreamHead(el.out, status, extra)
-		return
-	}
-	c.conn.Write(c.AppendStreamHead(nil, status, extra))
-}
-
 // TakeOver hands the connection to m: no automatic response is written,
 // later input goes to m.OnData, and m ends the stream with Conn.EndMode
-// or Conn.Close. The caller writes the response head itself (with
-// Conn.Write, corked with anything else this callback writes).
+// or Conn.Close. The caller writes the response head itself, with
+// WriteStreamHead.
 func (c *Ctx) TakeOver(m Mode) *Conn {
 	if c.responded {
 		panic("BUG: loop: TakeOver after the response was written")
