@@ -107,33 +107,37 @@ func (c *Conn) PostControl(fn func(*Conn)) error {
 func (c *Conn) Closed() bool { return c.closed || c.lingering }
 
 // Write queues p for sending; it never blocks and never drops on its own.
-// Within a handler or callback for this connection the bytes are corked
-// and flushed with one write when the callback returns. p is copied; the
+// Within a callback of this connection (a handler, a Mode callback, a
+// Sender's batch, a hub delivery) the bytes are corked and flushed with one
+// write when the callback returns; elsewhere (a Post task, another
+// connection's callback) they go to the socket at once. p is copied; the
 // caller may reuse it. On the loop.
 func (c *Conn) Write(p []byte) WriteResult {
 	c.mustOnLoop("Conn.Write")
-	if c.closed {
-		return Dropped
+	iov := &c.el.iov
+	iov[0] = p
+	return c.write(iov[:1], len(p))
+}
+
+// Writev is Write for several buffers (a frame header and its payload,
+// say), without copying them together first when they go to the socket at
+// once. On the loop.
+func (c *Conn) Writev(bufs ...[]byte) WriteResult {
+	c.mustOnLoop("Conn.Writev")
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
 	}
-	el := c.el
-	switch {
-	case len(p) >= directWrite:
-		el.iov[0] = p
-		c.writeDirect(el.iov[:1])
-	case el.corked == c:
-		el.out = append(el.out, p...)
-		if len(el.out) >= maxCork {
-			el.flushCork()
-		}
-	default:
-		c.queuedTotal += uint32(len(p))
-		_, _ = c.gc.Write(p) // on error gnet closes the conn: OnClose follows
-		c.afterWrite()
+	// The loop's reusable iovec, not bufs: handing bufs to gnet (an
+	// interface call) would move every caller's variadic array to the
+	// heap, and gnet trims the elements of what it is given as it writes.
+	iov := c.el.iov[:]
+	if len(bufs) <= len(iov) {
+		iov = iov[:copy(iov, bufs)]
+	} else {
+		iov = slices.Clone(bufs)
 	}
-	if c.Buffered() > el.srv.cfg.HighWatermark {
-		return Queued
-	}
-	return Written
+	return c.write(iov, total)
 }
 
 // directWrite is the size from which a write skips the cork buffer: big
@@ -141,47 +145,24 @@ func (c *Conn) Write(p []byte) WriteResult {
 // whatever was corked before them.
 const directWrite = 64 << 10
 
-// Writev queues several buffers as one write (a frame header and its
-// payload, say) without copying them together first when the connection
-// is not corked. On the loop.
-func (c *Conn) Writev(bufs ...[]byte) WriteResult {
-	c.mustOnLoop("Conn.Writev")
+// write is the one path of Write and Writev. iov holds the buffers (the
+// loop's iovec, or a copy) and is cleared before write returns.
+func (c *Conn) write(iov [][]byte, total int) WriteResult {
 	if c.closed {
+		clear(iov)
 		return Dropped
 	}
 	el := c.el
-	total := 0
-	for _, b := range bufs {
-		total += len(b)
-	}
-	switch {
-	case total >= directWrite || (el.corked != nil && el.corked != c):
-		// Big, or another connection is corked (a hub delivery batch):
-		// write directly, through the loop's reusable iovec.
-		if len(bufs) > len(el.iov) {
-			el.flushCork()
-			for _, b := range bufs {
-				c.queuedTotal += uint32(len(b))
-			}
-			_, _ = c.gc.Writev(slices.Clone(bufs))
-			c.afterWrite()
-			break
-		}
-		c.writeDirect(el.iov[:copy(el.iov[:], bufs)])
-	case el.corked == c:
-		for _, b := range bufs {
+	if el.corked == c && total < directWrite {
+		for _, b := range iov {
 			el.out = append(el.out, b...)
 		}
+		clear(iov)
 		if len(el.out) >= maxCork {
 			el.flushCork()
 		}
-	default:
-		// Cork for the duration of the call: one write, no allocation.
-		prev := el.cork(c)
-		for _, b := range bufs {
-			el.out = append(el.out, b...)
-		}
-		el.uncork(prev)
+	} else {
+		c.writeDirect(iov)
 	}
 	if c.Buffered() > el.srv.cfg.HighWatermark {
 		return Queued
@@ -189,19 +170,27 @@ func (c *Conn) Writev(bufs ...[]byte) WriteResult {
 	return Written
 }
 
-// writeDirect writes iov (a view of el.iov) to the socket after anything
-// corked for c, keeping the order.
+// writeDirect writes iov to the socket after anything corked for c,
+// keeping the order, and clears it.
 func (c *Conn) writeDirect(iov [][]byte) {
 	el := c.el
 	if el.corked == c {
 		el.flushCork()
 	}
-	for _, b := range iov {
-		c.queuedTotal += uint32(len(b))
+	if !c.closed { // a failed flush closes c
+		for _, b := range iov {
+			c.queuedTotal += uint32(len(b))
+		}
+		// gnet copies what the socket does not take; on an error it closes
+		// the connection (OnClose runs before this returns).
+		if len(iov) == 1 {
+			_, _ = c.gc.Write(iov[0])
+		} else {
+			_, _ = c.gc.Writev(iov)
+		}
+		c.afterWrite()
 	}
-	_, _ = c.gc.Writev(iov) // gnet copies what the socket does not take
 	clear(iov)
-	c.afterWrite()
 }
 
 // afterWrite puts the connection on the loop's watch list when output is
