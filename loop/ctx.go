@@ -74,12 +74,7 @@ func (c *Ctx) KeepAlive() bool { return c.keepAlive }
 // SetHeader adds a response header line. Name and value must be valid
 // header tokens/values (httpcodec.ValidHeaderName/ValidHeaderValue);
 // invalid ones are dropped rather than risk response splitting.
-func (c *Ctx) SetHeader(name, value string) {
-	if !httpcodec.ValidHeaderName(name) || !httpcodec.ValidHeaderValue(value) {
-		return
-	}
-	c.headers = httpcodec.AppendHeader(c.headers, name, value)
-}
+func (c *Ctx) SetHeader(name, value string) { c.headers = appendHeaderLine(c.headers, name, value) }
 
 // Text answers with a text/plain body.
 func (c *Ctx) Text(status int, body string) {
@@ -104,22 +99,14 @@ func (c *Ctx) respond(status int, contentType, sbody string, body []byte) {
 		return
 	}
 	c.responded = true
-	n := len(sbody) + len(body)
 	el := c.el
 	el.own(c.conn)
-	if c.keepAlive && c.req.ProtoMinor == 0 {
-		// An HTTP/1.0 client assumes close unless told otherwise
-		// (RFC 9112, Section 9.3).
-		c.headers = append(c.headers, connKeepAlive...)
-	}
-	out := c.ct.appendHead(el.out, status, contentType, n, c.keepAlive, c.headers)
-	if bodyAllowed(status) && string(c.req.Method) != "HEAD" {
-		if len(sbody) > 0 {
-			out = append(out, sbody...)
-		}
-		if len(body) > 0 {
-			out = append(out, body...)
-		}
-	}
-	el.out = out
+	h := c.respHead()
+	el.out = appendResponse(el.out, &c.ct, &h, status, contentType, sbody, body)
+}
+
+// respHead describes the response to the current request.
+func (c *Ctx) respHead() respHead {
+	return respHead{headers: c.headers, keepAlive: c.keepAlive,
+		http10: c.req.ProtoMinor == 0, head: string(c.req.Method) == "HEAD"}
 }
