@@ -1,6 +1,8 @@
 package loop
 
 import (
+	"net"
+
 	"github.com/streamd/streamd/httpcodec"
 )
 
@@ -40,6 +42,9 @@ func (c *Ctx) release() {
 // Request returns the parsed request. Its slices are views into the
 // connection's input, valid until the handler returns.
 func (c *Ctx) Request() *httpcodec.Request { return c.req }
+
+// RemoteAddr returns the client's address.
+func (c *Ctx) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
 
 // Method returns the request method.
 func (c *Ctx) Method() string { return string(c.req.Method) }

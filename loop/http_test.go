@@ -368,6 +368,18 @@ func TestDeferredHeaders(t *testing.T) {
 	}
 }
 
+func TestCtxRemoteAddr(t *testing.T) {
+	ts := startServer(t, Config{Loops: 1}, func(s *Server) {
+		s.GET("/remote", func(c *Ctx) { c.Text(200, c.RemoteAddr().String()) })
+	})
+	c := dial(t, ts.addr)
+	resp, body := c.roundTrip("GET", get("/remote"))
+	checkStatus(t, resp, 200)
+	if want := c.LocalAddr().String(); body != want {
+		t.Errorf("RemoteAddr() = %q; want the client's address %q", body, want)
+	}
+}
+
 func TestMethodsAndRouting(t *testing.T) {
 	forLoops(t, func(t *testing.T, loops int) {
 		ts := startServer(t, Config{Loops: loops}, basicRoutes)
