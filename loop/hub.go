@@ -121,10 +121,14 @@ type Publication struct {
 // the shared bytes to every local subscriber: cross-thread work is
 // O(loops), not O(subscribers).
 //
+// Each topic keeps a history ring of recent publications for resume
+// (Last-Event-ID) and applies its Policy to slow subscribers (close, drop,
+// conflate).
+//
 // # Concurrency
 //
-// Publish, Stats and TopicStats are safe from any goroutine. Subscribe
-// and the Subscription methods run on the subscriber's loop.
+// Publish, TopicStats, Topics and Close are safe from any goroutine.
+// Subscribe and the Subscription methods run on the subscriber's loop.
 type Hub struct {
 	cfg    HubConfig
 	broker Broker

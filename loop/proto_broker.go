@@ -1,10 +1,10 @@
 package loop
 
-// Broker carries messages between publishers and hubs. The in-process
-// broker (the default) hands a message straight to the local hub; an
-// adapter for an external broker (NATS JetStream) publishes remotely and
-// calls the deliver function it was given for messages it receives, and
-// can serve history older than the local ring.
+// For protocol packages: Broker carries messages between publishers and
+// hubs. The in-process broker (the default) hands a message straight to the
+// local hub; an adapter for an external broker (NATS JetStream) publishes
+// remotely and calls the deliver function it was given for messages it
+// receives, and can serve history older than the local ring.
 //
 // Publications cross a Broker by value: neither side keeps the other's
 // Publication, only its Data, whose bytes nobody modifies after Publish.
@@ -26,7 +26,8 @@ type Broker interface {
 	Close() error
 }
 
-// DeliverFunc is a hub's entry for messages, given to Broker.Start.
+// For protocol packages: DeliverFunc is a hub's entry for messages, given to
+// Broker.Start.
 //
 // It may be called from any goroutine, concurrently with itself and with
 // every other Hub method: adapters call it from their own goroutines.

@@ -5,7 +5,8 @@ import (
 	"sync/atomic"
 )
 
-// CodecID names a wire encoding of messages registered with RegisterCodec.
+// For protocol packages: CodecID names a wire encoding of messages
+// registered with RegisterCodec.
 type CodecID uint8
 
 type encodeFunc = func(dst []byte, m *Publication) []byte
@@ -19,14 +20,14 @@ var (
 	frozenCodecs atomic.Pointer[[]encodeFunc]
 )
 
-// RegisterCodec registers an encoder of messages (the SSE event framing,
-// the WebSocket text frame). Every published message is encoded once
-// with every registered codec, when it is published, whether or not its
-// topic has subscribers of that codec: the frames are part of the
+// For protocol packages: RegisterCodec registers an encoder of messages (the
+// SSE event framing, the WebSocket text frame). Every published message is
+// encoded once with every registered codec, when it is published, whether or
+// not its topic has subscribers of that codec: the frames are part of the
 // immutable message (see Publication), shared by every subscriber and by
-// resumes from the history. Encoders read the exported fields and Seq,
-// and must not modify m. Call from init: RegisterCodec panics once any
-// hub has published a message or added a subscriber. At most 4 codecs.
+// resumes from the history. Encoders read the exported fields and Seq, and
+// must not modify m. Call from init: RegisterCodec panics once any hub has
+// published a message or added a subscriber. At most 4 codecs.
 func RegisterCodec(encode func(dst []byte, m *Publication) []byte) CodecID {
 	codecsMu.Lock()
 	defer codecsMu.Unlock()
@@ -54,9 +55,10 @@ func encoders() []encodeFunc {
 	return *frozenCodecs.Load()
 }
 
-// Seq is the message's position in its topic, from 1.
+// For protocol packages: Seq is the message's position in its topic, from 1.
 func (m *Publication) Seq() uint64 { return m.seq }
 
-// Frame returns the message encoded by codec, shared by every subscriber:
-// do not modify it. It is never nil for a registered codec.
+// For protocol packages: Frame returns the message encoded by codec, shared
+// by every subscriber: do not modify it. It is never nil for a registered
+// codec.
 func (m *Publication) Frame(codec CodecID) []byte { return m.frames[codec] }

@@ -8,7 +8,16 @@ import (
 	"github.com/panjf2000/gnet/v2"
 )
 
-// Conn is one client connection, owned by one event loop.
+// For protocol packages: Conn is one client connection, owned by one event
+// loop.
+//
+// # Output ownership
+//
+// The per-loop output buffer belongs to one connection at a time (cork
+// and uncork hand it over, flushing the previous owner's bytes to the
+// previous owner), and every append checks the owner: a callback of one
+// connection acting on another can never put one client's bytes on
+// another's socket.
 //
 // # Concurrency
 //
@@ -78,9 +87,10 @@ func (c *Conn) Loop() *Loop { return c.el.handle }
 func (c *Conn) OnLoop() bool { return c.el.onLoop() }
 
 // Post runs fn on the connection's loop, unless the connection has closed
-// (or is closing: its mode has had OnClose) by then. Safe from any goroutine. It returns ErrQueueFull when the
-// loop's queue is at Config.QueueLimit (nothing is queued) and
-// ErrServerClosed after the server stopped.
+// (or is closing: its mode has had OnClose) by then. Safe from any
+// goroutine. It returns ErrQueueFull when the loop's queue is at
+// Config.QueueLimit (nothing is queued) and ErrServerClosed after the
+// server stopped.
 func (c *Conn) Post(fn func(*Conn)) error {
 	return c.el.post(func() {
 		if !c.closed && !c.lingering {

@@ -2,9 +2,10 @@ package loop
 
 import "github.com/streamd/streamd/httpcodec"
 
-// Mode takes over a connection's byte stream after a handler hands it
-// over with Ctx.TakeOver: an SSE stream, a chunked response, a WebSocket.
-// Every method is called on the connection's loop and must not block.
+// For protocol packages: Mode takes over a connection's byte stream after a
+// handler hands it over with Ctx.TakeOver: an SSE stream, a chunked
+// response, a WebSocket. Every method is called on the connection's loop and
+// must not block.
 type Mode interface {
 	// OnData receives the connection's unconsumed input (a view into the
 	// loop's buffer, valid only during the call) and returns how many
@@ -29,15 +30,15 @@ type Mode interface {
 	OnClose(c *Conn, err error)
 }
 
-// Conn returns the connection the request came on.
+// For protocol packages: Conn returns the connection the request came on.
 func (c *Ctx) Conn() *Conn { return c.conn }
 
-// WriteStreamHead writes the head of a response without a length (a
-// stream): the status line, Server and Date, the extra header lines
-// (complete "Name: value\r\n" lines) and the headers set with SetHeader,
-// then the blank line. It goes straight into the connection's corked
-// output, with whatever else the callback writes. Call it after TakeOver,
-// before the stream's first bytes.
+// For protocol packages: WriteStreamHead writes the head of a response
+// without a length (a stream): the status line, Server and Date, the extra
+// header lines (complete "Name: value\r\n" lines) and the headers set with
+// SetHeader, then the blank line. It goes straight into the connection's
+// corked output, with whatever else the callback writes. Call it after
+// TakeOver, before the stream's first bytes.
 func (c *Ctx) WriteStreamHead(status int, extra string) {
 	el := c.el
 	if el.corked == c.conn {
@@ -55,10 +56,10 @@ func (c *Ctx) appendStreamHead(dst []byte, status int, extra string) []byte {
 	return append(dst, "\r\n"...)
 }
 
-// TakeOver hands the connection to m: no automatic response is written,
-// later input goes to m.OnData, and m ends the stream with Conn.EndMode
-// or Conn.Close. The caller writes the response head itself, with
-// WriteStreamHead.
+// For protocol packages: TakeOver hands the connection to m: no automatic
+// response is written, later input goes to m.OnData, and m ends the stream
+// with Conn.EndMode or Conn.Close. The caller writes the response head
+// itself, with WriteStreamHead.
 func (c *Ctx) TakeOver(m Mode) *Conn {
 	if c.responded {
 		panic("BUG: loop: TakeOver after the response was written")

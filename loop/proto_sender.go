@@ -5,15 +5,15 @@ import (
 	"sync/atomic"
 )
 
-// Sender is the one admission path for writes made from goroutines other
-// than a connection's loop: the sse, ws and chunked packages embed one per
-// stream. Send decides at once whether a write is accepted, counting the
-// connection's queued output as last seen on the loop plus the bytes
-// admitted and not yet written, so the outcome it reports is the outcome
-// that happens: an admitted write is written by the loop, in order, unless
-// the connection closes first. Admitted writes are handed to the loop in
-// batches, one task per connection in flight, so a producer cannot fill
-// its loop's task queue and starve the loop's other connections.
+// For protocol packages: Sender is the one admission path for writes made
+// from goroutines other than a connection's loop: the sse, ws and chunked
+// packages embed one per stream. Send decides at once whether a write is
+// accepted, counting the connection's queued output as last seen on the loop
+// plus the bytes admitted and not yet written, so the outcome it reports is
+// the outcome that happens: an admitted write is written by the loop, in
+// order, unless the connection closes first. Admitted writes are handed to
+// the loop in batches, one task per connection in flight, so a producer
+// cannot fill its loop's task queue and starve the loop's other connections.
 //
 // The zero value is ready; a Sender must not be copied after first use and
 // serves one connection. Its state is allocated on the first Send, so an

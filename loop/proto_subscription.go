@@ -1,7 +1,8 @@
 package loop
 
-// Subscriber is the protocol side of a subscription (an SSE stream, a
-// WebSocket). Its methods are called on the subscriber's loop.
+// For protocol packages: Subscriber is the protocol side of a subscription
+// (an SSE stream, a WebSocket). Its methods are called on the subscriber's
+// loop.
 type Subscriber interface {
 	// Codec is the encoding of messages this subscriber receives.
 	Codec() CodecID
@@ -10,7 +11,8 @@ type Subscriber interface {
 	Overflow(c *Conn)
 }
 
-// Subscription is one subscriber's membership of a topic.
+// For protocol packages: Subscription is one subscriber's membership of a
+// topic.
 type Subscription struct {
 	sh      *shard
 	conn    *Conn
@@ -25,7 +27,8 @@ type Subscription struct {
 	held *heldMessages
 }
 
-// Resume says whether and from where a subscriber catches up.
+// For protocol packages: Resume says whether and from where a subscriber
+// catches up.
 type Resume struct {
 	// LastID is the id of the last message the subscriber saw.
 	LastID string
@@ -35,15 +38,15 @@ type Resume struct {
 	Enabled bool
 }
 
-// Subscribe adds sub, living on conn, to topic. With resume enabled it
-// returns missed, the messages after resume.LastID from the topic's
-// history, oldest first, to be written before anything else. When LastID
-// is not in the history (older than the ring, from another epoch such as
-// an earlier process, or unknown) it returns reset=true and the whole
-// history as missed: the caller tells its client to start over, then
+// For protocol packages: Subscribe adds sub, living on conn, to topic. With
+// resume enabled it returns missed, the messages after resume.LastID from
+// the topic's history, oldest first, to be written before anything else.
+// When LastID is not in the history (older than the ring, from another epoch
+// such as an earlier process, or unknown) it returns reset=true and the
+// whole history as missed: the caller tells its client to start over, then
 // writes missed. Either way the messages published later arrive through
-// sub's connection right after missed, without gaps or duplicates. On
-// conn's loop.
+// sub's connection right after missed, without gaps or duplicates. On conn's
+// loop.
 func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Resume) (s *Subscription, missed []*Publication, reset bool, err error) {
 	t, err := h.topic(topicName, true)
 	if err != nil {

@@ -19,6 +19,57 @@ import (
 // Server is an HTTP/1.1 server on gnet event loops. Register routes, then
 // call Serve.
 //
+// # Accepting
+//
+// The server owns its listener (Go's, with SO_REUSEADDR, so a restarted
+// server binds at once) and one accept goroutine that applies
+// Config.MaxConns and Config.MaxConnsPerIP (503 above them) and hands each
+// connection to the least busy gnet loop. Accept errors such as EMFILE
+// back off (5 ms doubling to 1 s, as net/http) and never stop the server;
+// gnet's own accept would stop its whole engine on them. Shutdown closes
+// the listener first, so clients see a refused connection and retry.
+//
+// # Request flow
+//
+// On each read event the loop parses every complete request in the
+// connection's input with httpcodec (in place: no copy of the input),
+// routes it by method and path, runs the handler, and appends all the
+// responses to one per-loop buffer that is written with a single system
+// call at the end of the event — pipelined requests are answered in
+// order with one write. Only a request that is incomplete at the end of a
+// read is copied, once, into a per-connection buffer that grows by what
+// arrives; the parser resumes where it stopped and decodes chunked bodies
+// in place. A handler that needs slow work calls Ctx.Defer and answers
+// from a goroutine; requests pipelined behind it wait, so the order holds.
+// A handler that streams hands the connection to a protocol package
+// (sse, ws, chunked), which owns its bytes until it ends the stream;
+// whatever ends it (its
+// handler, a timer, a drain, a goroutine, another connection's callback),
+// the requests pipelined behind it are served next.
+//
+// # Timers, limits and backpressure
+//
+// Each loop has a hashed timing wheel (TickInterval resolution) for the
+// header, request and idle deadlines, input pauses and the modes'
+// heartbeats and pings: one entry per connection, no time.Timer per
+// connection. Output queued above Config.HighWatermark makes sends report
+// Queued; producers pause until it falls to Config.LowWatermark (on Linux a
+// per-loop epoll instance reports writable sockets, elsewhere a 1 ms poll
+// of the loop's backed-up connections). While its output is above the high
+// watermark a connection is not read at all: the bytes stay in the kernel
+// and TCP slows the client (read backpressure). Output that makes no
+// progress for Config.WriteTimeout closes the connection.
+//
+// What one client can make the server hold is bounded by configuration:
+// output by the watermarks, a request by httpcodec.Limits and
+// Config.ReadTimeout, input waiting for a stream by Config.MaxPendingInput,
+// all buffered request input together by Config.MaxBufferedInput, its
+// connections by Config.MaxConnsPerIP. Every queue is bounded: the
+// per-loop task queue by Config.QueueLimit (Post returns ErrQueueFull),
+// goroutine sends per stream by their Sender's limit, hub backlogs by
+// HubConfig.MaxBacklog. Why a connection closed is counted in
+// Stats.Closes and reported to its stream.
+//
 // # Concurrency
 //
 // Route registration (Handle, GET, ...) must finish before Serve.
