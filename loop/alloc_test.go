@@ -13,22 +13,7 @@ import (
 // task; its average is an integer, so the rare allocation of another
 // goroutine (the ticker's task) does not show.
 func TestConnWriteAllocs(t *testing.T) {
-	conns := make(chan *Conn, 1)
-	ts := startServer(t, Config{Loops: 1}, func(s *Server) {
-		s.GET("/stream", func(ctx *Ctx) {
-			c := ctx.TakeOver(nopMode{})
-			ctx.WriteStreamHead(200, "Content-Type: text/plain\r\n")
-			conns <- c
-		})
-	})
-	cl := dial(t, ts.addr)
-	cl.send(get("/stream"))
-	var c *Conn
-	select {
-	case c = <-conns:
-	case <-time.After(testTimeout):
-		t.Fatal("no stream")
-	}
+	c, _ := heldConn(t)
 	h, p, crlf := []byte("5\r\n"), []byte("hello"), []byte("\r\n")
 	corked := func(f func()) func() {
 		return func() {

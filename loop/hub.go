@@ -140,12 +140,8 @@ type Hub struct {
 
 // NewHub creates a hub; it fails only if the broker does not start.
 func NewHub(cfg HubConfig) (*Hub, error) {
-	if cfg.MaxTopics <= 0 {
-		cfg.MaxTopics = DefaultMaxTopics
-	}
-	if cfg.MaxBacklog <= 0 {
-		cfg.MaxBacklog = DefaultMaxBacklog
-	}
+	orDefault(&cfg.MaxTopics, DefaultMaxTopics)
+	orDefault(&cfg.MaxBacklog, DefaultMaxBacklog)
 	h := &Hub{cfg: cfg, broker: cfg.Broker, epoch: newEpoch(), topics: make(map[string]*topic)}
 	if h.broker == nil {
 		h.broker = &memoryBroker{}

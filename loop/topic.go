@@ -30,9 +30,7 @@ func (h *Hub) topicConfig(name string) TopicConfig {
 	if !ok {
 		cfg = h.cfg.Default
 	}
-	if cfg.RingSize <= 0 {
-		cfg.RingSize = DefaultRingSize
-	}
+	orDefault(&cfg.RingSize, DefaultRingSize)
 	return cfg
 }
 
