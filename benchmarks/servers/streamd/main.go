@@ -1,6 +1,6 @@
 // Command streamd is the streamd server of the benchmarks, with the same
-// endpoints as every peer: /hello, /sse, /publish, /ws/echo, /ws/sub and
-// /chunked. Everything runs on the event loops: no goroutine per
+// endpoints as every peer: /hello, /sse, /publish, /ws/echo, /ws/sub,
+// /chunked and /upload. Everything runs on the event loops: no goroutine per
 // connection, SSE and WebSocket fan-out through one loop.Hub.
 package main
 
@@ -77,6 +77,12 @@ func main() {
 			return
 		}
 		c.NoContent(204)
+	})
+
+	// The body arrives whole in c.Body() (up to the parser's 1 MiB
+	// default limit, 413 beyond it); the answer is its decoded length.
+	srv.POST("/upload", func(c *loop.Ctx) {
+		c.Bytes(200, "text/plain", strconv.AppendInt(nil, int64(len(c.Body())), 10))
 	})
 
 	srv.GET("/ws/echo", func(c *loop.Ctx) {
