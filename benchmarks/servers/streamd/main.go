@@ -33,6 +33,8 @@ func main() {
 	loops := flag.Int("loops", runtime.NumCPU(), "event loops")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
 	memprofile := flag.String("memprofile", "", "write a heap profile to this file on SIGUSR1 (connections still open)")
+	readTimeout := flag.Duration("read-timeout", 0, "loop.Config.ReadTimeout: whole-request read deadline (0: the library default, 60s)")
+	maxBuffered := flag.Int("max-buffered-input", 0, "loop.Config.MaxBufferedInput in bytes: server-wide budget for buffered request input (0: the library default, 64 MiB)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -46,9 +48,11 @@ func main() {
 	}
 
 	srv := loop.New(loop.Config{
-		Addr:   *addr,
-		Loops:  *loops,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Addr:             *addr,
+		Loops:            *loops,
+		ReadTimeout:      *readTimeout,
+		MaxBufferedInput: *maxBuffered,
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	hub, err := loop.NewHub(loop.HubConfig{})
 	if err != nil {
