@@ -214,6 +214,14 @@ func (p *Proc) Stop() {
 	}
 }
 
+// Kill sends SIGKILL to the server's process group at once (the hostile
+// runs use it when a server's memory passes a hard cap).
+func (p *Proc) Kill() {
+	if p.Alive() {
+		syscall.Kill(-p.PID(), syscall.SIGKILL)
+	}
+}
+
 // Output returns what the server printed (it should print nothing).
 func (p *Proc) Output() string { return p.errB.String() }
 
