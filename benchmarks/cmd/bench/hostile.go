@@ -85,7 +85,7 @@ func runHostile(root string, want map[string]bool, attacks map[string]bool, noPi
 			servers[t.Server] = true
 		}
 	}
-	env, err := setup(root, servers, noPin)
+	env, err := setup(root, servers, noPin, false)
 	if err != nil {
 		fatalf("%v", err)
 	}
@@ -203,6 +203,8 @@ func writeHostile(rep *HostileReport, mdPath, jsonPath string) error {
 		"(during the attack or after it) minus the baseline; **at end of attack** is the last sample before the attacking connections close "+
 		"(they are held open %s after the attack's clients stop: the plateau); **after close** is %s after they closed. "+
 		"**Responsive**: a `GET /hello` on a fresh connection, at the start and every %s while the attack runs, answered with 200 within %s. "+
+		"The probes run in the driver on CPU 1 beside the attacking clients, so a probe during a CPU-heavy send burst (the 200 MiB of slow bodies) "+
+		"also waits for the client CPU: a slow probe there is not necessarily the server's doing. "+
 		"Safety caps: a server passing %d MiB RSS has the attack stopped; passing %d MiB it is killed.\n\n",
 		cfg.Settle, cfg.Sample, cfg.Hold, cfg.After, cfg.ProbeEvery, cfg.ProbeTimeout, cfg.SoftCapKiB>>10, cfg.HardCapKiB>>10)
 	w("RSS is what the kernel sees. For Go servers it includes garbage not yet collected (GOGC=100: up to about twice the live heap) " +

@@ -109,7 +109,7 @@ func main() {
 		plan = fullPlan
 	}
 
-	env, err := setup(root, want, *noPin)
+	env, err := setup(root, want, *noPin, true)
 	if err != nil {
 		fatalf("%v", err)
 	}
@@ -167,7 +167,7 @@ type Env struct {
 	luaPipe   string
 }
 
-func setup(root string, want map[string]bool, noPin bool) (*Env, error) {
+func setup(root string, want map[string]bool, noPin, needWrk bool) (*Env, error) {
 	env := &Env{root: root, serverCPU: -1, clientCPU: -1, loops: runtime.NumCPU()}
 	tmp, err := os.MkdirTemp("", "streamd-bench-")
 	if err != nil {
@@ -209,7 +209,7 @@ func setup(root string, want map[string]bool, noPin bool) (*Env, error) {
 	}
 	if p, err := exec.LookPath("wrk"); err == nil {
 		env.wrk = p
-	} else {
+	} else if needWrk {
 		logf("warning: wrk not found (apt-get install -y wrk): plaintext scenarios will be skipped")
 	}
 	env.luaPipe = filepath.Join(tmp, "pipeline.lua")
@@ -242,7 +242,14 @@ func splitSet(s string) map[string]bool {
 }
 
 func commandLine() string {
-	return "go run ./cmd/bench " + strings.Join(os.Args[1:], " ")
+	args := []string{"go", "run", "./cmd/bench"}
+	for _, a := range os.Args[1:] {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`;&|<>()*?[]#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		args = append(args, a)
+	}
+	return strings.Join(args, " ")
 }
 
 func logf(format string, args ...any) {

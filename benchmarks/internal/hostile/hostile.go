@@ -359,6 +359,9 @@ func probe(addr string, timeout time.Duration) (time.Duration, error) {
 	if st != 200 || string(body) != "Hello, World!" {
 		return lat, fmt.Errorf("status %d body %.40q", st, body)
 	}
+	if lat > timeout { // the deadline is checked on I/O; the answer may still come late
+		return lat, fmt.Errorf("answered after %d ms", lat.Milliseconds())
+	}
 	return lat, nil
 }
 
