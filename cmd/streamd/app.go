@@ -33,6 +33,8 @@ func newApp(srv *loop.Server, log *slog.Logger) *app {
 		Topics: map[string]loop.TopicConfig{
 			// A clock reader only needs the latest time.
 			"clock": {Policy: loop.PolicyConflate, RingSize: 16},
+			// The ring is also what a chat page shows on first load.
+			"chat": {RingSize: chatHistory},
 		},
 	})
 	if err != nil {
