@@ -162,6 +162,23 @@ func TestSSEDemoCalendar(t *testing.T) {
 	if ev := r.next(); ev.Type != "entry" || ev.Data != `{"id":2,"date":"2026-12-01","title":"Ship"}` {
 		t.Fatalf("entry event = %+v", ev)
 	}
+	// A month's stream starts with that month's entries only; new entries
+	// of every month follow (the page keeps its month's).
+	for _, tt := range []struct{ month, snapshot string }{
+		{"2026-11", `[{"id":1,"date":"2026-11-25","title":"Launch"}]`},
+		{"2026-12", `[{"id":2,"date":"2026-12-01","title":"Ship"}]`},
+		{"2027-01", `[]`},
+	} {
+		r := openSSE(t, a.base, "/sse/calendar?month="+tt.month, "")
+		if ev := r.next(); ev.Type != "snapshot" || ev.Data != tt.snapshot {
+			t.Errorf("month %s: first event = %+v; want snapshot %s", tt.month, ev, tt.snapshot)
+		}
+	}
+	for _, bad := range []string{"2026-13", "2026-1", "december", ""} {
+		if resp, body := get(t, a.base+"/sse/calendar?month="+bad); resp.StatusCode != 400 || !strings.Contains(body, "YYYY-MM") {
+			t.Errorf("GET /sse/calendar?month=%s = %d %q; want 400 naming YYYY-MM", bad, resp.StatusCode, body)
+		}
+	}
 	for _, bad := range []string{
 		`{"date":"2026-02-30","title":"x"}`,
 		`{"date":"2026-01-01","title":""}`,

@@ -187,19 +187,45 @@ func chatMessage(c *loop.Ctx) (string, string) {
 	return msg, ""
 }
 
-// calendarStream sends the current entries as one "snapshot" event, then
-// every new entry as an "entry" event. Snapshot and join happen under
-// calMu, which postCalendar holds while it stores and publishes, so no
-// entry falls between them.
+// calendarStream sends the entries as one "snapshot" event, then every
+// new entry (of any month: the page keeps those of the month it shows) as
+// an "entry" event. With ?month=YYYY-MM the snapshot holds that month's
+// entries only, which is what the page asks for as it pages through
+// months. Snapshot and join happen under calMu, which postCalendar holds
+// while it stores and publishes, so no entry falls between them.
 func (d *sseDemos) calendarStream(c *loop.Ctx) {
+	month, ok := c.Query("month")
+	if ok {
+		if _, err := time.Parse(calendarMonth, month); err != nil {
+			c.Error(400, "month must be YYYY-MM, like 2026-11")
+			return
+		}
+	}
 	sse.Open(c, sse.Options{Hub: d.hub}, func(s *sse.Stream) {
 		d.track(s)
 		d.calMu.Lock()
 		defer d.calMu.Unlock()
-		snap, _ := json.Marshal(d.entries)
+		snap, _ := json.Marshal(d.calendarSnapshot(month))
 		_, _ = s.Event("snapshot", string(snap))
 		_ = s.Join("calendar")
 	})
+}
+
+// calendarMonth is the layout of the month query parameter.
+const calendarMonth = "2006-01"
+
+// calendarSnapshot returns the entries of month (YYYY-MM), or all of them
+// when month is "", in the order they were added; never nil, so the
+// snapshot is [] rather than null. Under calMu.
+func (d *sseDemos) calendarSnapshot(month string) []calendarEntry {
+	out := make([]calendarEntry, 0, len(d.entries))
+	for _, e := range d.entries {
+		// Dates are validated YYYY-MM-DD, so the month is their prefix.
+		if month == "" || e.Date[:len(calendarMonth)] == month {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (d *sseDemos) postCalendar(c *loop.Ctx) {
