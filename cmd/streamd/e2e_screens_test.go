@@ -23,16 +23,28 @@ import (
 //
 //	STREAMD_SCREENSHOTS=/tmp/shots go test ./cmd/streamd -run TestE2EBrowserScreens
 
-// viewport is a window size the pages are rendered at.
+// viewport is a window size the pages are rendered at, with what its
+// pass writes: the passes share one server, so each one's words differ
+// and the pages read like a conversation in the screenshots.
 type viewport struct {
 	name          string
 	width, height int64
 	phone         bool // mobile emulation: the page's meta viewport applies, touch events
+
+	chat     []string  // SSE chat: posted before the page opens, then one typed
+	wall     []string  // WebSocket chat: typed in a tab
+	calendar [3]string // titles: today, next month (posted before paging), next month (live)
 }
 
 var viewports = []viewport{
-	{name: "desktop", width: 1280, height: 800},
-	{name: "phone", width: 375, height: 740, phone: true},
+	{name: "desktop", width: 1280, height: 800,
+		chat:     []string{"Morning! Is the build green?", "Green on both loops.", "Shipping the calendar after lunch.", "Typed in one tab, seen in the other"},
+		wall:     []string{"Hello from the desktop", "κόσμε 😀 over permessage-deflate"},
+		calendar: [3]string{"Demo review", "Release party", "Posted while looking"}},
+	{name: "phone", width: 375, height: 740, phone: true,
+		chat:     []string{"Back from lunch: the calendar is out.", "Month navigation works on my phone.", "And no sideways scrolling.", "Typed on the phone"},
+		wall:     []string{"Hello from a phone", "The wall keeps the last 50 lines"},
+		calendar: [3]string{"Standup notes", "Team lunch", "Added live from a phone"}},
 }
 
 // screens drives the tabs of one browser at one viewport.
@@ -208,7 +220,7 @@ func (s *screens) send(tab context.Context, msg string) {
 // reload; a message typed in one tab appears in another.
 func (s *screens) chatSSE(browser context.Context) {
 	start := time.Now().Add(-time.Second)
-	earlier := []string{"Morning! Is the build green?", "Green on all three loops.", "Shipping the calendar after lunch " + s.vp.name}
+	earlier, typed := s.vp.chat[:len(s.vp.chat)-1], s.vp.chat[len(s.vp.chat)-1]
 	for _, m := range earlier {
 		ssePostChat(s.t, s.a.base, m)
 	}
@@ -219,12 +231,11 @@ func (s *screens) chatSSE(browser context.Context) {
 	// History and subscription are one step: tab 2 is following now.
 	s.waitText(tab2, "the earlier messages in the second tab", earlier...)
 
-	typed := "Typed in tab 1 at " + s.vp.name + " width"
 	s.send(tab1, typed)
-	s.waitText(tab2, "the typed message in the other tab", append(earlier, typed)...)
+	s.waitText(tab2, "the typed message in the other tab", s.vp.chat...)
 
 	e2e.Run(s.t, tab2, browserWait, chromedp.Reload())
-	s.waitText(tab2, "the earlier messages after a reload", append(earlier, typed)...)
+	s.waitText(tab2, "the earlier messages after a reload", s.vp.chat...)
 	lines := s.lines(tab2)
 	if n := e2e.Eval[bool](s.t, tab2, `!document.getElementById("notice").hidden`); n {
 		s.t.Error("a fresh load shows the missed-messages notice")
@@ -254,7 +265,7 @@ func (s *screens) chatWS(browser context.Context) {
 	for _, tab := range []context.Context{tab1, tab2} {
 		s.waitText(tab, "the welcome", wallWelcome)
 	}
-	said := []string{"Hello from the " + s.vp.name + " tab", "κόσμε 😀 — the wall keeps 50 lines"}
+	said := s.vp.wall
 	for _, m := range said {
 		s.send(tab1, m)
 	}
@@ -302,9 +313,9 @@ func (s *screens) calendar(browser context.Context) {
 			[...document.querySelectorAll("#agenda li")].some(li => li.innerText.includes(%q))`, date, title, title))
 	}
 	// Entries of this month and the next, posted while this one is shown.
-	thisTitle := "Demo review (" + s.vp.name + ")"
+	thisTitle := s.vp.calendar[0]
 	nextDate := next.AddDate(0, 0, 9).Format(time.DateOnly)
-	nextTitle := "Release party (" + s.vp.name + ")"
+	nextTitle := s.vp.calendar[1]
 	post(today, thisTitle)
 	post(nextDate, nextTitle)
 	shows("this month's entry", today, thisTitle)
@@ -324,7 +335,7 @@ func (s *screens) calendar(browser context.Context) {
 		s.t.Errorf("URL query %q; want ?month=%s, so a reload stays on the month", got, next.Format("2006-01"))
 	}
 	liveDate := next.AddDate(0, 0, 20).Format(time.DateOnly)
-	liveTitle := "Posted live (" + s.vp.name + ")"
+	liveTitle := s.vp.calendar[2]
 	post(liveDate, liveTitle)
 	shows("an entry posted live for the shown month", liveDate, liveTitle)
 	s.fits(tab, "calendar-next")
