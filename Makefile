@@ -29,7 +29,7 @@ test-norace:
 	GO=$(GO) ./scripts/test-norace.sh
 
 # Code the host build never compiles: internal/goroutine's non-assembly
-# fallback (tests as GOARCH=386), and darwin/freebsd builds.
+# fallbacks (GOARCH=386, -tags goroutine_stack), and darwin/freebsd builds.
 test-portable:
 	GO=$(GO) ./scripts/test-portable.sh
 

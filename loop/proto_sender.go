@@ -124,13 +124,27 @@ func (s *Sender) Pending() bool {
 // goroutine.
 func (s *Sender) Wait() <-chan struct{} { return s.state().wake }
 
+// maxSendBatch bounds the writes one task of a Sender makes: gnet runs
+// up to 256 queued tasks between two polls of its sockets, so a producer
+// that keeps its Sender busy must not make each of them long.
+const maxSendBatch = 256
+
 // run writes one batch on the loop, corked: one system call per batch.
 func (s *Sender) run(c *Conn) {
 	st := s.st.Load()
 	st.mu.Lock()
 	items := st.items
 	st.items, st.spare = st.spare[:0], nil
-	st.posted = false
+	var rest []sendItem
+	if len(items) > maxSendBatch {
+		items, rest = items[:maxSendBatch], items[maxSendBatch:]
+	}
+	st.posted = len(rest) > 0
+	if len(rest) > 0 {
+		// The rest goes first in the next batch, before what comes meanwhile.
+		st.items = append(append(st.items, rest...), st.items...)
+		clear(rest)
+	}
 	st.mu.Unlock()
 
 	el := c.el
@@ -152,10 +166,16 @@ func (s *Sender) run(c *Conn) {
 	if c.closed {
 		st.closed = true
 	}
-	if st.spare == nil && cap(items) <= 1024 {
+	if st.spare == nil && cap(items) <= 4*maxSendBatch {
 		st.spare = items[:0]
 	}
+	again := st.posted
 	st.mu.Unlock()
+	if again && el.postControl(func() { s.run(c) }) != nil {
+		st.mu.Lock()
+		st.closed = true
+		st.mu.Unlock()
+	}
 	if buffered > el.srv.cfg.LowWatermark && !c.closed {
 		// Refresh seen when the output drains, or admission would stay
 		// shut for a connection that was backed up once.
