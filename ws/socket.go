@@ -2,6 +2,7 @@ package ws
 
 import (
 	"errors"
+	"net"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -171,8 +172,9 @@ func (s *Socket) tidy() {
 // maxServerHeaderLen is the longest header of an unmasked frame.
 const maxServerHeaderLen = 10
 
-// RemoteAddr is the client's address. Safe from any goroutine.
-func (s *Socket) RemoteAddr() remoteAddr { return s.conn.RemoteAddr() }
+// RemoteAddr is the client's address. It stays valid after the socket
+// has closed. Safe from any goroutine.
+func (s *Socket) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 
 // Subprotocol is the negotiated subprotocol ("" if none). Safe from any
 // goroutine.

@@ -2,7 +2,6 @@ package ws
 
 import (
 	"math"
-	"net"
 	"strings"
 	"time"
 	"unsafe"
@@ -200,6 +199,3 @@ func (u *Upgrader) chooseSubprotocol(req *httpcodec.Request) uint16 {
 	}
 	return 0
 }
-
-// remoteAddr is the connection's: a loop.Conn stays valid after close.
-type remoteAddr = net.Addr
