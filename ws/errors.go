@@ -70,7 +70,8 @@ var statusText = map[StatusCode]string{
 	CloseTLSHandshake:       "TLS handshake",
 }
 
-// String returns the code and its registered name, e.g. "1002 (protocol error)".
+// String returns the code and its registered name, e.g. "1002 (protocol
+// error)". Safe from any goroutine.
 func (c StatusCode) String() string {
 	s := strconv.Itoa(int(c))
 	if t, ok := statusText[c]; ok {
@@ -90,7 +91,8 @@ type CloseError struct {
 	Reason string
 }
 
-// Error implements error.
+// Error implements error: "ws: close " followed by the code, its name and
+// the reason. Safe from any goroutine.
 func (e *CloseError) Error() string {
 	s := "ws: close " + e.Code.String()
 	if e.Reason != "" {
@@ -101,7 +103,7 @@ func (e *CloseError) Error() string {
 
 // CloseStatus returns the code of the *CloseError in err's chain, or 0 when
 // there is none. 0 is never a valid close code, so it plays the part of
-// coder/websocket's -1 (StatusCode is unsigned).
+// coder/websocket's -1 (StatusCode is unsigned). Safe from any goroutine.
 func CloseStatus(err error) StatusCode {
 	var ce *CloseError
 	if errors.As(err, &ce) {

@@ -40,15 +40,18 @@ type Handler struct {
 	OnError func(s *Socket, err error)
 }
 
-// Message is one received message.
+// Message is one received message, as Handler.OnMessage gets it.
 type Message struct {
 	// Op is OpText or OpBinary.
 	Op Opcode
-	// Data is the payload, valid only during OnMessage: copy it to keep it.
+	// Data is the payload (unmasked, reassembled, decompressed). It is a
+	// view into the connection's buffers, valid only until OnMessage
+	// returns: copy it to keep it or to hand it to another goroutine.
 	Data []byte
 }
 
-// Text returns the payload as a string (a copy).
+// Text returns the payload as a string (a copy, which may be kept). Call
+// it during OnMessage, while Data is valid.
 func (m Message) Text() string { return string(m.Data) }
 
 // Opcode says whether a message is text or binary: the opcodes of
@@ -93,13 +96,13 @@ const (
 //
 // # Memory
 //
-// An idle socket is this 128-byte struct (see size_test.go): what is
-// shared by every socket of an Upgrader stays in its Options, the remote
-// address is the connection's, and the state of a message in progress
-// lives in the Decoder's pooled message state or in a socketExtra
-// allocated while it is needed. A rate-limited socket (Options.MessageRate)
-// keeps its socketExtra, which holds the limiter's 8 bytes, from its
-// first message on.
+// An idle socket is this struct, at most 128 bytes (tested): what all
+// sockets of an Upgrader share stays in its Options, the remote address is
+// the connection's, and the state of a message in progress (reassembly,
+// inflate buffers, a big frame still arriving, more than one hub
+// subscription) is allocated while it is needed and dropped afterwards. A
+// rate-limited socket (Options.MessageRate) keeps 8 bytes of limiter state
+// out of line from its first message on.
 type Socket struct {
 	conn *loop.Conn
 	opts *Options

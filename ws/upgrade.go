@@ -26,14 +26,17 @@ const (
 	DefaultCompressionThreshold = 256
 )
 
-// Options configure an Upgrader.
+// Options configure an Upgrader. Every socket of the Upgrader reads them,
+// from its loop, for as long as it is open: do not change them after the
+// Upgrader's first use.
 type Options struct {
 	// Subprotocols the server speaks, in order of preference; the first
 	// one the client also offers is chosen.
 	Subprotocols []string
 	// CheckOrigin decides whether a handshake's Origin is allowed. Nil
 	// means SameOrigin: no Origin header (non-browser clients send none)
-	// or one whose host equals the Host header.
+	// or one whose host equals the Host header. It runs on the loop, so
+	// it must not block.
 	CheckOrigin func(origin, host string) bool
 	// ReadLimit caps a message's size; default DefaultReadLimit. Bigger
 	// messages close the socket with 1009. It may exceed the server's
@@ -125,7 +128,8 @@ type DeflateConfig struct {
 }
 
 // SameOrigin is the default origin check: a request without Origin (not
-// from a browser) or whose Origin host equals its Host header.
+// from a browser) or whose Origin host equals its Host header, ignoring
+// case. Safe from any goroutine.
 func SameOrigin(origin, host string) bool {
 	if origin == "" {
 		return true
@@ -142,8 +146,11 @@ func SameOrigin(origin, host string) bool {
 //
 // # Concurrency
 //
-// An Upgrader is read-only after its first use and may serve every loop.
+// An Upgrader is read-only after its first use and may serve every loop:
+// its Options must not change once Upgrade has been called.
 type Upgrader struct {
+	// Options apply to every socket the Upgrader opens; the sockets keep
+	// a pointer to them.
 	Options Options
 }
 
@@ -152,11 +159,14 @@ var defaultUpgrader Upgrader
 // Upgrade answers a WebSocket handshake with the default Options and
 // switches the connection to frame mode; h's callbacks then run on the
 // connection's loop. On a bad handshake it answers with an HTTP error
-// (400, 403, or 426 with Sec-WebSocket-Version: 13) and returns nil. Call
-// it from a handler.
+// (400, 403, 405, or 426 with Sec-WebSocket-Version: 13) and returns nil.
+// On the loop: call it from the route's handler, with its Ctx; OnOpen runs
+// before it returns.
 func Upgrade(c *loop.Ctx, h Handler) *Socket { return defaultUpgrader.Upgrade(c, h) }
 
-// Upgrade is the package-level Upgrade with u's Options.
+// Upgrade is the package-level [Upgrade] with u's Options. On the loop:
+// call it from the route's handler, with its Ctx. Several loops may call
+// it on one Upgrader at once.
 func (u *Upgrader) Upgrade(c *loop.Ctx, h Handler) *Socket {
 	req := c.Request()
 	if c.Method() != "GET" {
