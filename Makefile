@@ -41,4 +41,4 @@ fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./httpcodec/ ./ws/ ./sse/ ./chunked/
+	$(GO) test -run '^$$' -bench . -benchmem ./httpcodec/ ./ws/... ./sse/ ./chunked/

@@ -228,7 +228,7 @@ func TestOutcomeWSSendBinaryFromGoroutine(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d messages: %v", len(got), err)
 		}
-		if op == ws.OpClose {
+		if op == opClose {
 			if want := "\x03\xe8done"; string(payload) != want {
 				t.Errorf("close payload %q; want %q", payload, want)
 			}

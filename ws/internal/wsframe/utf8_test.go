@@ -1,4 +1,4 @@
-package ws
+package wsframe
 
 import (
 	"math/rand/v2"

@@ -1,8 +1,7 @@
-package ws
+package wsframe
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -114,15 +113,15 @@ func TestAppendClose(t *testing.T) {
 		reason string
 		want   string // payload
 	}{
-		{CloseNormal, "", "\x03\xe8"},
-		{CloseGoingAway, "bye", "\x03\xe9bye"},
+		{1000, "", "\x03\xe8"},
+		{1001, "bye", "\x03\xe9bye"},
 		{CloseNoStatus, "ignored", ""},
-		{CloseAbnormal, "", ""},
-		{CloseTLSHandshake, "", ""},
+		{1006, "", ""}, // abnormal closure: never sent
+		{1015, "", ""}, // TLS handshake: never sent
 		{0, "", ""},
 		{CloseProtocolError, strings.Repeat("a", 200), "\x03\xea" + strings.Repeat("a", 123)},
 		{CloseProtocolError, long, "\x03\xea" + strings.Repeat("é", 61)}, // 122 bytes: a rune would not fit
-		{CloseInternalError, "bad \xff", "\x03\xf3bad \uFFFD"},
+		{1011, "bad \xff", "\x03\xf3bad \uFFFD"},
 		{4000, "app", "\x0f\xa0app"},
 	}
 	for _, tt := range tests {
@@ -182,25 +181,17 @@ func TestValidCloseCode(t *testing.T) {
 	}
 }
 
-func TestCloseStatus(t *testing.T) {
-	if got := CloseStatus(fmt.Errorf("read: %w", &CloseError{Code: CloseGoingAway})); got != CloseGoingAway {
-		t.Errorf("CloseStatus(wrapped 1001) = %d", got)
-	}
-	if got := CloseStatus(errors.New("x")); got != 0 {
-		t.Errorf("CloseStatus(other) = %d; want 0", got)
-	}
-	if got := CloseStatus(nil); got != 0 {
-		t.Errorf("CloseStatus(nil) = %d; want 0", got)
-	}
-	if s := errTextUTF8.Error(); s != "ws: close 1007 (invalid payload data): invalid UTF-8 in text message" {
+// TestCloseErrors checks that every prebuilt decoder error fits a close
+// frame, as the socket sends its reason to the peer.
+func TestCloseErrors(t *testing.T) {
+	if s := errTextUTF8.Error(); s != "wsframe: close 1007: invalid UTF-8 in text message" {
 		t.Errorf("Error() = %q", s)
 	}
 	for _, e := range []*CloseError{errUnmasked, errBadOpcode, errReservedBits, errFragmentedControl, errControlTooLong,
 		errUnexpectedContinue, errExpectedContinue, errLengthMSB, errCloseBody1, errCloseCode, errCloseReasonUTF8,
-		errTextUTF8, errInflate, errTooBig, errRateLimit} {
+		errTextUTF8, errInflate, errTooBig} {
 		if len(e.Reason) > MaxControlPayload-2 || !ValidCloseCode(e.Code) {
 			t.Errorf("%v: reason does not fit a close frame", e)
 		}
 	}
-
 }

@@ -1,4 +1,4 @@
-package ws
+package wsframe
 
 import (
 	"encoding/binary"
@@ -68,7 +68,7 @@ const (
 // frames have fin set and at most [MaxControlPayload] bytes.
 func AppendFrameHeader(dst []byte, op Opcode, fin, rsv1 bool, length int) []byte {
 	if length < 0 {
-		panic("BUG: ws: negative frame length")
+		panic("BUG: wsframe: negative frame length")
 	}
 	var hdr [10]byte
 	hdr[0] = byte(op) & 0x0f

@@ -1,4 +1,4 @@
-package ws
+package wsframe
 
 import (
 	"bytes"
@@ -29,6 +29,15 @@ func withBits(frame []byte, b0 byte) []byte {
 }
 
 func cat(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
+
+// closeStatus returns the code of the *CloseError in err's chain, or 0.
+func closeStatus(err error) StatusCode {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return 0
+}
 
 func closeBody(code StatusCode, reason string) string {
 	return string([]byte{byte(code >> 8), byte(code)}) + reason
@@ -119,7 +128,7 @@ func (f *feeder) feed(chunk []byte) {
 			case errors.Is(err, ErrClosed):
 				f.res.closed = true
 			default:
-				f.res.code = CloseStatus(err)
+				f.res.code = closeStatus(err)
 				if f.res.code == 0 {
 					f.t.Fatalf("Next error %v is not a CloseError", err)
 				}
@@ -446,7 +455,7 @@ func TestDecoderUTF8Fragments(t *testing.T) {
 func TestDecoderSticky(t *testing.T) {
 	var d Decoder
 	_, _, err := d.Next(AppendFrame(nil, OpText, true, false, []byte("unmasked")))
-	if CloseStatus(err) != CloseProtocolError {
+	if closeStatus(err) != CloseProtocolError {
 		t.Fatalf("Next(unmasked) err = %v; want 1002", err)
 	}
 	if _, _, err2 := d.Next(cf(OpText, true, "fine")); err2 != err {
@@ -534,7 +543,7 @@ func TestDecoderUTF8PartialState(t *testing.T) {
 	if d.msg.checked != 0 {
 		t.Fatalf("checked = %d after the frame; want 0", d.msg.checked)
 	}
-	d.release()
+	d.Release()
 	if d.msg != nil {
 		t.Fatal("message state kept after the message")
 	}
@@ -543,14 +552,14 @@ func TestDecoderUTF8PartialState(t *testing.T) {
 	if _, _, err := d.Next(fr[:9]); err != ErrNeedMore {
 		t.Fatalf("partial frame: %v", err)
 	}
-	d.release()
+	d.Release()
 	if d.msg == nil || d.msg.checked != 3 {
 		t.Fatalf("state of the partial frame released: %+v", d.msg)
 	}
 	if ev, _, err := d.Next(fr); err != nil || string(ev.Payload) != "κόσμε" {
 		t.Fatalf("Next = %q, %v", ev.Payload, err)
 	}
-	d.release()
+	d.Release()
 	if d.msg != nil {
 		t.Fatal("message state kept after the frame")
 	}

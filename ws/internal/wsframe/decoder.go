@@ -1,4 +1,4 @@
-package ws
+package wsframe
 
 import (
 	"encoding/binary"
@@ -78,8 +78,9 @@ type Event struct {
 // compressed message (reassembly and inflate buffers, the UTF-8 state)
 // lives in a separate struct taken from a sync.Pool when such a message
 // starts, or when an uncompressed text frame arrives in pieces (its UTF-8
-// state is carried from read to read); the Decoder keeps it for the next message until Reset (a
-// [Socket] hands it back as soon as the message was delivered, so idle
+// state is carried from read to read); the Decoder keeps it for the next
+// message until Reset or [Decoder.Release], which hands it back once the
+// message was delivered (ws.Socket calls it after every read, so idle
 // sockets pin none). Its buffers are bounded by the read limit and dropped
 // after a message bigger than 64 KiB. A flate reader is borrowed from a sync.Pool only
 // while a message is inflated; under client context takeover the Decoder
@@ -159,10 +160,13 @@ func (d *Decoder) Reset() {
 	}
 }
 
-// release returns the message state to the pool once its message has
-// been delivered (its payload is no longer needed), unless a message is
-// in progress or the state holds the context takeover window.
-func (d *Decoder) release() {
+// Release returns the out-of-line message state to its pool once the
+// last message has been delivered and its payload is no longer needed, so
+// that an idle connection pins none. It keeps the state while a message
+// is in progress, while part of a text frame has been validated, or when
+// it holds the context takeover window. Cheap when there is nothing to
+// release: call it after every batch of [Decoder.Next] calls.
+func (d *Decoder) Release() {
 	if m := d.msg; m != nil && !m.inMsg && m.checked == 0 && m.window == nil && d.err == nil {
 		d.msg = nil
 		putMessage(m)

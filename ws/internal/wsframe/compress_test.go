@@ -1,4 +1,4 @@
-package ws
+package wsframe
 
 import (
 	"bytes"
@@ -179,7 +179,7 @@ func TestInflateBombMemory(t *testing.T) {
 	var d Decoder
 	d.Init(DecoderConfig{Deflate: true, ReadLimit: limit})
 	_, _, err := d.Next(AppendMaskedFrame(nil, OpBinary, true, true, testKey, bomb))
-	if CloseStatus(err) != CloseMessageTooBig {
+	if closeStatus(err) != CloseMessageTooBig {
 		t.Fatalf("bomb: err = %v; want 1009", err)
 	}
 	if cap(d.msg.out) > limit+limit/4+4096 {

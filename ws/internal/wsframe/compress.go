@@ -1,4 +1,4 @@
-package ws
+package wsframe
 
 import (
 	"io"
@@ -42,7 +42,7 @@ func getWriter(level, windowBits int, w io.Writer) *flate.Writer {
 		fw, err = flate.NewWriter(w, level)
 	}
 	if err != nil {
-		panic("BUG: ws: flate writer: " + err.Error())
+		panic("BUG: wsframe: flate writer: " + err.Error())
 	}
 	return fw
 }
