@@ -1,18 +1,94 @@
 package loop
 
+import "sync"
+
 // shard is a topic's subscribers on one loop.
 type shard struct {
 	t       *topic
 	el      *eventLoop
 	subs    []*Subscription // loop-only
-	count   int             // under t.mu
-	pending []*Publication  // under t.mu: published, not yet delivered
-	posted  bool            // under t.mu
-	spare   []*Publication  // under t.mu
+	count   int             // under hub.deliverMu
+	pending int             // under hub.deliverMu: queued in the loop's inbox, not yet delivered
 }
 
-// heldMessages are a slow subscriber's conflated messages: the latest per
-// key, in seq order.
+// inbox is a hub's queue of publications for one loop: batches of one
+// topic's shard each, in sequence order across topics, so a subscriber of
+// several topics gets them in the order of their ids. Consecutive
+// publications of one topic share a batch, as before: each subscriber's
+// part of a batch is one corked write.
+type inbox struct {
+	h      *Hub
+	el     *eventLoop
+	mu     sync.Mutex
+	queue  []pubBatch
+	spare  []pubBatch
+	posted bool
+}
+
+type pubBatch struct {
+	sh   *shard
+	msgs []*Publication
+}
+
+// inboxFor returns the hub's inbox for el. Under hub.deliverMu.
+func (h *Hub) inboxFor(el *eventLoop) *inbox {
+	ib := h.inboxes[el]
+	if ib == nil {
+		ib = &inbox{h: h, el: el}
+		h.inboxes[el] = ib
+	}
+	return ib
+}
+
+// push queues m for sh's subscribers. Under hub.deliverMu.
+func (ib *inbox) push(sh *shard, m *Publication) {
+	sh.pending++
+	ib.mu.Lock()
+	if n := len(ib.queue); n > 0 && ib.queue[n-1].sh == sh {
+		ib.queue[n-1].msgs = append(ib.queue[n-1].msgs, m)
+	} else {
+		ib.queue = append(ib.queue, pubBatch{sh: sh, msgs: []*Publication{m}})
+	}
+	post := !ib.posted
+	ib.posted = true
+	ib.mu.Unlock()
+	if post && ib.el.postControl(ib.run) != nil {
+		// The loop has stopped: its subscribers are gone with it.
+		ib.mu.Lock()
+		for _, b := range ib.queue {
+			b.sh.t.stats.dropped.Add(int64(b.sh.count) * int64(len(b.msgs)))
+			b.sh.pending -= len(b.msgs)
+		}
+		clear(ib.queue)
+		ib.queue = ib.queue[:0]
+		ib.posted = false
+		ib.mu.Unlock()
+	}
+}
+
+// run delivers the queued batches on the loop, in order.
+func (ib *inbox) run() {
+	ib.mu.Lock()
+	queue := ib.queue
+	ib.queue, ib.spare = ib.spare[:0], nil
+	ib.posted = false
+	ib.mu.Unlock()
+	ib.h.deliverMu.Lock() // taken by the loop: no longer backlog
+	for i := range queue {
+		queue[i].sh.pending -= len(queue[i].msgs)
+	}
+	ib.h.deliverMu.Unlock()
+	for i := range queue {
+		queue[i].sh.deliver(queue[i].msgs)
+		queue[i] = pubBatch{}
+	}
+	ib.mu.Lock()
+	if ib.spare == nil && cap(queue) <= 1024 {
+		ib.spare = queue[:0]
+	}
+	ib.mu.Unlock()
+}
+
 type heldMessages struct{ msgs []*Publication }
 
 func (s *Subscription) conflated() []*Publication {
@@ -120,16 +196,10 @@ func (s *Subscription) conflate(m *Publication) {
 
 type deliveryCounters struct{ written, queued, dropped, conflated, closed int64 }
 
-// run delivers the shard's pending messages on its loop.
-func (sh *shard) run() {
+// deliver writes a batch of the topic's publications to the shard's
+// subscribers on the loop, each subscriber's part corked into one write.
+func (sh *shard) deliver(batch []*Publication) {
 	t := sh.t
-	t.mu.Lock()
-	batch := sh.pending
-	sh.pending = sh.spare[:0]
-	sh.spare = nil
-	sh.posted = false
-	t.mu.Unlock()
-
 	var c deliveryCounters
 	el := sh.el
 	for i := 0; i < len(sh.subs); i++ {
@@ -154,11 +224,4 @@ func (sh *shard) run() {
 	t.stats.dropped.Add(c.dropped)
 	t.stats.conflated.Add(c.conflated)
 	t.stats.closed.Add(c.closed)
-
-	clear(batch)
-	t.mu.Lock()
-	if sh.spare == nil && cap(batch) <= 4*t.hub.cfg.MaxBacklog {
-		sh.spare = batch[:0]
-	}
-	t.mu.Unlock()
 }

@@ -19,8 +19,9 @@
 // Ctx.WriteStreamHead writes its head; a Sender admits writes from
 // goroutines; RegisterCodec, CodecID, Publication.Frame and
 // Publication.Seq encode publications; Hub.Subscribe takes a Subscriber
-// and a Resume and returns a Subscription; a Broker and its DeliverFunc
-// carry publications between hubs.
+// and a Resume and returns a Subscription, and Hub.Resume catches a stream
+// of several topics up with one id; a Broker sequences publications and
+// carries them between hubs, each as a Delivery.
 //
 // # Concurrency
 //

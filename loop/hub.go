@@ -1,9 +1,9 @@
 package loop
 
 import (
-	"crypto/rand"
-	"encoding/binary"
+	"context"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -85,17 +85,16 @@ type HubConfig struct {
 //
 // # Ids
 //
-// An id the hub assigns is "<epoch>-<seq>": epoch is 8 characters of
-// [0-9a-z] drawn at random (40 bits) once per Hub, and seq is Seq in
-// decimal, e.g. "k3x9q0zd-42". A new process, or a new Hub, has a new
-// epoch, so an id from an earlier one does not name an event of this one
-// (two epochs collide with probability 2⁻⁴⁰): a client resuming with it
-// gets a reset and the whole history, never a silent gap (see Subscribe).
-// Clients and protocols treat ids as opaque strings. The format is meant
-// to grow: when ids move to one hub-wide sequence (the NATS JetStream
-// stream sequence), seq becomes that sequence and the epoch part can name
-// the stream; nothing parses ids (resume compares them whole), so only
-// their producer changes.
+// Every publication has a place in its broker's one sequence over all
+// topics (Seq). An id the hub assigns is "<epoch>-<seq>": seq is Seq in
+// decimal and epoch names the sequence (Broker.Epoch): for the in-process
+// broker 8 characters of [0-9a-z] drawn at random (40 bits) per process,
+// so an id from an earlier process never names an event of this one (a
+// client resuming with it gets a reset and the whole history, never a
+// silent gap); for NATS JetStream the stream's, the same on every node and
+// across restarts, so a client resumes exactly anywhere. One id resumes a
+// stream joined to several topics (see Hub.Resume). Clients treat ids as
+// opaque strings.
 type Publication struct {
 	// ID is the event id sent to SSE clients; empty means one assigned by
 	// the hub ("<epoch>-<seq>", see Ids above). A publisher's own ID is
@@ -116,135 +115,154 @@ type Publication struct {
 
 // Hub is a set of topics with fan-out to subscribers on every loop.
 //
-// A published message is encoded once per registered codec and handed to
-// each loop that has subscribers as part of one batch task, which writes
-// the shared bytes to every local subscriber: cross-thread work is
-// O(loops), not O(subscribers).
+// A published message is sequenced by the Broker, encoded once per
+// registered codec and handed to each loop that has subscribers in one
+// batch task, which writes the shared bytes to every local subscriber:
+// cross-thread work is O(loops), not O(subscribers). Each loop receives
+// the messages of all topics in sequence order, so a subscriber of several
+// topics sees them in the order of their ids.
 //
 // Each topic keeps a history ring of recent publications for resume
-// (Last-Event-ID) and applies its Policy to slow subscribers (close, drop,
-// conflate).
+// (Last-Event-ID); a broker with history (NATS JetStream) serves what the
+// ring no longer holds. Each topic applies its Policy to slow subscribers
+// (close, drop, conflate).
 //
 // # Concurrency
 //
 // Publish, TopicStats, Topics and Close are safe from any goroutine.
-// Subscribe and the Subscription methods run on the subscriber's loop.
+// Subscribe, Resume and the Subscription methods run on the subscriber's
+// loop.
 type Hub struct {
-	cfg    HubConfig
-	broker Broker
-	epoch  string // see Publication (Ids)
+	cfg     HubConfig
+	broker  Broker
+	epoch   string // Broker.Epoch, see Publication (Ids)
+	history bool   // the broker serves history beyond the rings
 
-	mu     sync.RWMutex
+	mu     sync.RWMutex // guards topics (the map)
 	topics map[string]*topic
+
+	// deliverMu serialises deliveries and subscriptions: every topic's
+	// ring, shards and the loops' inboxes change under it, so a subscriber
+	// joining several topics sees one consistent point of the sequence.
+	deliverMu sync.Mutex
+	seq       uint64 // the last Seq delivered
+	inboxes   map[*eventLoop]*inbox
 }
 
 // NewHub creates a hub; it fails only if the broker does not start.
 func NewHub(cfg HubConfig) (*Hub, error) {
 	orDefault(&cfg.MaxTopics, DefaultMaxTopics)
 	orDefault(&cfg.MaxBacklog, DefaultMaxBacklog)
-	h := &Hub{cfg: cfg, broker: cfg.Broker, epoch: newEpoch(), topics: make(map[string]*topic)}
+	h := &Hub{cfg: cfg, broker: cfg.Broker, topics: make(map[string]*topic), inboxes: make(map[*eventLoop]*inbox)}
 	if h.broker == nil {
-		h.broker = &memoryBroker{}
+		h.broker = newMemoryBroker()
+	} else {
+		h.history = true
 	}
 	if err := h.broker.Start(h.deliver); err != nil {
 		return nil, err
 	}
+	h.epoch = h.broker.Epoch()
 	return h, nil
 }
 
 // Close stops the broker.
 func (h *Hub) Close() error { return h.broker.Close() }
 
-// epochLen is the length of an epoch: 8 base-36 digits hold 40 bits.
-const epochLen = 8
-
-// newEpoch returns epochLen random base-36 digits. Random rather than
-// the creation time: processes started in the same clock tick (nodes
-// behind one balancer, a quick restart, a clock stepped back) would share
-// a time-based epoch, and then a stale id could name a different event.
-// Two epochs collide with probability 2⁻⁴⁰.
-func newEpoch() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:5]) // never fails (crypto/rand, Go ≥ 1.24)
-	e := strconv.FormatUint(binary.LittleEndian.Uint64(b[:]), 36)
-	for len(e) < epochLen {
-		e = "0" + e
-	}
-	return e
+// Publish publishes m to topic and returns the id it was given. Safe from
+// any goroutine. Messages reach every subscriber in sequence order. m is
+// copied; m.Data is kept and must not be modified afterwards. It returns
+// ErrBacklog (nothing published) when a loop with subscribers of topic
+// still has HubConfig.MaxBacklog of its messages undelivered, or the
+// broker's error (a NATS adapter's when the broker is unreachable).
+func (h *Hub) Publish(topicName string, m Publication) (string, error) {
+	return h.PublishContext(context.Background(), topicName, m)
 }
 
-// Publish publishes m to topic and returns the id it was given (see
-// Broker.Publish for a broker that delivers later). Safe from any
-// goroutine. Messages of one topic reach every subscriber in the order
-// their Publish calls took effect. m is copied; m.Data is kept and must
-// not be modified afterwards.
-func (h *Hub) Publish(topicName string, m Publication) (string, error) {
+// PublishContext is Publish with a context bounding the broker's work.
+func (h *Hub) PublishContext(ctx context.Context, topicName string, m Publication) (string, error) {
 	if topicName == "" {
 		return "", ErrBadTopic
 	}
-	return h.broker.Publish(topicName, m)
-}
-
-// deliver is the hub's DeliverFunc: it makes the immutable Publication
-// (sequence, id, every frame), records it in the history ring and queues
-// it for each loop with subscribers.
-func (h *Hub) deliver(topicName string, in Publication) (string, error) {
-	t, err := h.topic(topicName, true)
+	if h.backlogged(topicName) {
+		return "", ErrBacklog
+	}
+	seq, err := h.broker.Publish(ctx, topicName, Delivery{ID: m.ID, Event: m.Event, Data: m.Data, Key: m.Key})
 	if err != nil {
 		return "", err
 	}
-	enc := encoders()
-	m := &Publication{ID: in.ID, Event: in.Event, Data: in.Data, Key: in.Key}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	if m.ID != "" {
+		return m.ID, nil
+	}
+	return h.idOf(seq), nil
+}
+
+// idOf is the id the hub gives a message of sequence seq.
+func (h *Hub) idOf(seq uint64) string {
+	var b [40]byte
+	id := append(append(b[:0], h.epoch...), '-')
+	return string(strconv.AppendUint(id, seq, 10))
+}
+
+// parseID returns the sequence number of an id the hub assigned, if it
+// is one of this hub's epoch.
+func (h *Hub) parseID(id string) (uint64, bool) {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 || id[:i] != h.epoch {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
+	return seq, err == nil
+}
+
+// backlogged reports whether a loop with subscribers of topic has
+// MaxBacklog of its messages undelivered.
+func (h *Hub) backlogged(topicName string) bool {
+	t, _ := h.topic(topicName, false)
+	if t == nil {
+		return false
+	}
+	h.deliverMu.Lock()
+	defer h.deliverMu.Unlock()
 	for _, sh := range t.shards {
-		if sh.count > 0 && len(sh.pending) >= h.cfg.MaxBacklog {
-			return "", ErrBacklog
+		if sh.count > 0 && sh.pending >= h.cfg.MaxBacklog {
+			return true
 		}
 	}
-	// Fill every field before m is shared: from the ring append on, other
-	// loops and goroutines may read it.
-	t.seq++
-	m.seq = t.seq
-	if m.ID == "" {
-		var b [32]byte
-		id := append(append(b[:0], h.epoch...), '-')
-		m.ID = string(strconv.AppendUint(id, m.seq, 10))
+	return false
+}
+
+// deliver is the broker's entry into the hub: it makes the immutable
+// Publication (sequence, id, every frame), records it in the topic's ring
+// and queues it for each loop with subscribers, in sequence order.
+func (h *Hub) deliver(d Delivery) error {
+	t, err := h.topic(d.Topic, true)
+	if err != nil {
+		return err
 	}
-	// Room for the usual framing, so an encoder appends without growing.
+	enc := encoders()
+	m := &Publication{ID: d.ID, Event: d.Event, Data: d.Data, Key: d.Key, seq: d.Seq}
+	if m.ID == "" {
+		m.ID = h.idOf(d.Seq)
+	}
 	hint := len(m.ID) + len(m.Event) + len(m.Data) + 32
 	for i, encode := range enc {
 		m.frames[i] = encode(make([]byte, 0, hint), m)
 	}
-	id := m.ID
-	if len(t.ring) < t.cfg.RingSize {
-		t.ring = append(t.ring, m)
-	} else {
-		t.ring[t.ringPos] = m
-		t.ringPos = (t.ringPos + 1) % len(t.ring)
+	h.deliverMu.Lock()
+	defer h.deliverMu.Unlock()
+	if d.Seq <= h.seq {
+		return nil // delivered before (an at-least-once broker's repeat)
 	}
+	h.seq = d.Seq
+	t.record(m)
 	t.stats.published.Add(1)
 	for _, sh := range t.shards {
-		if sh.count == 0 {
-			continue
-		}
-		sh.pending = append(sh.pending, m)
-		if !sh.posted {
-			// Control post: the backlog bound above limits it.
-			if sh.el.postControl(sh.run) != nil {
-				// The loop has stopped and will never run the batch: drop
-				// it (counted as Dropped for each subscriber there), so
-				// this shard's backlog does not make the topic refuse
-				// publishes for the loops still running.
-				t.stats.dropped.Add(int64(sh.count) * int64(len(sh.pending)))
-				clear(sh.pending)
-				sh.pending = sh.pending[:0]
-				continue
-			}
-			sh.posted = true
+		if sh.count > 0 {
+			h.inboxFor(sh.el).push(sh, m)
 		}
 	}
-	return id, nil
+	return nil
 }
 
 // TopicStats counts a topic's deliveries since start.
@@ -265,12 +283,12 @@ func (h *Hub) TopicStats(name string) TopicStats {
 	if t == nil {
 		return TopicStats{}
 	}
-	t.mu.Lock()
+	h.deliverMu.Lock()
 	subs := 0
 	for _, sh := range t.shards {
 		subs += sh.count
 	}
-	t.mu.Unlock()
+	h.deliverMu.Unlock()
 	return TopicStats{
 		Subscribers: subs,
 		Published:   t.stats.published.Load(),

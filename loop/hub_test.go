@@ -3,6 +3,7 @@ package loop
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -205,16 +206,15 @@ func TestHubHistory(t *testing.T) {
 		{ids[7], "m8 m9 m10", true},
 		{"custom", "m10", true},
 		{ids[10], "", true},
-		{ids[6], ring, false},             // fell out of the 4-slot ring
-		{h.epoch + "-9", ring, false},     // never sent: #9 had a custom id
+		{ids[6], ring, true},              // fell out of the 4-slot ring, but everything after it is in
+		{ids[5], ring, false},             // #6 fell out too: gone
+		{h.epoch + "-9", "m10", true},     // #9's place in the sequence (it had a custom id)
 		{other.epoch + "-8", ring, false}, // another hub's (an earlier process's) #8
 		{"8", ring, false},                // not an id of this hub
 		{"", ring, false},
 	}
 	for _, tt := range tests {
-		tp.mu.Lock()
-		msgs, found := tp.history(tt.last)
-		tp.mu.Unlock()
+		msgs, found := ringHistory(h, tp, tt.last)
 		var got []string
 		for _, m := range msgs {
 			got = append(got, string(m.Data))
@@ -374,9 +374,7 @@ func TestHubFramesAtPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp, _ := h.topic("f", false)
-	tp.mu.Lock()
-	msgs, _ := tp.history("")
-	tp.mu.Unlock()
+	msgs, _ := ringHistory(h, tp, "")
 	if len(msgs) != 1 {
 		t.Fatalf("history has %d messages; want 1", len(msgs))
 	}
@@ -398,42 +396,80 @@ func TestHubFramesAtPublish(t *testing.T) {
 	RegisterCodec(func(dst []byte, _ *Publication) []byte { return dst })
 }
 
-// goBroker delivers each message from a goroutine of its own, as a broker
-// adapter does from its connection's goroutines. With wait set, Publish
-// waits for the local delivery and returns its id and error; without,
-// Publish returns at once (a broker whose local delivery comes back
-// later) with no id.
+// goBroker sequences messages as the in-process broker does but delivers
+// them from a goroutine of its own, in order, as a broker adapter does
+// from its connection's goroutine. With wait set, Publish waits for the
+// local delivery; without, it returns at once (the delivery comes later).
 type goBroker struct {
 	wait    bool
-	deliver DeliverFunc
-	wg      sync.WaitGroup
+	deliver func(Delivery) error
+	mu      sync.Mutex
+	seq     uint64
+	queue   chan goDelivery
+	done    chan struct{}
 }
 
-func (b *goBroker) Start(deliver DeliverFunc) error {
+type goDelivery struct {
+	d   Delivery
+	err chan error
+}
+
+func (b *goBroker) Start(deliver func(Delivery) error) error {
 	b.deliver = deliver
+	b.queue = make(chan goDelivery, 1024)
+	b.done = make(chan struct{})
+	go func() {
+		defer close(b.done)
+		for gd := range b.queue {
+			gd.err <- b.deliver(gd.d)
+		}
+	}()
 	return nil
 }
 
-func (b *goBroker) Publish(topic string, m Publication) (string, error) {
-	type result struct {
-		id  string
-		err error
+func (b *goBroker) Epoch() string { return "gobroker" }
+
+func (b *goBroker) Publish(_ context.Context, topic string, d Delivery) (uint64, error) {
+	b.mu.Lock()
+	b.seq++
+	d.Topic, d.Seq = topic, b.seq
+	gd := goDelivery{d: d, err: make(chan error, 1)}
+	b.queue <- gd
+	b.mu.Unlock()
+	if b.wait {
+		return d.Seq, <-gd.err
 	}
-	done := make(chan result, 1)
-	b.wg.Go(func() {
-		id, err := b.deliver(topic, m)
-		done <- result{id, err}
-	})
-	if !b.wait {
-		return "", nil
-	}
-	r := <-done
-	return r.id, r.err
+	return d.Seq, nil
+}
+
+func (*goBroker) Watch(string)   {}
+func (*goBroker) Unwatch(string) {}
+func (*goBroker) History(context.Context, []string, uint64, int) ([]Delivery, bool, error) {
+	return nil, false, nil
 }
 
 func (b *goBroker) Close() error {
-	b.wg.Wait()
+	close(b.queue)
+	<-b.done
 	return nil
+}
+
+// ringHistory reads a topic's ring as Resume does: the messages after
+// last and whether the ring holds all of them (else the whole ring).
+func ringHistory(h *Hub, tp *topic, last string) (msgs []*Publication, found bool) {
+	h.deliverMu.Lock()
+	defer h.deliverMu.Unlock()
+	after, ok := h.parseID(last)
+	if !ok {
+		after, ok = tp.byID(last)
+	}
+	if ok {
+		if msgs, complete := tp.after(after, h.seq); complete {
+			return msgs, true
+		}
+	}
+	msgs, _ = tp.after(0, h.seq)
+	return msgs, false
 }
 
 // TestHubConcurrent is for -race: publishers on several goroutines
@@ -449,7 +485,7 @@ func TestHubConcurrent(t *testing.T) {
 	}{
 		{"memory", func() Broker { return nil }, true},
 		{"deliver from goroutines", func() Broker { return &goBroker{wait: true} }, true},
-		{"deliver later", func() Broker { return &goBroker{} }, false},
+		{"deliver later", func() Broker { return &goBroker{} }, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			const publishers, per, joiners = 4, 100, 12
@@ -460,9 +496,7 @@ func TestHubConcurrent(t *testing.T) {
 			// ringIDs reads the history as Subscribe does, then the
 			// messages without the lock, as loops and codecs do.
 			ringIDs := func() []string {
-				tp.mu.Lock()
-				msgs, _ := tp.history("")
-				tp.mu.Unlock()
+				msgs, _ := ringHistory(hub, tp, "")
 				ids := make([]string, 0, len(msgs))
 				for _, m := range msgs {
 					if !bytes.HasPrefix(m.Frame(hubTestCodec), []byte(m.ID+" ")) || len(m.Frame(hubFrameCodec)) != 2+len(m.Data) {

@@ -1,59 +1,117 @@
 package loop
 
-// For protocol packages: Broker carries messages between publishers and
-// hubs. The in-process broker (the default) hands a message straight to the
-// local hub; an adapter for an external broker (NATS JetStream) publishes
-// remotely and calls the deliver function it was given for messages it
-// receives, and can serve history older than the local ring.
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"strconv"
+	"sync"
+)
+
+// For protocol packages: Delivery is a published message as brokers carry
+// it: its topic, its position in the broker's one sequence over all topics,
+// and the publisher's fields.
+type Delivery struct {
+	Topic string
+	// Seq is the message's position in the broker's sequence, from 1,
+	// increasing over all topics: one Last-Event-ID resumes a stream joined
+	// to several topics, and ids compare across every hub sharing the
+	// broker.
+	Seq uint64
+	// ID is the publisher's own id, or "" (the hub then names the message
+	// "<epoch>-<seq>", see Publication).
+	ID, Event string
+	Data      []byte
+	Key       string
+}
+
+// For protocol packages: Broker sequences, stores and carries published
+// messages between hubs (processes, machines). The in-process broker (the
+// default) sequences in memory and delivers straight to its hub; an adapter
+// for NATS JetStream (module github.com/streamd/streamd/natsbroker) lets
+// several processes share topics and history.
 //
-// Publications cross a Broker by value: neither side keeps the other's
-// Publication, only its Data, whose bytes nobody modifies after Publish.
+// Deliveries cross a Broker by value; nobody modifies Data after Publish.
 type Broker interface {
-	// Start is called once, by NewHub, before any Publish, with the hub's
-	// delivery function (see DeliverFunc). The broker may call deliver
-	// from then on.
-	Start(deliver DeliverFunc) error
-	// Publish sends m to every hub subscribed to topic, including this
-	// one, to which it delivers m through deliver at most once. Hub.Publish
-	// calls it from any goroutine, concurrently, and returns its results:
-	// the id subscribers receive m under (the one deliver returned, when
-	// the broker delivers locally before Publish returns) and the local
-	// delivery's error. A broker that delivers locally only later (after a
-	// round trip to the server) returns the id if it already knows it,
-	// else "", and a nil error.
-	Publish(topic string, m Publication) (id string, err error)
+	// Start is called once, by NewHub, before anything else, with the hub's
+	// delivery function. The broker calls deliver for the messages of the
+	// watched topics in increasing Seq order, one call at a time (never
+	// concurrently), with no gap for a topic while it stays watched. A
+	// message delivered twice (at-least-once brokers) is ignored by the hub.
+	Start(deliver func(Delivery) error) error
+	// Epoch names the broker's sequence: the same on every hub sharing it
+	// and for as long as its history lives. Ids carry it, so an id of
+	// another epoch is never mistaken for one of this sequence.
+	Epoch() string
+	// Publish sequences and stores d (d.Seq is ignored) and delivers it to
+	// every hub watching its topic, this one included; it returns the
+	// sequence number d got. Safe from any goroutine, concurrently.
+	Publish(ctx context.Context, topic string, d Delivery) (seq uint64, err error)
+	// Watch and Unwatch tell the broker that the hub has (no longer)
+	// subscribers for topic. After Watch, every message of topic with a
+	// Seq above the last one delivered before is delivered. Called from
+	// any goroutine.
+	Watch(topic string)
+	Unwatch(topic string)
+	// History returns the messages of topics with Seq > after, in Seq
+	// order, at most limit. complete is false when messages after `after`
+	// may have been removed (retention) or limit cut the list; the hub then
+	// tells its clients to start over. The in-process broker keeps no
+	// history beyond the hub's rings and returns (nil, false, nil).
+	History(ctx context.Context, topics []string, after uint64, limit int) (ds []Delivery, complete bool, err error)
 	// Close stops the broker. Hub.Close calls it.
 	Close() error
 }
 
-// For protocol packages: DeliverFunc is a hub's entry for messages, given to
-// Broker.Start.
-//
-// It may be called from any goroutine, concurrently with itself and with
-// every other Hub method: adapters call it from their own goroutines.
-// Calls for one topic are serialised: the messages of a topic reach every
-// subscriber in the order the calls took the topic, so a broker that must
-// keep an order of its own (a stream's) delivers one topic from one
-// goroutine at a time. It never blocks on a loop: it sequences m, records
-// it in the history ring, encodes it and queues it for the loops with
-// subscribers, then returns, so it may also be called on a loop.
-//
-// It copies m's exported fields into a new, immutable Publication (see
-// Publication; unexported state of m is ignored) and keeps nothing of the
-// caller's but m.Data. It returns the id the message got (m.ID, or
-// "<epoch>-<seq>" when m.ID is empty), or ErrBadTopic, ErrTooManyTopics
-// or ErrBacklog with nothing delivered.
-type DeliverFunc func(topic string, m Publication) (id string, err error)
-
+// memoryBroker is the in-process Broker: one sequence, delivered to the
+// one hub under its lock, so deliveries are in Seq order.
 type memoryBroker struct {
-	deliver DeliverFunc
+	epoch   string
+	mu      sync.Mutex
+	seq     uint64
+	deliver func(Delivery) error
 }
 
-func (b *memoryBroker) Start(deliver DeliverFunc) error {
+func newMemoryBroker() *memoryBroker { return &memoryBroker{epoch: newEpoch()} }
+
+func (b *memoryBroker) Start(deliver func(Delivery) error) error {
 	b.deliver = deliver
 	return nil
 }
-func (b *memoryBroker) Publish(topic string, m Publication) (string, error) {
-	return b.deliver(topic, m)
+
+func (b *memoryBroker) Epoch() string { return b.epoch }
+
+func (b *memoryBroker) Publish(_ context.Context, topic string, d Delivery) (uint64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d.Topic, d.Seq = topic, b.seq+1
+	if err := b.deliver(d); err != nil {
+		return 0, err
+	}
+	b.seq++
+	return b.seq, nil
 }
-func (b *memoryBroker) Close() error { return nil }
+
+func (*memoryBroker) Watch(string)   {}
+func (*memoryBroker) Unwatch(string) {}
+
+func (*memoryBroker) History(context.Context, []string, uint64, int) ([]Delivery, bool, error) {
+	return nil, false, nil
+}
+
+func (*memoryBroker) Close() error { return nil }
+
+// epochLen is the length of a memory epoch: 8 base-36 characters.
+const epochLen = 8
+
+// newEpoch draws a memory epoch: 40 random bits in base 36, so a new
+// process never reuses the ids of an old one (see Publication).
+func newEpoch() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:5]) // never fails (crypto/rand, Go ≥ 1.24)
+	e := strconv.FormatUint(binary.LittleEndian.Uint64(b[:]), 36)
+	for len(e) < epochLen {
+		e = "0" + e
+	}
+	return e
+}

@@ -1,5 +1,10 @@
 package loop
 
+import (
+	"cmp"
+	"slices"
+)
+
 // For protocol packages: Subscriber is the protocol side of a subscription
 // (an SSE stream, a WebSocket). Its methods are called on the subscriber's
 // loop.
@@ -38,26 +43,22 @@ type Resume struct {
 	Enabled bool
 }
 
-// For protocol packages: Subscribe adds sub, living on conn, to topic. With
-// resume enabled it returns missed, the messages after resume.LastID from
-// the topic's history, oldest first, to be written before anything else.
-// When LastID is not in the history (older than the ring, from another epoch
-// such as an earlier process, or unknown) it returns reset=true and the
-// whole history as missed: the caller tells its client to start over, then
-// writes missed. Either way the messages published later arrive through
-// sub's connection right after missed, without gaps or duplicates. On conn's
-// loop.
+// For protocol packages: Subscribe adds sub, living on conn, to topic.
+// Messages published after it arrive through sub's connection, in
+// sequence order with those of the connection's other topics. With resume
+// enabled it also returns what the subscriber missed, as Resume does for
+// one subscription. On conn's loop.
 func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Resume) (s *Subscription, missed []*Publication, reset bool, err error) {
 	t, err := h.topic(topicName, true)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	el := conn.el
 	codec := sub.Codec()
 	if int(codec) >= len(encoders()) {
 		panic("BUG: loop: Subscribe with an unregistered codec")
 	}
-	t.mu.Lock()
+	el := conn.el
+	h.deliverMu.Lock()
 	var sh *shard
 	for _, x := range t.shards {
 		if x.el == el {
@@ -70,19 +71,84 @@ func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Res
 		t.shards = append(t.shards, sh)
 	}
 	sh.count++
+	first := h.watch(t)
+	s = &Subscription{sh: sh, conn: conn, sub: sub, codec: codec, lastSeq: h.seq, active: true}
 	if resume.Enabled {
-		var found bool
-		missed, found = t.history(resume.LastID)
-		reset = !found
+		missed, reset = h.resumeLocked([]*Subscription{s}, resume.LastID)
 	}
-	s = &Subscription{sh: sh, conn: conn, sub: sub, codec: codec, lastSeq: t.seq, active: true}
-	t.mu.Unlock()
+	h.deliverMu.Unlock()
+	if first {
+		h.broker.Watch(topicName)
+	}
 	s.idx = int32(len(sh.subs))
 	sh.subs = append(sh.subs, s)
 	return s, missed, reset, nil
 }
 
-// Topic returns the subscription's topic name.
+// watch counts a subscriber of t and reports whether it is t's first on
+// this hub. Under deliverMu.
+func (h *Hub) watch(t *topic) bool {
+	n := 0
+	for _, sh := range t.shards {
+		n += sh.count
+	}
+	return n == 1
+}
+
+// For protocol packages: Resume returns what the subscriber of subs (one
+// stream joined to several topics) missed after lastID, in sequence order
+// across the topics, to be written before anything else; the messages
+// published later follow, without gaps or duplicates. lastID is an id the
+// hub assigned ("<epoch>-<seq>" of this hub's broker) or a publisher's own
+// id found in one of the topics' rings. When the missed messages are no
+// longer all in the rings, or lastID is unknown (older than the history,
+// from another epoch such as an earlier process), it returns reset=true
+// and the whole of the rings: the caller tells its client to start over,
+// then writes missed. On the subscriptions' loop; subs must be active.
+func (h *Hub) Resume(subs []*Subscription, lastID string) (missed []*Publication, reset bool) {
+	h.deliverMu.Lock()
+	defer h.deliverMu.Unlock()
+	return h.resumeLocked(subs, lastID)
+}
+
+func (h *Hub) resumeLocked(subs []*Subscription, lastID string) (missed []*Publication, reset bool) {
+	upto := h.seq
+	after, ok := h.parseID(lastID)
+	if !ok {
+		for _, s := range subs {
+			if seq, found := s.sh.t.byID(lastID); found {
+				after, ok = seq, true
+				break
+			}
+		}
+	}
+	if ok {
+		for _, s := range subs {
+			msgs, complete := s.sh.t.after(after, upto)
+			if !complete {
+				ok = false
+				break
+			}
+			missed = append(missed, msgs...)
+		}
+	}
+	if !ok {
+		// Start over: the whole of the rings.
+		reset, missed = true, missed[:0]
+		for _, s := range subs {
+			msgs, _ := s.sh.t.after(0, upto)
+			missed = append(missed, msgs...)
+		}
+	}
+	if len(subs) > 1 {
+		slices.SortFunc(missed, func(a, b *Publication) int { return cmp.Compare(a.seq, b.seq) })
+	}
+	for _, s := range subs {
+		s.lastSeq = upto // queued live messages up to here were in missed or before lastID
+	}
+	return missed, reset
+}
+
 func (s *Subscription) Topic() string { return s.sh.t.name }
 
 // Unsubscribe removes the subscription. On the subscriber's loop;
@@ -100,9 +166,17 @@ func (s *Subscription) Unsubscribe() {
 	sh.subs = sh.subs[:last]
 	s.held = nil
 	t := s.sh.t
-	t.mu.Lock()
+	h := t.hub
+	h.deliverMu.Lock()
 	sh.count--
-	t.mu.Unlock()
+	n := 0
+	for _, x := range t.shards {
+		n += x.count
+	}
+	h.deliverMu.Unlock()
+	if n == 0 {
+		h.broker.Unwatch(t.name)
+	}
 }
 
 // Drained writes the messages conflated while the subscriber was slow.

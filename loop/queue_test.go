@@ -40,9 +40,9 @@ func TestHubStoppedLoop(t *testing.T) {
 	}
 	el := stoppingLoop()
 	el.queue.stop()
-	tp.mu.Lock()
+	h.deliverMu.Lock()
 	tp.shards = append(tp.shards, &shard{t: tp, el: el, count: 1})
-	tp.mu.Unlock()
+	h.deliverMu.Unlock()
 	for i := range 10 {
 		if _, err := h.Publish("s", Publication{Data: []byte("x")}); err != nil {
 			t.Fatalf("Publish #%d with a stopped loop: %v; want nil", i+1, err)

@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"sync"
 	"sync/atomic"
 )
 
@@ -12,10 +11,10 @@ type topic struct {
 	cfg  TopicConfig
 	hub  *Hub
 
-	mu      sync.Mutex
-	seq     uint64
-	ring    []*Publication // circular, len ≤ RingSize
+	// under hub.deliverMu
+	ring    []*Publication // circular, len ≤ RingSize, in Seq order
 	ringPos int
+	floor   uint64 // Seq of the newest publication dropped from the ring, 0 = none
 	shards  []*shard
 
 	stats topicCounters
@@ -57,30 +56,50 @@ func (h *Hub) topic(name string, create bool) (*topic, error) {
 	return t, nil
 }
 
-// history returns, oldest first, the messages after lastID, or the whole
-// ring with found = false when lastID is not in it (too old, from another
-// epoch, or unknown): the caller resets its client and replays them all,
-// so there is never a gap. Ids are compared whole; the newest match wins.
-// Under t.mu.
-func (t *topic) history(lastID string) (msgs []*Publication, found bool) {
+// record appends m to the ring, dropping the oldest publication when it
+// is full. Under hub.deliverMu.
+func (t *topic) record(m *Publication) {
+	if len(t.ring) < t.cfg.RingSize {
+		t.ring = append(t.ring, m)
+		return
+	}
+	t.floor = t.ring[t.ringPos].seq
+	t.ring[t.ringPos] = m
+	t.ringPos = (t.ringPos + 1) % len(t.ring)
+}
+
+// each calls fn for the ring's publications, oldest first. Under
+// hub.deliverMu.
+func (t *topic) each(fn func(*Publication)) {
 	n := len(t.ring)
 	start := 0
 	if n == t.cfg.RingSize {
 		start = t.ringPos
 	}
-	from := 0
-	for i := n - 1; i >= 0; i-- {
-		if t.ring[(start+i)%n].ID == lastID {
-			from, found = i+1, true
-			break
+	for i := 0; i < n; i++ {
+		fn(t.ring[(start+i)%n])
+	}
+}
+
+// after returns the ring's publications with after < Seq ≤ upto, oldest
+// first, and whether the ring holds all of them (nothing newer than
+// `after` was dropped). Under hub.deliverMu.
+func (t *topic) after(after, upto uint64) (msgs []*Publication, complete bool) {
+	t.each(func(m *Publication) {
+		if m.seq > after && m.seq <= upto {
+			msgs = append(msgs, m)
 		}
-	}
-	if from == n {
-		return nil, found
-	}
-	msgs = make([]*Publication, 0, n-from)
-	for j := from; j < n; j++ {
-		msgs = append(msgs, t.ring[(start+j)%n])
-	}
-	return msgs, found
+	})
+	return msgs, after >= t.floor
+}
+
+// byID returns the Seq of the newest publication with the given id (a
+// publisher's own id). Under hub.deliverMu.
+func (t *topic) byID(id string) (seq uint64, ok bool) {
+	t.each(func(m *Publication) {
+		if m.ID == id {
+			seq, ok = m.seq, true
+		}
+	})
+	return seq, ok
 }

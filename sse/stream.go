@@ -3,6 +3,7 @@ package sse
 import (
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,6 +116,8 @@ type Stream struct {
 	subs    []*loop.Subscription
 	onDrain func()
 	closed  bool
+	inOpen  bool  // the Open callback runs: joins resume together after it
+	resumed bool  // Last-Event-ID has been applied
 	ending  uint8 // endShutdown or endSlow: who is ending the stream, if not its application
 
 	// any goroutine
@@ -194,9 +197,33 @@ func Open(c *loop.Ctx, opts Options, fn func(*Stream)) *Stream {
 		s.conn.SetTimer(opts.Heartbeat)
 	}
 	if fn != nil {
+		s.inOpen = true
 		fn(s)
+		s.inOpen = false
+	}
+	if s.lastEventID != "" && !s.resumed && len(s.subs) > 0 && !s.closed {
+		// One Last-Event-ID for every topic joined in fn: what the client
+		// missed of all of them, in the order of their ids.
+		s.resumed = true
+		missed, reset := s.hub.Resume(s.subs, s.lastEventID)
+		topics := make([]string, len(s.subs))
+		for i, sub := range s.subs {
+			topics[i] = sub.Topic()
+		}
+		s.replay(missed, reset, strings.Join(topics, ","))
 	}
 	return s
+}
+
+// replay writes what a resuming client missed: after a reset (its id is
+// no longer known) the reset event naming the topics, then the messages.
+func (s *Stream) replay(missed []*loop.Publication, reset bool, topics string) {
+	if reset {
+		s.writeOnLoop(appendFrame(nil, "", ResetEvent, topics, nil, 0), true)
+	}
+	for _, m := range missed {
+		s.writeOnLoop(m.Frame(codec), true)
+	}
 }
 
 func corsHeaders(opts *Options, origin string) string {
@@ -330,19 +357,19 @@ func (s *Stream) join(topic string) error {
 			return nil
 		}
 	}
-	resume := loop.Resume{LastID: s.lastEventID, Enabled: s.lastEventID != "" && len(s.subs) == 0}
+	// Joins in the Open callback resume together when it returns; the
+	// first join after it resumes on its own.
+	var resume loop.Resume
+	if s.lastEventID != "" && !s.resumed && !s.inOpen {
+		resume = loop.Resume{LastID: s.lastEventID, Enabled: true}
+		s.resumed = true
+	}
 	sub, missed, reset, err := s.hub.Subscribe(s.conn, topic, subscriber{s}, resume)
 	if err != nil {
 		return err
 	}
 	s.subs = append(s.subs, sub)
-	if reset {
-		s.writeOnLoop(appendFrame(nil, "", ResetEvent, topic, nil, 0), true)
-	}
-	// After a reset, missed is the whole history.
-	for _, m := range missed {
-		s.writeOnLoop(m.Frame(codec), true)
-	}
+	s.replay(missed, reset, topic) // after a reset, missed is the whole history
 	return nil
 }
 
