@@ -64,6 +64,8 @@ func init() {
 // isSpace reports whether c is optional whitespace (OWS: SP or HTAB).
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
 
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
 // trimOWS trims SP and HTAB from both ends of b.
 func trimOWS(b []byte) []byte {
 	for len(b) > 0 && isSpace(b[0]) {
