@@ -94,11 +94,7 @@ func (p *Parser) scanChunked(b []byte) error {
 			// Trailer section, bounded like a head. Compact may have moved
 			// mark below the head's end (even below 0): it stays where the
 			// trailers would start had nothing been dropped.
-			end := len(b)
-			limited := false
-			if lim := p.mark + p.maxHead; end > lim {
-				end, limited = lim, true
-			}
+			end, limited := clampEnd(len(b), p.mark+p.maxHead)
 			var done bool
 			var err error
 			i, done, err = p.scanFields(b, i, end)

@@ -105,21 +105,12 @@ func (p *Parser) fastHead(b []byte, req *Request) (n int, ok bool) {
 	}
 	headEnd := i
 
-	cl, chunked, expect, err := h.finish(req, minor, p.maxBody)
+	req.Method, req.URI = b[:methodEnd], b[methodEnd+1:targetEnd]
+	req.ProtoMinor, req.Headers = minor, slots[:nh:nh]
+	cl, chunked, expect, err := h.finish(req, p.maxBody)
 	if err != nil {
 		return 0, false
 	}
-	authority, err := splitTarget(req, b[methodEnd+1:targetEnd])
-	if err != nil {
-		return 0, false
-	}
-	if authority != nil {
-		req.Host = authority
-	}
-	req.Method = b[:methodEnd]
-	req.ProtoMinor = minor
-	req.Headers = slots[:nh:nh]
-	req.Body = nil
 	if !chunked && cl <= 0 {
 		return headEnd, true
 	}

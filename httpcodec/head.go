@@ -5,11 +5,7 @@ import "bytes"
 // scanHead scans the head from p.pos. It returns nil once the head is
 // complete (p.headEnd set), ErrNeedMore, or a protocol error.
 func (p *Parser) scanHead(b []byte) error {
-	end := len(b)
-	limited := false
-	if end > p.maxHead {
-		end, limited = p.maxHead, true
-	}
+	end, limited := clampEnd(len(b), p.maxHead)
 	i := p.pos
 	for i < end {
 		switch p.state {
@@ -192,12 +188,6 @@ func (p *Parser) scanFields(b []byte, i, end int) (int, bool, error) {
 // derives the framing. It is deterministic, so it can run again on a later,
 // longer copy of the input to rebuild the views.
 func (p *Parser) processHead(b []byte, req *Request) error {
-	req.Method = b[p.reqStart:p.methodEnd]
-	authority, terr := splitTarget(req, b[p.methodEnd+1:p.targetEnd])
-	minor := int(b[p.targetEnd+8] - '0')
-	req.ProtoMinor = minor
-	req.Body = nil
-
 	slots := p.headerSlots()
 	nh := 0
 	h := headInfo{cl: -1}
@@ -218,21 +208,13 @@ func (p *Parser) processHead(b []byte, req *Request) error {
 			}
 		}
 	}
-	req.Headers = slots[:nh:nh]
-
-	cl, chunked, expect, err := h.finish(req, minor, p.maxBody)
+	req.Method, req.URI = b[p.reqStart:p.methodEnd], b[p.methodEnd+1:p.targetEnd]
+	req.ProtoMinor, req.Headers = int(b[p.targetEnd+8]-'0'), slots[:nh:nh]
+	cl, chunked, expect, err := h.finish(req, p.maxBody)
 	if err != nil {
 		return err
 	}
-	if terr != nil {
-		return terr
-	}
-	if authority != nil {
-		req.Host = authority
-	}
-	p.contentLength = cl
-	p.chunked = chunked
-	p.expect = expect
+	p.contentLength, p.chunked, p.expect = cl, chunked, expect
 	return nil
 }
 

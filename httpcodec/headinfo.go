@@ -88,10 +88,14 @@ func (h *headInfo) field(name, value []byte) error {
 	return nil
 }
 
-// finish checks the framing of a head whose fields h has seen, fills the
-// remaining fields of req (all but the request line, Headers and Body) and
-// returns the framing for p.
-func (h *headInfo) finish(req *Request, minor int, maxBody int64) (cl int64, chunked, expect bool, err error) {
+// finish checks the framing of a head whose field lines h has seen, fills
+// the rest of req and returns the framing for p. The caller has set
+// req.Method, URI (the raw request-target), ProtoMinor and Headers; finish
+// splits URI (see splitTarget) and sets every other field. A framing error
+// takes precedence over a malformed target. processHead and fastHead share
+// it, so they fill req the same way.
+func (h *headInfo) finish(req *Request, maxBody int64) (cl int64, chunked, expect bool, err error) {
+	minor := req.ProtoMinor
 	if h.tes > 0 {
 		switch {
 		case minor == 0:
@@ -122,6 +126,14 @@ func (h *headInfo) finish(req *Request, minor int, maxBody int64) (cl int64, chu
 	if h.connTokens&tokUpgrade != 0 && h.upgrade != nil {
 		req.Upgrade = h.upgrade
 	}
+	authority, err := splitTarget(req, req.URI)
+	if err != nil {
+		return 0, false, false, err
+	}
+	if authority != nil {
+		req.Host = authority
+	}
+	req.Body = nil
 	// RFC 9110, Section 10.1.1: ignore 100-continue in HTTP/1.0 requests,
 	// and only wait when there is a body to wait for.
 	expect = h.expect && minor == 1 && (chunked || cl > 0)
@@ -140,11 +152,9 @@ const (
 func connectionTokens(v []byte) int {
 	bits := 0
 	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		switch elem := trimOWS(v[:i]); len(elem) {
+		var elem []byte
+		elem, v = nextElem(v)
+		switch len(elem) {
 		case len("close"):
 			if equalFold(elem, "close") {
 				bits |= tokClose
@@ -158,7 +168,6 @@ func connectionTokens(v []byte) int {
 				bits |= tokUpgrade
 			}
 		}
-		v = v[min(i+1, len(v)):]
 	}
 	return bits
 }

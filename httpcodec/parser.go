@@ -130,28 +130,33 @@ func NewParser(l Limits) *Parser {
 // Init sets the limits and resets p, for a Parser embedded by value.
 // It allocates only when l.MaxHeaders exceeds DefaultMaxHeaders.
 func (p *Parser) Init(l Limits) {
-	p.maxURI = l.MaxURIBytes
-	if p.maxURI <= 0 {
-		p.maxURI = DefaultMaxURIBytes
-	}
-	p.maxHead = l.MaxHeaderBytes
-	if p.maxHead <= 0 {
-		p.maxHead = DefaultMaxHeaderBytes
-	}
-	p.maxBody = l.MaxBodyBytes
-	if p.maxBody <= 0 {
-		p.maxBody = DefaultMaxBodyBytes
-	}
-	p.maxHeaders = l.MaxHeaders
-	if p.maxHeaders <= 0 {
-		p.maxHeaders = DefaultMaxHeaders
-	}
+	p.maxURI = orDefault(l.MaxURIBytes, DefaultMaxURIBytes)
+	p.maxHead = orDefault(l.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	p.maxBody = orDefault(l.MaxBodyBytes, DefaultMaxBodyBytes)
+	p.maxHeaders = orDefault(l.MaxHeaders, DefaultMaxHeaders)
 	p.extra = nil
 	if p.maxHeaders > len(p.hdrArr) {
 		p.extra = make([]Header, p.maxHeaders)
 	}
 	p.inited = true
 	p.Reset()
+}
+
+// orDefault returns v, or def when v is zero or negative (see Limits).
+func orDefault[T int | int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// clampEnd returns where a scan of n bytes must stop so that it reads no
+// more than lim bytes, and whether lim cut it short.
+func clampEnd(n, lim int) (end int, limited bool) {
+	if n > lim {
+		return lim, true
+	}
+	return n, false
 }
 
 // HeadComplete reports whether the head of the request being parsed has
