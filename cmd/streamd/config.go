@@ -1,12 +1,15 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/streamd/streamd/loop"
@@ -28,9 +31,45 @@ type config struct {
 	readTimeout     time.Duration // whole request, head and body
 }
 
+// errVersion is parseConfig's answer to -version: print versionText and
+// exit 0, whatever the other flags say.
+var errVersion = errors.New("version requested")
+
+const usageHead = `streamd serves long-lived HTTP connections (Server-Sent Events, WebSockets,
+chunked responses) from a few event loops, with no goroutine per connection,
+and the demo pages at / (SSE clock, chat and calendar, WebSocket chat,
+chunked stream).
+
+Usage:
+  streamd [flags]
+
+Flags (each falls back to the environment variable named; a flag wins):
+`
+
+const usageTail = `
+Examples:
+  streamd
+      serve on :8080 with one event loop per CPU
+  streamd -addr 127.0.0.1:9000 -loops 2
+      two loops on a local port
+  STREAMD_LOG_LEVEL=debug STREAMD_SHUTDOWN_TIMEOUT=30s streamd
+      settings from the environment, as a container sets them: debug logs,
+      30 s for streams to end on SIGTERM
+
+SIGINT or SIGTERM shut down gracefully (exit 0). Endpoints: README.md.
+`
+
+// parseConfig reads the flags in args, with fallbacks from getenv. -h
+// writes the usage to stderr and returns flag.ErrHelp; -version returns
+// errVersion.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("streamd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHead)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), usageTail)
+	}
 	cfg := config{}
 	envOr := func(key, def string) string {
 		if v := getenv(key); v != "" {
@@ -38,14 +77,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		}
 		return def
 	}
-	fs.StringVar(&cfg.addr, "addr", envOr("STREAMD_ADDR", loop.DefaultAddr), "listen address (env STREAMD_ADDR)")
-	loops := fs.String("loops", envOr("STREAMD_LOOPS", strconv.Itoa(runtime.NumCPU())), "event loops (env STREAMD_LOOPS)")
-	level := fs.String("log-level", envOr("STREAMD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env STREAMD_LOG_LEVEL)")
-	shutdown := fs.String("shutdown-timeout", envOr("STREAMD_SHUTDOWN_TIMEOUT", loop.DefaultShutdownTimeout.String()), "graceful shutdown bound (env STREAMD_SHUTDOWN_TIMEOUT)")
-	perIP := fs.String("max-conns-per-ip", envOr("STREAMD_MAX_CONNS_PER_IP", strconv.Itoa(defaultMaxConnsPerIP)), "open connections per client IP address, 0 for no limit; above it new connections get 503 (env STREAMD_MAX_CONNS_PER_IP)")
-	readTimeout := fs.String("read-timeout", envOr("STREAMD_READ_TIMEOUT", defaultReadTimeout.String()), "bound on reading one whole request, head and body; past it 408 (env STREAMD_READ_TIMEOUT)")
+	fs.StringVar(&cfg.addr, "addr", envOr("STREAMD_ADDR", loop.DefaultAddr), "listen `address`, host:port (env STREAMD_ADDR)")
+	loops := fs.String("loops", envOr("STREAMD_LOOPS", strconv.Itoa(runtime.NumCPU())), "`number` of event loops, 1 to 1024; default: the number of CPUs (env STREAMD_LOOPS)")
+	level := fs.String("log-level", envOr("STREAMD_LOG_LEVEL", "info"), "log `level`: debug, info, warn, error (env STREAMD_LOG_LEVEL)")
+	shutdown := fs.String("shutdown-timeout", envOr("STREAMD_SHUTDOWN_TIMEOUT", loop.DefaultShutdownTimeout.String()), "graceful shutdown bound, a `duration`; connections left after it are closed (env STREAMD_SHUTDOWN_TIMEOUT)")
+	perIP := fs.String("max-conns-per-ip", envOr("STREAMD_MAX_CONNS_PER_IP", strconv.Itoa(defaultMaxConnsPerIP)), "open connections per client IP address (a `number`, 0 for no limit); above it new connections get 503 (env STREAMD_MAX_CONNS_PER_IP)")
+	readTimeout := fs.String("read-timeout", envOr("STREAMD_READ_TIMEOUT", defaultReadTimeout.String()), "bound on reading one whole request, head and body, a `duration`; past it 408 (env STREAMD_READ_TIMEOUT)")
+	version := fs.Bool("version", false, "print the version and build information, then exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if *version {
+		return cfg, errVersion
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -74,4 +117,40 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	cfg.readTimeout = d
 	return cfg, nil
+}
+
+// versionText describes the binary from its build information (see
+// debug.ReadBuildInfo): the main module's version and, when the build
+// recorded them, the VCS revision, its commit time and whether the work
+// tree had uncommitted changes.
+func versionText(bi *debug.BuildInfo, ok bool) string {
+	var b strings.Builder
+	if !ok {
+		fmt.Fprintf(&b, "streamd (no build information) %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return b.String()
+	}
+	version := bi.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	fmt.Fprintf(&b, "streamd %s %s %s/%s\n", version, bi.GoVersion, runtime.GOOS, runtime.GOARCH)
+	if bi.Main.Path != "" {
+		fmt.Fprintf(&b, "module:   %s\n", bi.Main.Path)
+	}
+	vcs := map[string]string{}
+	for _, s := range bi.Settings {
+		vcs[s.Key] = s.Value
+	}
+	if rev := vcs["vcs.revision"]; rev != "" {
+		fmt.Fprintf(&b, "revision: %s\n", rev)
+		if t := vcs["vcs.time"]; t != "" {
+			fmt.Fprintf(&b, "time:     %s\n", t)
+		}
+		if m := vcs["vcs.modified"]; m != "" {
+			fmt.Fprintf(&b, "modified: %s\n", m)
+		}
+	} else {
+		b.WriteString("revision: unknown (built without VCS information)\n")
+	}
+	return b.String()
 }

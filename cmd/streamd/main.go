@@ -1,16 +1,18 @@
-// Command streamd runs the streamd server with its demo pages: a plain
-// endpoint for benchmarks, a chunked stream, and (as their packages land)
-// the SSE and WebSocket demos.
+// Command streamd runs the streamd server with its demo pages: an SSE
+// clock, chat and live calendar, a WebSocket chat and echo, a chunked
+// stream, a plain endpoint for benchmarks, health and Prometheus metrics.
+// README.md lists the endpoints; docs/ARCHITECTURE.md explains the server.
 //
 // Configuration comes from flags, each with an environment variable
-// fallback (flag wins):
+// fallback (flag wins); streamd -h prints them with examples:
 //
-//	-addr      STREAMD_ADDR       listen address (default ":8080")
-//	-loops     STREAMD_LOOPS      event loops (default: number of CPUs)
-//	-log-level STREAMD_LOG_LEVEL  debug, info, warn or error (default info)
+//	-addr             STREAMD_ADDR              listen address (default ":8080")
+//	-loops            STREAMD_LOOPS             event loops (default: number of CPUs)
+//	-log-level        STREAMD_LOG_LEVEL         debug, info, warn or error (default info)
 //	-shutdown-timeout STREAMD_SHUTDOWN_TIMEOUT  graceful shutdown bound (default 10s)
 //	-max-conns-per-ip STREAMD_MAX_CONNS_PER_IP  open connections per client IP, 0 = no limit (default 1000)
 //	-read-timeout     STREAMD_READ_TIMEOUT      bound on reading one whole request, head and body (default 30s)
+//	-version                                    print the version and VCS revision, then exit
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/streamd/streamd/loop"
@@ -30,6 +33,10 @@ func main() {
 	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		if errors.Is(err, errVersion) {
+			fmt.Print(versionText(debug.ReadBuildInfo()))
 			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "streamd:", err)
