@@ -29,6 +29,7 @@ type config struct {
 	shutdownTimeout time.Duration
 	maxConnsPerIP   int           // 0: no per-address limit
 	readTimeout     time.Duration // whole request, head and body
+	accessLog       bool          // one log line per routed request
 }
 
 // errVersion is parseConfig's answer to -version: print versionText and
@@ -50,8 +51,8 @@ const usageTail = `
 Examples:
   streamd
       serve on :8080 with one event loop per CPU
-  streamd -addr 127.0.0.1:9000 -loops 2
-      two loops on a local port
+  streamd -addr 127.0.0.1:9000 -loops 2 -access-log
+      two loops on a local port, one log line per request
   STREAMD_LOG_LEVEL=debug STREAMD_SHUTDOWN_TIMEOUT=30s streamd
       settings from the environment, as a container sets them: debug logs,
       30 s for streams to end on SIGTERM
@@ -83,6 +84,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	shutdown := fs.String("shutdown-timeout", envOr("STREAMD_SHUTDOWN_TIMEOUT", loop.DefaultShutdownTimeout.String()), "graceful shutdown bound, a `duration`; connections left after it are closed (env STREAMD_SHUTDOWN_TIMEOUT)")
 	perIP := fs.String("max-conns-per-ip", envOr("STREAMD_MAX_CONNS_PER_IP", strconv.Itoa(defaultMaxConnsPerIP)), "open connections per client IP address (a `number`, 0 for no limit); above it new connections get 503 (env STREAMD_MAX_CONNS_PER_IP)")
 	readTimeout := fs.String("read-timeout", envOr("STREAMD_READ_TIMEOUT", defaultReadTimeout.String()), "bound on reading one whole request, head and body, a `duration`; past it 408 (env STREAMD_READ_TIMEOUT)")
+	accessEnv := getenv("STREAMD_ACCESS_LOG")
+	accessDefault, accessEnvErr := false, error(nil)
+	if accessEnv != "" {
+		if accessDefault, accessEnvErr = strconv.ParseBool(accessEnv); accessEnvErr != nil {
+			accessEnvErr = fmt.Errorf("invalid STREAMD_ACCESS_LOG %q: want true or false", accessEnv)
+		}
+	}
+	fs.BoolVar(&cfg.accessLog, "access-log", accessDefault, "log one line per request, at level info: method, path, remote address, duration (env STREAMD_ACCESS_LOG=true)")
 	version := fs.Bool("version", false, "print the version and build information, then exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -92,6 +101,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if accessEnvErr != nil && !flagSet(fs, "access-log") {
+		return cfg, accessEnvErr
 	}
 	n, err := strconv.Atoi(*loops)
 	if err != nil || n < 1 || n > 1024 {
@@ -117,6 +129,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	cfg.readTimeout = d
 	return cfg, nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // versionText describes the binary from its build information (see

@@ -28,13 +28,53 @@ func TestUsage(t *testing.T) {
 		"-shutdown-timeout duration", "STREAMD_SHUTDOWN_TIMEOUT",
 		"-max-conns-per-ip number", "STREAMD_MAX_CONNS_PER_IP",
 		"-read-timeout duration", "STREAMD_READ_TIMEOUT",
+		"-access-log", "STREAMD_ACCESS_LOG",
 		"-version",
 		"Examples:\n  streamd\n",
-		"streamd -addr 127.0.0.1:9000 -loops 2",
+		"streamd -addr 127.0.0.1:9000 -loops 2 -access-log",
 	} {
 		if !strings.Contains(usage, want) {
 			t.Errorf("usage lacks %q:\n%s", want, usage)
 		}
+	}
+}
+
+func TestParseConfigAccessLog(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     string // STREAMD_ACCESS_LOG
+		want    bool
+		wantErr string
+	}{
+		{name: "off by default", want: false},
+		{name: "flag", args: []string{"-access-log"}, want: true},
+		{name: "flag false", args: []string{"-access-log=false"}, env: "true", want: false},
+		{name: "env true", env: "true", want: true},
+		{name: "env 1", env: "1", want: true},
+		{name: "env false", env: "false", want: false},
+		{name: "bad env", env: "yes please", wantErr: `invalid STREAMD_ACCESS_LOG "yes please"`},
+		{name: "flag wins over bad env", args: []string{"-access-log"}, env: "yes please", want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			getenv := func(k string) string {
+				if k == "STREAMD_ACCESS_LOG" {
+					return tt.env
+				}
+				return ""
+			}
+			cfg, err := parseConfig(tt.args, getenv, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseConfig(%q) with STREAMD_ACCESS_LOG=%q error = %v; want %q", tt.args, tt.env, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || cfg.accessLog != tt.want {
+				t.Errorf("parseConfig(%q) with STREAMD_ACCESS_LOG=%q = accessLog %v, %v; want %v, nil", tt.args, tt.env, cfg.accessLog, err, tt.want)
+			}
+		})
 	}
 }
 

@@ -12,6 +12,7 @@
 //	-shutdown-timeout STREAMD_SHUTDOWN_TIMEOUT  graceful shutdown bound (default 10s)
 //	-max-conns-per-ip STREAMD_MAX_CONNS_PER_IP  open connections per client IP, 0 = no limit (default 1000)
 //	-read-timeout     STREAMD_READ_TIMEOUT      bound on reading one whole request, head and body (default 30s)
+//	-access-log       STREAMD_ACCESS_LOG        one log line per request (default off)
 //	-version                                    print the version and VCS revision, then exit
 package main
 
@@ -70,6 +71,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(*loop.Ser
 		Logger:          log,
 	})
 	app := newApp(srv, log)
+	if cfg.accessLog {
+		app.srv.access = log
+	}
 	app.routes()
 	app.start()
 	if ready != nil {
