@@ -16,7 +16,7 @@ var webFS embed.FS
 
 // app holds the demo handlers and their shared state.
 type app struct {
-	srv *loop.Server
+	srv *server // routes registered here get the access log (accesslog.go)
 	log *slog.Logger
 	web fs.FS
 	hub *loop.Hub
@@ -40,7 +40,7 @@ func newApp(srv *loop.Server, log *slog.Logger) *app {
 	if err != nil {
 		panic("BUG: in-process hub failed: " + err.Error())
 	}
-	a := &app{srv: srv, log: log, web: sub, hub: hub}
+	a := &app{srv: &server{Server: srv}, log: log, web: sub, hub: hub}
 	a.sse = newSSEDemos(hub)
 	a.ws = newWSDemos(hub)
 	return a
