@@ -147,6 +147,17 @@ func (s *Subscription) write(m *Publication) {
 
 // offer delivers m to the subscriber according to the topic policy.
 func (s *Subscription) offer(m *Publication, c *deliveryCounters) {
+	if r := s.replay; r != nil {
+		// The broker's history is on its way: hold live messages (bounded;
+		// past the bound the subscriber is closed once it has the history,
+		// and resumes from there).
+		if len(r.msgs) < s.sh.t.hub.cfg.MaxBacklog {
+			r.msgs = append(r.msgs, m)
+		} else {
+			r.over = true
+		}
+		return
+	}
 	if m.seq <= s.lastSeq {
 		return // already replayed from history
 	}

@@ -20,7 +20,8 @@
 // goroutines; RegisterCodec, CodecID, Publication.Frame and
 // Publication.Seq encode publications; Hub.Subscribe takes a Subscriber
 // and a Resume and returns a Subscription, and Hub.Resume catches a stream
-// of several topics up with one id; a Broker sequences publications and
+// of several topics up with one id (a Replayer gets it later when it
+// comes from the broker's history); a Broker sequences publications and
 // carries them between hubs, each as a Delivery.
 //
 // # Concurrency

@@ -110,8 +110,11 @@ type Publication struct {
 	Key string
 
 	seq    uint64
+	topic  string
 	frames [maxCodecs][]byte
 }
+
+func (m *Publication) topicName() string { return m.topic }
 
 // Hub is a set of topics with fan-out to subscribers on every loop.
 //
@@ -232,6 +235,20 @@ func (h *Hub) backlogged(topicName string) bool {
 	return false
 }
 
+// publication makes the immutable Publication of d: its id and every
+// codec's frame.
+func (h *Hub) publication(d Delivery) *Publication {
+	m := &Publication{ID: d.ID, Event: d.Event, Data: d.Data, Key: d.Key, seq: d.Seq, topic: d.Topic}
+	if m.ID == "" {
+		m.ID = h.idOf(d.Seq)
+	}
+	hint := len(m.ID) + len(m.Event) + len(m.Data) + 32
+	for i, encode := range encoders() {
+		m.frames[i] = encode(make([]byte, 0, hint), m)
+	}
+	return m
+}
+
 // deliver is the broker's entry into the hub: it makes the immutable
 // Publication (sequence, id, every frame), records it in the topic's ring
 // and queues it for each loop with subscribers, in sequence order.
@@ -240,15 +257,7 @@ func (h *Hub) deliver(d Delivery) error {
 	if err != nil {
 		return err
 	}
-	enc := encoders()
-	m := &Publication{ID: d.ID, Event: d.Event, Data: d.Data, Key: d.Key, seq: d.Seq}
-	if m.ID == "" {
-		m.ID = h.idOf(d.Seq)
-	}
-	hint := len(m.ID) + len(m.Event) + len(m.Data) + 32
-	for i, encode := range enc {
-		m.frames[i] = encode(make([]byte, 0, hint), m)
-	}
+	m := h.publication(d)
 	h.deliverMu.Lock()
 	defer h.deliverMu.Unlock()
 	if d.Seq <= h.seq {

@@ -2,7 +2,9 @@ package loop
 
 import (
 	"cmp"
+	"context"
 	"slices"
+	"time"
 )
 
 // For protocol packages: Subscriber is the protocol side of a subscription
@@ -30,6 +32,26 @@ type Subscription struct {
 	// held is allocated only while PolicyConflate holds messages back:
 	// an idle subscription stays small.
 	held *heldMessages
+	// replay holds live messages while the broker's history is fetched
+	// (see Hub.Resume); nil otherwise.
+	replay *replayState
+}
+
+// replayState is a subscription's live messages held back while what it
+// missed comes from the broker's history.
+type replayState struct {
+	msgs []*Publication
+	over bool // more than HubConfig.MaxBacklog arrived meanwhile
+}
+
+// For protocol packages: Replayer is implemented by a Subscriber that can
+// take what it missed later than Subscribe or Resume returned: when the
+// rings no longer hold it and the broker keeps history (NATS JetStream),
+// the hub fetches it off the loop and calls Replayed on the subscriber's
+// loop, with what Resume would have returned; live messages follow it. A
+// Subscriber that is not a Replayer gets a reset and the rings instead.
+type Replayer interface {
+	Replayed(missed []*Publication, reset bool)
 }
 
 // For protocol packages: Resume says whether and from where a subscriber
@@ -104,7 +126,12 @@ func (h *Hub) watch(t *topic) bool {
 // longer all in the rings, or lastID is unknown (older than the history,
 // from another epoch such as an earlier process), it returns reset=true
 // and the whole of the rings: the caller tells its client to start over,
-// then writes missed. On the subscriptions' loop; subs must be active.
+// then writes missed. When the rings no longer hold it but the broker
+// keeps history (NATS JetStream) and the subscriber is a Replayer, Resume
+// returns nothing and the hub fetches it off the loop: the subscriber's
+// Replayed gets it (or a reset and the rings, if the broker no longer has
+// it either), then the live messages held meanwhile. On the subscriptions'
+// loop; subs must be active, of one Subscriber.
 func (h *Hub) Resume(subs []*Subscription, lastID string) (missed []*Publication, reset bool) {
 	h.deliverMu.Lock()
 	defer h.deliverMu.Unlock()
@@ -131,22 +158,119 @@ func (h *Hub) resumeLocked(subs []*Subscription, lastID string) (missed []*Publi
 			}
 			missed = append(missed, msgs...)
 		}
-	}
-	if !ok {
-		// Start over: the whole of the rings.
-		reset, missed = true, missed[:0]
-		for _, s := range subs {
-			msgs, _ := s.sh.t.after(0, upto)
-			missed = append(missed, msgs...)
+		if !ok && h.history && len(subs) > 0 {
+			if _, canWait := subs[0].sub.(Replayer); canWait {
+				// The rings lost some of it; the broker keeps more.
+				h.replayLater(subs, after, upto)
+				return nil, false
+			}
 		}
 	}
-	if len(subs) > 1 {
-		slices.SortFunc(missed, func(a, b *Publication) int { return cmp.Compare(a.seq, b.seq) })
+	if !ok {
+		reset, missed = true, h.rings(subs, upto)
 	}
+	sortBySeq(missed, len(subs))
 	for _, s := range subs {
 		s.lastSeq = upto // queued live messages up to here were in missed or before lastID
 	}
 	return missed, reset
+}
+
+// rings returns the whole of the subscriptions' rings up to upto. Under
+// deliverMu.
+func (h *Hub) rings(subs []*Subscription, upto uint64) (msgs []*Publication) {
+	for _, s := range subs {
+		m, _ := s.sh.t.after(0, upto)
+		msgs = append(msgs, m...)
+	}
+	return msgs
+}
+
+func sortBySeq(msgs []*Publication, topics int) {
+	if topics > 1 {
+		slices.SortFunc(msgs, func(a, b *Publication) int { return cmp.Compare(a.seq, b.seq) })
+	}
+}
+
+// replayLimit bounds what one resume fetches from the broker's history;
+// a client further behind gets a reset.
+const replayLimit = 10000
+
+// replayTimeout bounds the broker's history query.
+const replayTimeout = 10 * time.Second
+
+// replayLater holds the subscriptions' live messages and fetches what
+// they missed after `after` from the broker, off the loop; the result
+// reaches the subscriber (a Replayer) on its loop. Under deliverMu.
+func (h *Hub) replayLater(subs []*Subscription, after, upto uint64) {
+	topics := make([]string, len(subs))
+	for i, s := range subs {
+		s.replay = &replayState{}
+		s.lastSeq = upto
+		topics[i] = s.sh.t.name
+	}
+	conn := subs[0].conn
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), replayTimeout)
+		ds, complete, err := h.broker.History(ctx, topics, after, replayLimit)
+		cancel()
+		var missed []*Publication
+		if err == nil && complete {
+			missed = make([]*Publication, 0, len(ds))
+			for _, d := range ds {
+				missed = append(missed, h.publication(d))
+			}
+		}
+		ok := err == nil && complete
+		if conn.PostControl(func(*Conn) { h.replayed(subs, missed, ok) }) != nil {
+			return // the server stopped
+		}
+	}()
+}
+
+// replayed hands the subscriber what it missed, then the live messages
+// held meanwhile, on its loop.
+func (h *Hub) replayed(subs []*Subscription, missed []*Publication, ok bool) {
+	for _, s := range subs {
+		if !s.active || s.replay == nil {
+			return
+		}
+	}
+	reset := !ok
+	if reset {
+		h.deliverMu.Lock()
+		missed = h.rings(subs, h.seq)
+		h.deliverMu.Unlock()
+		sortBySeq(missed, len(subs))
+	}
+	var last uint64
+	if n := len(missed); n > 0 {
+		last = missed[n-1].seq
+	}
+	var held []*Publication
+	over := false
+	for _, s := range subs {
+		held = append(held, s.replay.msgs...)
+		over = over || s.replay.over
+		s.replay = nil
+		s.lastSeq = last
+	}
+	sortBySeq(held, len(subs))
+	subs[0].sub.(Replayer).Replayed(missed, reset)
+	if over {
+		subs[0].sub.Overflow(subs[0].conn) // it reconnects and resumes from what it got
+		return
+	}
+	var c deliveryCounters
+	prev := subs[0].conn.el.cork(subs[0].conn)
+	for _, m := range held {
+		for _, s := range subs {
+			if s.active && s.sh.t.name == m.topicName() {
+				s.offer(m, &c)
+			}
+		}
+	}
+	subs[0].conn.el.uncork(prev)
 }
 
 func (s *Subscription) Topic() string { return s.sh.t.name }

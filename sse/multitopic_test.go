@@ -1,8 +1,12 @@
 package sse
 
 import (
+	"context"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/streamd/streamd/loop"
@@ -111,5 +115,82 @@ func TestLiveOrderAcrossTopics(t *testing.T) {
 			}
 			last = seq
 		}
+	}
+}
+
+// historyBroker is an in-process broker that keeps every message, as a
+// broker with history (NATS JetStream) does: History serves what the
+// hub's rings have dropped.
+type historyBroker struct {
+	mu      sync.Mutex
+	all     []loop.Delivery
+	deliver func(loop.Delivery) error
+	queries atomic.Int32
+}
+
+func (b *historyBroker) Start(deliver func(loop.Delivery) error) error {
+	b.deliver = deliver
+	return nil
+}
+func (b *historyBroker) Epoch() string { return "hist" }
+func (b *historyBroker) Publish(_ context.Context, topic string, d loop.Delivery) (uint64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d.Topic, d.Seq = topic, uint64(len(b.all)+1)
+	b.all = append(b.all, d)
+	return d.Seq, b.deliver(d)
+}
+func (*historyBroker) Watch(string)   {}
+func (*historyBroker) Unwatch(string) {}
+func (b *historyBroker) History(_ context.Context, topics []string, after uint64, limit int) ([]loop.Delivery, bool, error) {
+	b.queries.Add(1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []loop.Delivery
+	for _, d := range b.all[min(int(after), len(b.all)):] {
+		if slices.Contains(topics, d.Topic) {
+			if len(out) == limit {
+				return out, false, nil
+			}
+			out = append(out, d)
+		}
+	}
+	return out, true, nil
+}
+func (*historyBroker) Close() error { return nil }
+
+// TestResumeFromBrokerHistory: when the rings no longer hold what a
+// client missed, a broker with history serves it: the client gets exactly
+// the events after its id (no reset), then live events, in order.
+func TestResumeFromBrokerHistory(t *testing.T) {
+	b := &historyBroker{}
+	hub := newHub(t, loop.HubConfig{Default: loop.TopicConfig{RingSize: 3}, Broker: b})
+	routes, opened := multiRoutes(hub)
+	srv := startServer(t, loop.Config{Loops: 2}, routes)
+	var ids []string
+	for i, topic := range []string{"a", "b", "a", "b", "a", "b", "a", "b", "a", "b"} {
+		id, err := Publish(hub, topic, Event{Data: topic + strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	// Each ring holds the last 3 of its topic (a4 a6 a8, b5 b7 b9): the
+	// client saw b1, so a2 b3 come from the broker.
+	c := dialSSE(t, srv, "/multi?topics=a,b", dialOpts{headers: "Last-Event-ID: " + ids[1] + "\r\n"})
+	recvStream(t, opened)
+	if _, err := Publish(hub, "a", Event{Data: "a10"}); err != nil {
+		t.Fatal(err)
+	}
+	expectData(t, c.events(9), "a2", "b3", "a4", "b5", "a6", "b7", "a8", "b9", "a10")
+	if n := b.queries.Load(); n != 1 {
+		t.Errorf("broker history queried %d times; want 1", n)
+	}
+	// Within the rings: no query.
+	c2 := dialSSE(t, srv, "/multi?topics=a,b", dialOpts{headers: "Last-Event-ID: " + ids[8] + "\r\n"})
+	recvStream(t, opened)
+	expectData(t, c2.events(2), "b9", "a10")
+	if n := b.queries.Load(); n != 1 {
+		t.Errorf("broker history queried %d times; want still 1", n)
 	}
 }

@@ -465,6 +465,20 @@ type subscriber struct{ s *Stream }
 
 func (subscriber) Codec() loop.CodecID { return codec }
 
+// Replayed writes what the stream missed when it comes from the broker's
+// history after Join or Open returned (see loop.Replayer).
+func (sb subscriber) Replayed(missed []*loop.Publication, reset bool) {
+	s := sb.s
+	if s.closed {
+		return
+	}
+	topics := make([]string, len(s.subs))
+	for i, sub := range s.subs {
+		topics[i] = sub.Topic()
+	}
+	s.replay(missed, reset, strings.Join(topics, ","))
+}
+
 // Overflow closes a slow stream: the browser reconnects with
 // Last-Event-ID and gets what it missed from the topic history.
 func (sb subscriber) Overflow(c *loop.Conn) {
