@@ -7,7 +7,7 @@ FUZZTIME ?= 15s
 .PHONY: run test test-go test-norace test-portable test-bench-smoke deps fuzz vet bench
 
 run:
-	$(GO) run ./cmd/streamd
+	cd cmd/streamd && $(GO) run .
 
 deps:
 	./scripts/test-deps.sh
@@ -18,10 +18,14 @@ vet:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	cd cmd/streamd && $(GO) vet ./...
+	cd internal/thirdparty && $(GO) vet ./...
 	cd benchmarks && $(GO) vet ./...
 
 test-go:
 	$(GO) test -race -count=1 -timeout 15m ./...
+	cd cmd/streamd && $(GO) test -race -count=1 -timeout 15m ./...
+	cd internal/thirdparty && $(GO) test -race -count=1 -timeout 15m ./...
 
 # What -race cannot run: the zero-allocation tests (//go:build !race) and
 # every Example, without the race detector.
