@@ -1,12 +1,12 @@
 module github.com/streamd/streamd
 
-go 1.26.8
+go 1.25.0
 
 require (
 	github.com/klauspost/compress v1.20.3
 	github.com/panjf2000/gnet/v2 v2.9.7
 	go.uber.org/goleak v1.3.0
-	golang.org/x/sys v0.49.0
+	golang.org/x/sys v0.47.0
 )
 
 require (
