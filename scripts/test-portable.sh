@@ -8,12 +8,21 @@
 #     runtime.Stack parser elsewhere (selected here with -tags
 #     goroutine_stack);
 #   - gnet's other platforms: the library, commands and tests must build
-#     and vet for darwin/arm64 and freebsd/amd64 (kqueue instead of epoll,
-#     loop's *_other.go files).
+#     and vet for darwin/arm64, freebsd/amd64 and freebsd/386 (kqueue
+#     instead of epoll, loop's *_other.go files), in each module directory
+#     given (default: the library, ".");
+#   - the oldest Go the library claims: its tests and code must build and
+#     vet with the toolchain its go line names (fetched by the go command
+#     through GOTOOLCHAIN), which the newer Go in use here would not show.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO="${GO:-go}"
+root=$PWD
 failed=()
+
+if [ $# -eq 0 ]; then
+  set -- .
+fi
 
 host="$($GO env GOHOSTOS)/$($GO env GOHOSTARCH)"
 if [ "$host" = linux/amd64 ]; then
@@ -29,10 +38,17 @@ fi
 echo "test-portable: internal/goroutine and loop with -tags goroutine_stack (the portable runtime.Stack goroutine ID)"
 $GO test -count=1 -timeout 10m -tags goroutine_stack ./internal/goroutine/ ./loop/ || failed+=("goroutine_stack tests")
 
-for target in darwin/arm64 freebsd/amd64 freebsd/386; do
-  echo "test-portable: build and vet for $target"
-  GOOS=${target%/*} GOARCH=${target#*/} $GO build ./... || failed+=("$target build")
-  GOOS=${target%/*} GOARCH=${target#*/} $GO vet ./... || failed+=("$target vet")
+min=$($GO mod edit -print | awk '$1 == "go" { print $2 }')
+case "$min" in *.*.*) ;; *) min="$min.0" ;; esac
+echo "test-portable: the library with go$min, the Go its go line names"
+(GOTOOLCHAIN="go$min" $GO build ./... && GOTOOLCHAIN="go$min" $GO vet ./...) || failed+=("go$min build and vet")
+
+for mod in "$@"; do
+  for target in darwin/arm64 freebsd/amd64 freebsd/386; do
+    echo "test-portable: $mod: build and vet for $target"
+    (cd "$root/$mod" && GOOS=${target%/*} GOARCH=${target#*/} $GO build ./...) || failed+=("$mod $target build")
+    (cd "$root/$mod" && GOOS=${target%/*} GOARCH=${target#*/} $GO vet ./...) || failed+=("$mod $target vet")
+  done
 done
 
 # Every step runs; the failures are summed up at the end.
