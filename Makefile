@@ -55,8 +55,8 @@ test-norace:
 	GO=$(GO) ./scripts/test-norace.sh $(TEST_MODULES)
 
 # Code the host build never compiles: internal/goroutine's non-assembly
-# fallback (tests as GOARCH=386), darwin/freebsd builds of every module,
-# and the library with the oldest Go its go line admits.
+# fallbacks (GOARCH=386, -tags goroutine_stack), darwin/freebsd builds of
+# every module, and the library with the oldest Go its go line admits.
 test-portable:
 	GO=$(GO) ./scripts/test-portable.sh $(TEST_MODULES)
 
@@ -69,4 +69,4 @@ fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./httpcodec/ ./ws/ ./sse/ ./chunked/
+	$(GO) test -run '^$$' -bench . -benchmem ./httpcodec/ ./ws/... ./sse/ ./chunked/

@@ -64,6 +64,8 @@ func init() {
 // isSpace reports whether c is optional whitespace (OWS: SP or HTAB).
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
 
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
 // trimOWS trims SP and HTAB from both ends of b.
 func trimOWS(b []byte) []byte {
 	for len(b) > 0 && isSpace(b[0]) {
@@ -94,16 +96,22 @@ func equalFold(b []byte, s string) bool {
 func hasToken(v []byte, token string) bool {
 	for len(v) > 0 {
 		var elem []byte
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		elem, v = v[:i], v[min(i+1, len(v)):]
-		if equalFold(trimOWS(elem), token) {
+		elem, v = nextElem(v)
+		if equalFold(elem, token) {
 			return true
 		}
 	}
 	return false
+}
+
+// nextElem splits the first element, trimmed of OWS, off the
+// comma-separated list v (RFC 9110, Section 5.6.1).
+func nextElem(v []byte) (elem, rest []byte) {
+	i := 0
+	for i < len(v) && v[i] != ',' {
+		i++
+	}
+	return trimOWS(v[:i]), v[min(i+1, len(v)):]
 }
 
 // SWAR constants: eight copies of a byte in a uint64.

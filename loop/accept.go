@@ -74,12 +74,8 @@ func (s *Server) acceptLoop(ln net.Listener, stop <-chan struct{}) error {
 				delay = min(2*delay, acceptBackoffMax)
 			}
 			burst++
-			t := time.NewTimer(delay)
-			select {
-			case <-stop:
-				t.Stop()
+			if !sleep(delay, stop) {
 				return nil
-			case <-t.C:
 			}
 			continue
 		}
@@ -92,14 +88,23 @@ func (s *Server) acceptLoop(ln net.Listener, stop <-chan struct{}) error {
 			// dup(2) failed (EMFILE): the accepted client is lost, but the
 			// others wait in the backlog while we back off.
 			delay = max(delay, acceptBackoffMin)
-			t := time.NewTimer(delay)
-			select {
-			case <-stop:
-				t.Stop()
+			if !sleep(delay, stop) {
 				return nil
-			case <-t.C:
 			}
 		}
+	}
+}
+
+// sleep waits for d, or until stop is closed; it reports whether the
+// whole d passed.
+func sleep(d time.Duration, stop <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-stop:
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -114,47 +114,30 @@ func (c *Config) setDefaults() {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
 	}
-	if c.Loops <= 0 {
-		c.Loops = runtime.NumCPU()
-	}
-	if c.MaxConns <= 0 {
-		c.MaxConns = defaultMaxConns()
-	}
-	if c.ReadHeaderTimeout <= 0 {
-		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if c.ReadTimeout <= 0 {
-		c.ReadTimeout = DefaultReadTimeout
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if c.HighWatermark <= 0 {
-		c.HighWatermark = DefaultHighWatermark
-	}
+	orDefault(&c.Loops, runtime.NumCPU())
+	orDefault(&c.MaxConns, defaultMaxConns())
+	orDefault(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	orDefault(&c.ReadTimeout, DefaultReadTimeout)
+	orDefault(&c.IdleTimeout, DefaultIdleTimeout)
+	orDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	orDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	orDefault(&c.HighWatermark, DefaultHighWatermark)
 	if c.LowWatermark <= 0 || c.LowWatermark >= c.HighWatermark {
 		c.LowWatermark = min(DefaultLowWatermark, c.HighWatermark/4)
 	}
-	if c.QueueLimit <= 0 {
-		c.QueueLimit = DefaultQueueLimit
-	}
-	if c.MaxPendingInput <= 0 {
-		c.MaxPendingInput = DefaultMaxPendingInput
-	}
-	if c.MaxBufferedInput <= 0 {
-		c.MaxBufferedInput = DefaultMaxBufferedInput
-	}
-	if c.MaxConnsPerIP < 0 {
-		c.MaxConnsPerIP = 0
-	}
+	orDefault(&c.QueueLimit, DefaultQueueLimit)
+	orDefault(&c.MaxPendingInput, DefaultMaxPendingInput)
+	orDefault(&c.MaxBufferedInput, DefaultMaxBufferedInput)
+	c.MaxConnsPerIP = max(c.MaxConnsPerIP, 0)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+}
+
+// orDefault sets *v to def when it is unset (zero or negative).
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 

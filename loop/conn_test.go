@@ -366,9 +366,8 @@ func TestTakeOverPost(t *testing.T) {
 		ts := startServer(t, Config{Loops: loops}, func(s *Server) {
 			s.GET("/stream", func(ctx *Ctx) {
 				m := &lineMode{closed: make(chan error, 1)}
-				head := ctx.AppendStreamHead(nil, 200, "Content-Type: text/plain\r\n")
 				c := ctx.TakeOver(m)
-				c.Write(head)
+				ctx.WriteStreamHead(200, "Content-Type: text/plain\r\n")
 				modes <- m
 				conns <- c
 				go func() {
@@ -444,8 +443,8 @@ func TestTakeOverInput(t *testing.T) {
 				c.EndMode(true)
 				return i + 1, nil
 			}}
-			c := ctx.TakeOver(mode)
-			c.Write(ctx.AppendStreamHead(nil, 101, "Upgrade: test\r\nConnection: Upgrade\r\n"))
+			ctx.TakeOver(mode)
+			ctx.WriteStreamHead(101, "Upgrade: test\r\nConnection: Upgrade\r\n")
 		})
 	})
 	c := dial(t, ts.addr)
@@ -540,15 +539,53 @@ func TestLoopPostAndOnLoop(t *testing.T) {
 	}
 	for _, l := range ts.Loops() {
 		if l.OnLoop() {
-			t.Errorf("Loop %d: OnLoop true on the test goroutine", l.Index)
+			t.Errorf("Loop %d: OnLoop true on the test goroutine", l.Index())
 		}
 		ch := make(chan bool, 1)
 		if err := l.Post(func() { ch <- l.OnLoop() }); err != nil {
 			t.Fatal(err)
 		}
 		if !<-ch {
-			t.Errorf("Loop %d: OnLoop false inside Post", l.Index)
+			t.Errorf("Loop %d: OnLoop false inside Post", l.Index())
 		}
+	}
+}
+
+// TestLoopsAll checks that Loops lists every event loop as soon as the
+// server is ready, before any client connected, and that the placeholder
+// connections which find the loops are not counted as clients.
+func TestLoopsAll(t *testing.T) {
+	const n = 3
+	ts := startServer(t, Config{Loops: n}, basicRoutes)
+	loops := ts.Loops()
+	if len(loops) != n {
+		t.Fatalf("len(Loops()) = %d before any connection; want %d", len(loops), n)
+	}
+	for i, l := range loops {
+		if l.Index() != i {
+			t.Errorf("Loops()[%d].Index() = %d; want %d", i, l.Index(), i)
+		}
+		ch := make(chan bool, 1)
+		if err := l.Post(func() { ch <- l.OnLoop() }); err != nil {
+			t.Fatalf("Loops()[%d].Post: %v", i, err)
+		}
+		if !<-ch {
+			t.Errorf("Loops()[%d]: OnLoop false inside Post", i)
+		}
+	}
+	if st := ts.Stats(); st.Accepted != 0 || st.Open != 0 {
+		t.Errorf("Stats() Accepted %d, Open %d before any client; want 0, 0", st.Accepted, st.Open)
+	}
+	// Clients land on the listed loops: no loop is created later.
+	var conns []*rawConn
+	for range 2 * n {
+		c := dial(t, ts.addr)
+		resp, _ := c.roundTrip("GET", get("/hello"))
+		checkStatus(t, resp, 200)
+		conns = append(conns, c)
+	}
+	if got := len(ts.Loops()); got != n {
+		t.Errorf("len(Loops()) = %d after %d clients; want %d", got, len(conns), n)
 	}
 }
 

@@ -120,6 +120,24 @@ func (p *producer) result(t *testing.T) produced {
 	}
 }
 
+// stalledStream requests a stream on a client with a small receive
+// buffer, waits until the stream's producer stalls on backpressure, then
+// reads the response head and checks it against wantHead. It returns the
+// client, the producer and a reader at the start of the body.
+func stalledStream(t *testing.T, addr, req, wantHead string, prodc <-chan *producer) (*peer, *producer, *bufio.Reader) {
+	t.Helper()
+	cl := dialPeer(t, "client", addr, smallRcvBuf)
+	cl.send(req)
+	prod := receiveProducer(t, prodc)
+	prod.waitStalled(t)
+	br := bufio.NewReaderSize(cl.conn, 64<<10)
+	_ = cl.conn.SetReadDeadline(time.Now().Add(3 * testsrv.Timeout))
+	if head := readHead(t, br); norm([]byte(head)) != wantHead {
+		t.Fatalf("head %q; want %q", head, wantHead)
+	}
+	return cl, prod, br
+}
+
 func receiveProducer(t *testing.T, ch <-chan *producer) *producer {
 	t.Helper()
 	select {
@@ -203,23 +221,14 @@ func TestOutcomeWSSendBinaryFromGoroutine(t *testing.T) {
 			}})
 		})
 	})
-	cl := dialPeer(t, "client", addr, smallRcvBuf)
-	cl.send(reqWS("/ws"))
-	prod := receiveProducer(t, prodc)
-	prod.waitStalled(t)
-
-	br := bufio.NewReaderSize(cl.conn, 64<<10)
-	_ = cl.conn.SetReadDeadline(time.Now().Add(3 * testsrv.Timeout))
-	if head := readHead(t, br); norm([]byte(head)) != headWS {
-		t.Fatalf("head %q; want %q", head, headWS)
-	}
+	cl, prod, br := stalledStream(t, addr, reqWS("/ws"), headWS, prodc)
 	var got []int
 	for {
 		op, payload, err := readServerFrame(br)
 		if err != nil {
 			t.Fatalf("after %d messages: %v", len(got), err)
 		}
-		if op == ws.OpClose {
+		if op == opClose {
 			if want := "\x03\xe8done"; string(payload) != want {
 				t.Errorf("close payload %q; want %q", payload, want)
 			}
@@ -294,16 +303,7 @@ func TestOutcomeSSESendFromGoroutine(t *testing.T) {
 			})
 		})
 	})
-	cl := dialPeer(t, "client", addr, smallRcvBuf)
-	cl.send(reqKeep("/events"))
-	prod := receiveProducer(t, prodc)
-	prod.waitStalled(t)
-
-	br := bufio.NewReaderSize(cl.conn, 64<<10)
-	_ = cl.conn.SetReadDeadline(time.Now().Add(3 * testsrv.Timeout))
-	if head := readHead(t, br); norm([]byte(head)) != headSSE {
-		t.Fatalf("head %q; want %q", head, headSSE)
-	}
+	_, prod, br := stalledStream(t, addr, reqKeep("/events"), headSSE, prodc)
 	var got []int
 	for {
 		line, err := br.ReadString('\n')

@@ -95,12 +95,24 @@ func wsCloseFrame(code uint16, reason string) string {
 
 func sseData(s string) string { return "data: " + s + "\n\n" }
 
-// maskedFrame is a client frame (masked, as RFC 6455 requires).
-func maskedFrame(op ws.Opcode, payload []byte) string {
-	return string(ws.AppendMaskedFrame(nil, op, true, false, [4]byte{1, 2, 3, 4}, payload))
+// Frame opcodes (RFC 6455, Section 5.2); the codec is internal to ws.
+const (
+	opText  = 0x1
+	opClose = 0x8
+)
+
+// maskedFrame is a whole client frame (masked, as RFC 6455 requires)
+// with a payload under 126 bytes.
+func maskedFrame(op byte, payload []byte) string {
+	key := [4]byte{1, 2, 3, 4}
+	b := append([]byte{0x80 | op, 0x80 | byte(len(payload))}, key[:]...)
+	for i, c := range payload {
+		b = append(b, c^key[i&3])
+	}
+	return string(b)
 }
 
-var clientClose1000 = maskedFrame(ws.OpClose, []byte{0x03, 0xe8})
+var clientClose1000 = maskedFrame(opClose, []byte{0x03, 0xe8})
 
 var dateLine = regexp.MustCompile(`(?m)^Date: [^\r\n]*\r\n`)
 
@@ -475,7 +487,7 @@ func runCrossCase(t *testing.T, st crossStream, a crossAction, k crossKind) {
 	d.send(k.request)
 	if k.ws {
 		d.readUntil("\r\n\r\n")
-		d.send(maskedFrame(ws.OpText, []byte("go")))
+		d.send(maskedFrame(opText, []byte("go")))
 		d.readUntil(wsClose1000)
 		d.send(clientClose1000)
 	}

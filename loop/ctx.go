@@ -1,8 +1,7 @@
 package loop
 
 import (
-	"strconv"
-	"sync/atomic"
+	"net"
 
 	"github.com/streamd/streamd/httpcodec"
 )
@@ -25,17 +24,6 @@ type Ctx struct {
 	ct        ctCache // the loop's Content-Type line cache, kept across requests
 }
 
-// ctCache holds "Content-Type: <ct>\r\nContent-Length: " for the content
-// type of the last response: handlers nearly always pass the same
-// constant, and one copy of the cached line replaces four appends.
-type ctCache struct {
-	ct   string
-	line []byte
-}
-
-// maxCachedCT bounds the content types worth caching.
-const maxCachedCT = 128
-
 func (c *Ctx) reset(conn *Conn, req *httpcodec.Request) {
 	c.conn, c.el, c.req = conn, conn.el, req
 	c.nparams = 0
@@ -55,8 +43,8 @@ func (c *Ctx) release() {
 // connection's input, valid until the handler returns.
 func (c *Ctx) Request() *httpcodec.Request { return c.req }
 
-// Conn returns the connection the request came on.
-func (c *Ctx) Conn() *Conn { return c.conn }
+// RemoteAddr returns the client's address.
+func (c *Ctx) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
 
 // Method returns the request method.
 func (c *Ctx) Method() string { return string(c.req.Method) }
@@ -91,12 +79,7 @@ func (c *Ctx) KeepAlive() bool { return c.keepAlive }
 // SetHeader adds a response header line. Name and value must be valid
 // header tokens/values (httpcodec.ValidHeaderName/ValidHeaderValue);
 // invalid ones are dropped rather than risk response splitting.
-func (c *Ctx) SetHeader(name, value string) {
-	if !httpcodec.ValidHeaderName(name) || !httpcodec.ValidHeaderValue(value) {
-		return
-	}
-	c.headers = httpcodec.AppendHeader(c.headers, name, value)
-}
+func (c *Ctx) SetHeader(name, value string) { c.headers = appendHeaderLine(c.headers, name, value) }
 
 // Text answers with a text/plain body.
 func (c *Ctx) Text(status int, body string) {
@@ -121,199 +104,14 @@ func (c *Ctx) respond(status int, contentType, sbody string, body []byte) {
 		return
 	}
 	c.responded = true
-	n := len(sbody) + len(body)
 	el := c.el
 	el.own(c.conn)
-	if c.keepAlive && c.req.ProtoMinor == 0 {
-		// An HTTP/1.0 client assumes close unless told otherwise
-		// (RFC 9112, Section 9.3).
-		c.headers = append(c.headers, connKeepAlive...)
-	}
-	out := c.ct.appendHead(el.out, status, contentType, n, c.keepAlive, c.headers)
-	if bodyAllowed(status) && string(c.req.Method) != "HEAD" {
-		if len(sbody) > 0 {
-			out = append(out, sbody...)
-		}
-		if len(body) > 0 {
-			out = append(out, body...)
-		}
-	}
-	el.out = out
+	h := c.respHead()
+	el.out = appendResponse(el.out, &c.ct, &h, status, contentType, sbody, body)
 }
 
-// bodyAllowed reports whether status may carry a body (RFC 9110 §6.4.1).
-func bodyAllowed(status int) bool {
-	return status >= 200 && status != 204 && status != 304
-}
-
-var connKeepAlive = []byte("Connection: keep-alive\r\n")
-
-// appendHead writes the status line and headers of a fixed-length response.
-func appendHead(dst []byte, status int, contentType string, contentLength int, keepAlive bool, extra []byte) []byte {
-	var none ctCache
-	return none.appendHead(dst, status, contentType, contentLength, keepAlive, extra)
-}
-
-// appendHead is the package's appendHead with the Content-Type and
-// Content-Length lines taken from (and put in) cc.
-func (cc *ctCache) appendHead(dst []byte, status int, contentType string, contentLength int, keepAlive bool, extra []byte) []byte {
-	dst = httpcodec.AppendHead(dst, status)
-	if !bodyAllowed(status) {
-		if contentType != "" {
-			dst = appendContentType(dst, contentType)
-		}
-	} else if contentType == "" {
-		dst = append(dst, "Content-Length: "...)
-		dst = appendLength(dst, contentLength)
-	} else {
-		if contentType != cc.ct {
-			if len(contentType) > maxCachedCT {
-				dst = appendContentType(dst, contentType)
-				dst = append(dst, "Content-Length: "...)
-				return finishHead(appendLength(dst, contentLength), keepAlive, extra)
-			}
-			cc.ct = contentType
-			cc.line = appendContentType(cc.line[:0], contentType)
-			cc.line = append(cc.line, "Content-Length: "...)
-		}
-		dst = append(dst, cc.line...)
-		dst = appendLength(dst, contentLength)
-	}
-	return finishHead(dst, keepAlive, extra)
-}
-
-func appendContentType(dst []byte, contentType string) []byte {
-	dst = append(dst, "Content-Type: "...)
-	dst = append(dst, contentType...)
-	return append(dst, "\r\n"...)
-}
-
-// finishHead appends "Connection: close" unless keepAlive, the extra
-// header lines and the blank line ending the head.
-func finishHead(dst []byte, keepAlive bool, extra []byte) []byte {
-	if !keepAlive {
-		dst = append(dst, "Connection: close\r\n"...)
-	}
-	if len(extra) > 0 {
-		dst = append(dst, extra...)
-	}
-	return append(dst, '\r', '\n')
-}
-
-// appendLength appends the Content-Length value n and CRLF; small bodies,
-// the common case, skip strconv's division loop.
-func appendLength(dst []byte, n int) []byte {
-	switch {
-	case uint(n) < 10:
-		return append(dst, byte('0'+n), '\r', '\n')
-	case uint(n) < 100:
-		return append(dst, byte('0'+n/10), byte('0'+n%10), '\r', '\n')
-	case uint(n) < 1000:
-		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10), '\r', '\n')
-	}
-	dst = strconv.AppendInt(dst, int64(n), 10)
-	return append(dst, "\r\n"...)
-}
-
-// AppendStreamHead appends the head of a response without a length (a
-// stream): status line, Server, Date, the given extra header lines
-// (complete "Name: value\r\n" lines) and the headers set with SetHeader,
-// then the blank line. Streaming packages use it before TakeOver.
-func (c *Ctx) AppendStreamHead(dst []byte, status int, extra string) []byte {
-	dst = httpcodec.AppendHead(dst, status)
-	dst = append(dst, extra...)
-	dst = append(dst, c.headers...)
-	return append(dst, "\r\n"...)
-}
-
-// WriteStreamHead writes the head of a response without a length (a
-// stream), as AppendStreamHead builds it, straight into the connection's
-// corked output: no intermediate buffer. Call it after TakeOver.
-func (c *Ctx) WriteStreamHead(status int, extra string) {
-	el := c.el
-	if el.corked == c.conn {
-		el.out = c.AppendStreamHead(el.out, status, extra)
-		return
-	}
-	c.conn.Write(c.AppendStreamHead(nil, status, extra))
-}
-
-// TakeOver hands the connection to m: no automatic response is written,
-// later input goes to m.OnData, and m ends the stream with Conn.EndMode
-// or Conn.Close. The caller writes the response head itself (with
-// Conn.Write, corked with anything else this callback writes).
-func (c *Ctx) TakeOver(m Mode) *Conn {
-	if c.responded {
-		panic("BUG: loop: TakeOver after the response was written")
-	}
-	c.responded, c.tookOver = true, true
-	c.conn.mode = m
-	c.conn.modeAt = 0
-	c.el.reschedule(c.conn)
-	return c.conn
-}
-
-// Defer tells the loop that the response will come later, from any
-// goroutine, through the returned Deferred. Headers set with SetHeader
-// before Defer are part of the reply. Pipelined requests behind
-// this one wait, so responses stay in order. Copy what the goroutine
-// needs from the request first: the Ctx and its slices are reused.
-func (c *Ctx) Defer() *Deferred {
-	if c.responded {
-		panic("BUG: loop: Defer after the response was written")
-	}
-	c.responded, c.deferred = true, true
-	return &Deferred{conn: c.conn, keepAlive: c.keepAlive, head: string(c.req.Method) == "HEAD",
-		http10: c.req.ProtoMinor == 0, headers: string(c.headers)}
-}
-
-// Deferred is a response promised by a handler that called Ctx.Defer.
-//
-// # Concurrency
-//
-// Its methods are safe from any goroutine; only the first reply counts.
-type Deferred struct {
-	conn      *Conn
-	keepAlive bool
-	head      bool
-	http10    bool
-	headers   string // header lines set with SetHeader before Defer
-	done      atomic.Bool
-}
-
-// Reply sends the response. body is not copied: do not modify it after
-// the call. It returns ErrAlreadyResponded on a second call and
-// ErrServerClosed when the server has stopped. The reply is never dropped
-// for a full queue.
-func (d *Deferred) Reply(status int, contentType string, body []byte) error {
-	if !d.done.CompareAndSwap(false, true) {
-		return ErrAlreadyResponded
-	}
-	return d.conn.PostControl(func(c *Conn) {
-		el := c.el
-		keepAlive := d.keepAlive && !el.srv.draining.Load()
-		prev := el.cork(c)
-		extra := []byte(d.headers)
-		if keepAlive && d.http10 {
-			extra = append(extra, connKeepAlive...)
-		}
-		el.out = appendHead(el.out, status, contentType, len(body), keepAlive, extra)
-		if !d.head && bodyAllowed(status) {
-			el.out = append(el.out, body...)
-		}
-		c.deferred = false
-		c.lastActive = el.srv.tickNow()
-		if !keepAlive {
-			c.CloseAfterFlush()
-		} else {
-			el.reschedule(c)
-			el.process(c) // serve pipelined requests that waited
-		}
-		el.uncork(prev)
-	})
-}
-
-// Text is Reply with a text/plain body.
-func (d *Deferred) Text(status int, body string) error {
-	return d.Reply(status, "text/plain; charset=utf-8", []byte(body))
+// respHead describes the response to the current request.
+func (c *Ctx) respHead() respHead {
+	return respHead{headers: c.headers, keepAlive: c.keepAlive,
+		http10: c.req.ProtoMinor == 0, head: string(c.req.Method) == "HEAD"}
 }

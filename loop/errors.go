@@ -48,3 +48,17 @@ var (
 	// ErrShutdown: graceful shutdown ended the connection.
 	ErrShutdown = errors.New("loop: server shutting down")
 )
+
+// Hub errors.
+var (
+	// ErrTooManyTopics is returned when a new topic would exceed
+	// HubConfig.MaxTopics.
+	ErrTooManyTopics = errors.New("loop: too many topics")
+	// ErrBacklog is returned by Publish when a loop still has
+	// HubConfig.MaxBacklog undelivered messages of the topic: the loops
+	// cannot keep up. Nothing was published (no subscriber gets it, the
+	// history does not record it); the publisher may retry later.
+	ErrBacklog = errors.New("loop: publish backlog full")
+	// ErrBadTopic is returned for an empty topic name.
+	ErrBadTopic = errors.New("loop: empty topic name")
+)

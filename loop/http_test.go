@@ -265,6 +265,68 @@ func TestDeferredPipelined(t *testing.T) {
 	})
 }
 
+// TestDeferredHeaders checks the headers of a deferred reply: those set
+// with Ctx.SetHeader before Defer, those Deferred.SetHeader adds from the
+// goroutine (invalid ones dropped, none after the reply), and the
+// Connection header an HTTP/1.0 client needs to stay connected.
+func TestDeferredHeaders(t *testing.T) {
+	replied := make(chan struct{}, 4)
+	ts := startServer(t, Config{Loops: 1}, func(s *Server) {
+		basicRoutes(s)
+		s.GET("/dh", func(c *Ctx) {
+			c.SetHeader("X-Before", "1")
+			d := c.Defer()
+			go func() {
+				d.SetHeader("X-After", "2")
+				d.SetHeader("X-Bad", "a\r\nX-Injected: 1")
+				_ = d.Text(200, "ok")
+				d.SetHeader("X-Late", "3")
+				replied <- struct{}{}
+			}()
+		})
+	})
+	for _, tt := range []struct {
+		name, req, conn string
+	}{
+		{"1.1", get("/dh"), ""},
+		{"1.0 keep-alive", "GET /dh HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "keep-alive"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := dial(t, ts.addr)
+			resp, body := c.roundTrip("GET", tt.req)
+			checkStatus(t, resp, 200)
+			if body != "ok" {
+				t.Errorf("body %q; want %q", body, "ok")
+			}
+			for name, want := range map[string]string{"X-Before": "1", "X-After": "2", "X-Bad": "", "X-Injected": "", "X-Late": "", "Connection": tt.conn} {
+				if got := resp.Header.Get(name); got != want {
+					t.Errorf("%s: %q; want %q", name, got, want)
+				}
+			}
+			select {
+			case <-replied:
+			case <-time.After(testTimeout):
+				t.Fatal("the deferred goroutine did not finish")
+			}
+			// Still connected: the next request is answered.
+			resp, _ = c.roundTrip("GET", strings.Replace(tt.req, "/dh", "/hello", 1))
+			checkStatus(t, resp, 200)
+		})
+	}
+}
+
+func TestCtxRemoteAddr(t *testing.T) {
+	ts := startServer(t, Config{Loops: 1}, func(s *Server) {
+		s.GET("/remote", func(c *Ctx) { c.Text(200, c.RemoteAddr().String()) })
+	})
+	c := dial(t, ts.addr)
+	resp, body := c.roundTrip("GET", get("/remote"))
+	checkStatus(t, resp, 200)
+	if want := c.LocalAddr().String(); body != want {
+		t.Errorf("RemoteAddr() = %q; want the client's address %q", body, want)
+	}
+}
+
 func TestMethodsAndRouting(t *testing.T) {
 	forLoops(t, func(t *testing.T, loops int) {
 		ts := startServer(t, Config{Loops: loops}, basicRoutes)

@@ -3,6 +3,7 @@ package loop
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -16,7 +17,7 @@ import (
 )
 
 // hubTestCodec frames a message as "ID DATA\n".
-var hubTestCodec = RegisterCodec(func(dst []byte, m *Message) []byte {
+var hubTestCodec = RegisterCodec(func(dst []byte, m *Publication) []byte {
 	dst = append(dst, m.ID...)
 	dst = append(dst, ' ')
 	dst = append(dst, m.Data...)
@@ -26,7 +27,7 @@ var hubTestCodec = RegisterCodec(func(dst []byte, m *Message) []byte {
 // hubFrameCodec frames a message like a WebSocket server frame (a short
 // header and the payload), so the hub runs with two codecs here as it
 // does in cmd/streamd (SSE and WebSocket).
-var hubFrameCodec = RegisterCodec(func(dst []byte, m *Message) []byte {
+var hubFrameCodec = RegisterCodec(func(dst []byte, m *Publication) []byte {
 	dst = append(dst, 0x81, byte(min(len(m.Data), 126)))
 	return append(dst, m.Data...)
 })
@@ -59,10 +60,9 @@ func hubRoutes(hub *Hub, subs chan<- *hubSub) func(*Server) {
 		s.GET("/sub", func(c *Ctx) {
 			topic, _ := c.Query("topic")
 			last, resume := c.Query("last")
-			head := c.AppendStreamHead(nil, 200, "Content-Type: text/plain\r\n")
 			h := &hubSub{closed: make(chan struct{})}
 			conn := c.TakeOver(h)
-			conn.Write(head)
+			c.WriteStreamHead(200, "Content-Type: text/plain\r\n")
 			sub, missed, reset, err := hub.Subscribe(conn, topic, h, Resume{LastID: last, Enabled: resume})
 			if err != nil {
 				conn.Write([]byte("ERR " + err.Error() + "\n"))
@@ -152,15 +152,15 @@ func TestHubPolicyString(t *testing.T) {
 
 func TestHubErrors(t *testing.T) {
 	h := newTestHub(t, HubConfig{MaxTopics: 2})
-	if _, err := h.Publish("", Message{}); !errors.Is(err, ErrBadTopic) {
+	if _, err := h.Publish("", Publication{}); !errors.Is(err, ErrBadTopic) {
 		t.Errorf("Publish(\"\") = %v; want ErrBadTopic", err)
 	}
 	for _, name := range []string{"a", "b", "a"} {
-		if _, err := h.Publish(name, Message{Data: []byte("x")}); err != nil {
+		if _, err := h.Publish(name, Publication{Data: []byte("x")}); err != nil {
 			t.Errorf("Publish(%q) = %v", name, err)
 		}
 	}
-	if _, err := h.Publish("c", Message{}); !errors.Is(err, ErrTooManyTopics) {
+	if _, err := h.Publish("c", Publication{}); !errors.Is(err, ErrTooManyTopics) {
 		t.Errorf("third topic: %v; want ErrTooManyTopics", err)
 	}
 	if st := h.TopicStats("a"); st.Published != 2 || st.Subscribers != 0 {
@@ -178,7 +178,7 @@ func TestHubHistory(t *testing.T) {
 	h := newTestHub(t, HubConfig{Topics: map[string]TopicConfig{"r": {RingSize: 4}}})
 	ids := []string{""} // ids[i] is message i's
 	for i := 1; i <= 10; i++ {
-		m := Message{Data: []byte("m" + strconv.Itoa(i))}
+		m := Publication{Data: []byte("m" + strconv.Itoa(i))}
 		want := h.epoch + "-" + strconv.Itoa(i)
 		if i == 9 {
 			m.ID, want = "custom", "custom"
@@ -206,16 +206,15 @@ func TestHubHistory(t *testing.T) {
 		{ids[7], "m8 m9 m10", true},
 		{"custom", "m10", true},
 		{ids[10], "", true},
-		{ids[6], ring, false},             // fell out of the 4-slot ring
-		{h.epoch + "-9", ring, false},     // never sent: #9 had a custom id
+		{ids[6], ring, true},              // fell out of the 4-slot ring, but everything after it is in
+		{ids[5], ring, false},             // #6 fell out too: gone
+		{h.epoch + "-9", "m10", true},     // #9's place in the sequence (it had a custom id)
 		{other.epoch + "-8", ring, false}, // another hub's (an earlier process's) #8
 		{"8", ring, false},                // not an id of this hub
 		{"", ring, false},
 	}
 	for _, tt := range tests {
-		tp.mu.Lock()
-		msgs, found := tp.history(tt.last)
-		tp.mu.Unlock()
+		msgs, found := ringHistory(h, tp, tt.last)
 		var got []string
 		for _, m := range msgs {
 			got = append(got, string(m.Data))
@@ -240,12 +239,12 @@ func TestHubBacklog(t *testing.T) {
 	}
 	<-blocked
 	for i := 1; i <= 8; i++ {
-		if _, err := hub.Publish("b", Message{Data: []byte("x")}); err != nil {
+		if _, err := hub.Publish("b", Publication{Data: []byte("x")}); err != nil {
 			close(block)
 			t.Fatalf("Publish #%d: %v", i, err)
 		}
 	}
-	_, err := hub.Publish("b", Message{Data: []byte("x")})
+	_, err := hub.Publish("b", Publication{Data: []byte("x")})
 	close(block)
 	if !errors.Is(err, ErrBacklog) {
 		t.Fatalf("Publish past MaxBacklog = %v; want ErrBacklog", err)
@@ -256,7 +255,7 @@ func TestHubBacklog(t *testing.T) {
 	for i := 1; i <= 8; i++ {
 		hc.expect(hub.epoch + "-" + strconv.Itoa(i) + " x")
 	}
-	if _, err := hub.Publish("b", Message{Data: []byte("y")}); err != nil {
+	if _, err := hub.Publish("b", Publication{Data: []byte("y")}); err != nil {
 		t.Fatalf("Publish after the loop caught up: %v", err)
 	}
 	hc.expect(hub.epoch + "-9 y")
@@ -268,7 +267,7 @@ func TestHubSubscribeResume(t *testing.T) {
 		subs := make(chan *hubSub, 4)
 		ts := startServer(t, Config{Loops: loops}, hubRoutes(hub, subs))
 		for i := 1; i <= 5; i++ {
-			if _, err := hub.Publish("t", Message{Data: []byte("m" + strconv.Itoa(i))}); err != nil {
+			if _, err := hub.Publish("t", Publication{Data: []byte("m" + strconv.Itoa(i))}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -281,7 +280,7 @@ func TestHubSubscribeResume(t *testing.T) {
 		if st := hub.TopicStats("t"); st.Subscribers != 3 {
 			t.Fatalf("Subscribers = %d; want 3", st.Subscribers)
 		}
-		if _, err := hub.Publish("t", Message{Data: []byte("m6")}); err != nil {
+		if _, err := hub.Publish("t", Publication{Data: []byte("m6")}); err != nil {
 			t.Fatal(err)
 		}
 		for _, cl := range []*hubClient{a, b, c} {
@@ -309,7 +308,7 @@ func TestHubResumeAfterRestart(t *testing.T) {
 	old := newTestHub(t, cfg)
 	var oldIDs []string
 	for i := 1; i <= 15; i++ {
-		id, err := old.Publish("t", Message{Data: []byte("old" + strconv.Itoa(i))})
+		id, err := old.Publish("t", Publication{Data: []byte("old" + strconv.Itoa(i))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,7 +322,7 @@ func TestHubResumeAfterRestart(t *testing.T) {
 		t.Helper()
 		for range n {
 			data := "new" + strconv.Itoa(len(lines)+1)
-			id, err := hub.Publish("t", Message{Data: []byte(data)})
+			id, err := hub.Publish("t", Publication{Data: []byte(data)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -370,14 +369,12 @@ func TestHubResumeAfterRestart(t *testing.T) {
 // nothing is ever encoded into a shared message later.
 func TestHubFramesAtPublish(t *testing.T) {
 	h := newTestHub(t, HubConfig{})
-	id, err := h.Publish("f", Message{Event: "e", Data: []byte("hello")})
+	id, err := h.Publish("f", Publication{Event: "e", Data: []byte("hello")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tp, _ := h.topic("f", false)
-	tp.mu.Lock()
-	msgs, _ := tp.history("")
-	tp.mu.Unlock()
+	msgs, _ := ringHistory(h, tp, "")
 	if len(msgs) != 1 {
 		t.Fatalf("history has %d messages; want 1", len(msgs))
 	}
@@ -396,45 +393,83 @@ func TestHubFramesAtPublish(t *testing.T) {
 			t.Error("RegisterCodec after a publish did not panic")
 		}
 	}()
-	RegisterCodec(func(dst []byte, _ *Message) []byte { return dst })
+	RegisterCodec(func(dst []byte, _ *Publication) []byte { return dst })
 }
 
-// goBroker delivers each message from a goroutine of its own, as a broker
-// adapter does from its connection's goroutines. With wait set, Publish
-// waits for the local delivery and returns its id and error; without,
-// Publish returns at once (a broker whose local delivery comes back
-// later) with no id.
+// goBroker sequences messages as the in-process broker does but delivers
+// them from a goroutine of its own, in order, as a broker adapter does
+// from its connection's goroutine. With wait set, Publish waits for the
+// local delivery; without, it returns at once (the delivery comes later).
 type goBroker struct {
 	wait    bool
-	deliver DeliverFunc
-	wg      sync.WaitGroup
+	deliver func(Delivery) error
+	mu      sync.Mutex
+	seq     uint64
+	queue   chan goDelivery
+	done    chan struct{}
 }
 
-func (b *goBroker) Start(deliver DeliverFunc) error {
+type goDelivery struct {
+	d   Delivery
+	err chan error
+}
+
+func (b *goBroker) Start(deliver func(Delivery) error) error {
 	b.deliver = deliver
+	b.queue = make(chan goDelivery, 1024)
+	b.done = make(chan struct{})
+	go func() {
+		defer close(b.done)
+		for gd := range b.queue {
+			gd.err <- b.deliver(gd.d)
+		}
+	}()
 	return nil
 }
 
-func (b *goBroker) Publish(topic string, m Message) (string, error) {
-	type result struct {
-		id  string
-		err error
+func (b *goBroker) Epoch() string { return "gobroker" }
+
+func (b *goBroker) Publish(_ context.Context, topic string, d Delivery) (uint64, error) {
+	b.mu.Lock()
+	b.seq++
+	d.Topic, d.Seq = topic, b.seq
+	gd := goDelivery{d: d, err: make(chan error, 1)}
+	b.queue <- gd
+	b.mu.Unlock()
+	if b.wait {
+		return d.Seq, <-gd.err
 	}
-	done := make(chan result, 1)
-	b.wg.Go(func() {
-		id, err := b.deliver(topic, m)
-		done <- result{id, err}
-	})
-	if !b.wait {
-		return "", nil
-	}
-	r := <-done
-	return r.id, r.err
+	return d.Seq, nil
+}
+
+func (*goBroker) Watch(string)   {}
+func (*goBroker) Unwatch(string) {}
+func (*goBroker) History(context.Context, []string, uint64, int) ([]Delivery, bool, error) {
+	return nil, false, nil
 }
 
 func (b *goBroker) Close() error {
-	b.wg.Wait()
+	close(b.queue)
+	<-b.done
 	return nil
+}
+
+// ringHistory reads a topic's ring as Resume does: the messages after
+// last and whether the ring holds all of them (else the whole ring).
+func ringHistory(h *Hub, tp *topic, last string) (msgs []*Publication, found bool) {
+	h.deliverMu.Lock()
+	defer h.deliverMu.Unlock()
+	after, ok := h.parseID(last)
+	if !ok {
+		after, ok = tp.byID(last)
+	}
+	if ok {
+		if msgs, complete := tp.after(after, h.seq); complete {
+			return msgs, true
+		}
+	}
+	msgs, _ = tp.after(0, h.seq)
+	return msgs, false
 }
 
 // TestHubConcurrent is for -race: publishers on several goroutines
@@ -450,7 +485,7 @@ func TestHubConcurrent(t *testing.T) {
 	}{
 		{"memory", func() Broker { return nil }, true},
 		{"deliver from goroutines", func() Broker { return &goBroker{wait: true} }, true},
-		{"deliver later", func() Broker { return &goBroker{} }, false},
+		{"deliver later", func() Broker { return &goBroker{} }, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			const publishers, per, joiners = 4, 100, 12
@@ -461,9 +496,7 @@ func TestHubConcurrent(t *testing.T) {
 			// ringIDs reads the history as Subscribe does, then the
 			// messages without the lock, as loops and codecs do.
 			ringIDs := func() []string {
-				tp.mu.Lock()
-				msgs, _ := tp.history("")
-				tp.mu.Unlock()
+				msgs, _ := ringHistory(hub, tp, "")
 				ids := make([]string, 0, len(msgs))
 				for _, m := range msgs {
 					if !bytes.HasPrefix(m.Frame(hubTestCodec), []byte(m.ID+" ")) || len(m.Frame(hubFrameCodec)) != 2+len(m.Data) {
@@ -482,7 +515,7 @@ func TestHubConcurrent(t *testing.T) {
 			for p := range publishers {
 				wg.Go(func() {
 					for i := range per {
-						id, err := hub.Publish("c", Message{Data: []byte(fmt.Sprintf("%d:%d", p, i))})
+						id, err := hub.Publish("c", Publication{Data: []byte(fmt.Sprintf("%d:%d", p, i))})
 						if err != nil {
 							t.Errorf("Publish: %v", err)
 							return
@@ -537,7 +570,7 @@ func TestHubConcurrent(t *testing.T) {
 			}
 			// A broker that delivers later may still be delivering.
 			waitFor(t, "every message delivered", func() bool { return hub.TopicStats("c").Published == publishers*per })
-			if _, err := hub.Publish("c", Message{Data: []byte("end")}); err != nil {
+			if _, err := hub.Publish("c", Publication{Data: []byte("end")}); err != nil {
 				t.Fatal(err)
 			}
 
@@ -639,7 +672,7 @@ func TestHubSlowClose(t *testing.T) {
 			time.Sleep(100 * time.Microsecond)
 			continue
 		}
-		if _, err := hub.Publish("s", Message{Data: []byte(payload)}); err != nil {
+		if _, err := hub.Publish("s", Publication{Data: []byte(payload)}); err != nil {
 			if !errors.Is(err, ErrBacklog) {
 				t.Fatal(err)
 			}
@@ -648,7 +681,7 @@ func TestHubSlowClose(t *testing.T) {
 		}
 		published++
 	}
-	if _, err := hub.Publish("s", Message{Data: []byte("end")}); err != nil {
+	if _, err := hub.Publish("s", Publication{Data: []byte("end")}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -678,7 +711,7 @@ func BenchmarkHubPublish(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
 			for b.Loop() {
-				if _, err := h.Publish("bench", Message{Event: "e", Data: data}); err != nil {
+				if _, err := h.Publish("bench", Publication{Event: "e", Data: data}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -137,6 +137,17 @@ func (el *eventLoop) stash(c *Conn) {
 // connection closes; it reports false then.
 func (el *eventLoop) appendInput(c *Conn, b []byte) bool {
 	p := el.pendFor(c)
+	budget := int64(el.srv.cfg.MaxBufferedInput)
+	// Check the budget before allocating: a refused client must not cost
+	// the buffer it was refused.
+	need := len(p.in) + len(b)
+	if p.want > need {
+		need = p.want
+	}
+	if grow := need - p.counted; grow > 0 && el.srv.bufferedInput.Load()+int64(grow) > budget {
+		el.refuseInput(c)
+		return false
+	}
 	if p.want > cap(p.in) {
 		// A Content-Length body: one buffer of the request's size, charged
 		// to the budget when the head arrives, instead of growing by
@@ -148,7 +159,7 @@ func (el *eventLoop) appendInput(c *Conn, b []byte) bool {
 	if grow := cap(p.in) - p.counted; grow > 0 {
 		p.counted = cap(p.in)
 		total := el.srv.bufferedInput.Add(int64(grow))
-		if total > int64(el.srv.cfg.MaxBufferedInput) {
+		if total > budget {
 			el.refuseInput(c)
 			return false
 		}

@@ -11,16 +11,7 @@ import (
 // of racing silently; the methods documented safe from any goroutine work
 // from one.
 func TestLoopOnlyMethodsPanicOffLoop(t *testing.T) {
-	conns := make(chan *Conn, 1)
-	ts := startServer(t, Config{Loops: 1}, func(s *Server) {
-		s.GET("/hold", func(c *Ctx) {
-			c.TakeOver(nopMode{})
-			conns <- c.Conn()
-		})
-	})
-	c := dial(t, ts.addr)
-	c.send(get("/hold"))
-	conn := <-conns
+	conn, c := heldConn(t)
 
 	calls := map[string]func(){
 		"Conn.Write":           func() { conn.Write([]byte("x")) },
@@ -62,6 +53,26 @@ func TestLoopOnlyMethodsPanicOffLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.expectClosed()
+}
+
+// heldConn starts a one-loop server and returns the connection of a
+// client, and the client, whose request the server took over with a
+// nopMode (no response head).
+func heldConn(t *testing.T) (*Conn, *rawConn) {
+	t.Helper()
+	conns := make(chan *Conn, 1)
+	ts := startServer(t, Config{Loops: 1}, func(s *Server) {
+		s.GET("/hold", func(c *Ctx) { conns <- c.TakeOver(nopMode{}) })
+	})
+	c := dial(t, ts.addr)
+	c.send(get("/hold"))
+	select {
+	case conn := <-conns:
+		return conn, c
+	case <-time.After(testTimeout):
+		t.Fatal("the request was not taken over")
+		return nil, nil
+	}
 }
 
 type nopMode struct{}

@@ -54,3 +54,52 @@ func (d drainRunnable) Run(context.Context) error {
 }
 
 var _ gnet.Runnable = drainRunnable{}
+
+// post queues fn to run on the loop, waking it once per batch. It returns
+// ErrQueueFull at Config.QueueLimit and ErrServerClosed once the loop has
+// stopped; on an error fn is not queued and never runs.
+func (el *eventLoop) post(fn func()) error { return el.enqueue(fn, true) }
+
+// postControl queues fn ignoring the queue limit (see Conn.PostControl).
+func (el *eventLoop) postControl(fn func()) error { return el.enqueue(fn, false) }
+
+// enqueue is post's one path. The wake-up of an empty queue happens before
+// fn is appended and under the queue's lock, so that a failed wake-up (the
+// engine is stopping) is seen by exactly the poster whose task would have
+// been lost, and by every later one: a nil error means fn is queued on a
+// loop that was running.
+func (el *eventLoop) enqueue(fn func(), limited bool) error {
+	q := &el.queue
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch {
+	case q.stopped:
+		return ErrServerClosed
+	case limited && len(q.tasks) >= q.limit:
+		return ErrQueueFull
+	}
+	if len(q.tasks) == 0 {
+		if err := el.gl.Execute(context.Background(), drainRunnable{el}); err != nil {
+			// The engine is shutting down: nothing will run the queue again.
+			q.stopped = true
+			el.srv.engineStopped(err)
+			return ErrServerClosed
+		}
+	}
+	q.tasks = append(q.tasks, fn)
+	return nil
+}
+
+// drainTasks runs the tasks queued when it was scheduled, one batch, and
+// returns to gnet. A task posted meanwhile found the queue empty (take
+// swapped it out) and scheduled a drain of its own, which gnet runs after
+// the I/O events it has waiting: a producer that keeps the queue full
+// cannot keep the loop from serving its other connections.
+func (el *eventLoop) drainTasks() {
+	el.noteThread()
+	tasks := el.queue.take()
+	for _, fn := range tasks {
+		fn()
+	}
+	el.queue.recycle(tasks)
+}

@@ -40,11 +40,11 @@ func TestHubStoppedLoop(t *testing.T) {
 	}
 	el := stoppingLoop()
 	el.queue.stop()
-	tp.mu.Lock()
+	h.deliverMu.Lock()
 	tp.shards = append(tp.shards, &shard{t: tp, el: el, count: 1})
-	tp.mu.Unlock()
+	h.deliverMu.Unlock()
 	for i := range 10 {
-		if _, err := h.Publish("s", Message{Data: []byte("x")}); err != nil {
+		if _, err := h.Publish("s", Publication{Data: []byte("x")}); err != nil {
 			t.Fatalf("Publish #%d with a stopped loop: %v; want nil", i+1, err)
 		}
 	}
@@ -89,7 +89,7 @@ func TestHubPostWhileEngineStops(t *testing.T) {
 		tp, _ := h.topic("s", true)
 		tp.shards = append(tp.shards, &shard{t: tp, el: stoppingLoop(), count: 1})
 		for i := range 10 {
-			if _, err := h.Publish("s", Message{Data: []byte("x")}); err != nil {
+			if _, err := h.Publish("s", Publication{Data: []byte("x")}); err != nil {
 				t.Fatalf("Publish #%d with a stopping loop: %v; want nil", i+1, err)
 			}
 		}

@@ -19,6 +19,57 @@ import (
 // Server is an HTTP/1.1 server on gnet event loops. Register routes, then
 // call Serve.
 //
+// # Accepting
+//
+// The server owns its listener (Go's, with SO_REUSEADDR, so a restarted
+// server binds at once) and one accept goroutine that applies
+// Config.MaxConns and Config.MaxConnsPerIP (503 above them) and hands each
+// connection to the least busy gnet loop. Accept errors such as EMFILE
+// back off (5 ms doubling to 1 s, as net/http) and never stop the server;
+// gnet's own accept would stop its whole engine on them. Shutdown closes
+// the listener first, so clients see a refused connection and retry.
+//
+// # Request flow
+//
+// On each read event the loop parses every complete request in the
+// connection's input with httpcodec (in place: no copy of the input),
+// routes it by method and path, runs the handler, and appends all the
+// responses to one per-loop buffer that is written with a single system
+// call at the end of the event — pipelined requests are answered in
+// order with one write. Only a request that is incomplete at the end of a
+// read is copied, once, into a per-connection buffer that grows by what
+// arrives; the parser resumes where it stopped and decodes chunked bodies
+// in place. A handler that needs slow work calls Ctx.Defer and answers
+// from a goroutine; requests pipelined behind it wait, so the order holds.
+// A handler that streams hands the connection to a protocol package
+// (sse, ws, chunked), which owns its bytes until it ends the stream;
+// whatever ends it (its
+// handler, a timer, a drain, a goroutine, another connection's callback),
+// the requests pipelined behind it are served next.
+//
+// # Timers, limits and backpressure
+//
+// Each loop has a hashed timing wheel (TickInterval resolution) for the
+// header, request and idle deadlines, input pauses and the modes'
+// heartbeats and pings: one entry per connection, no time.Timer per
+// connection. Output queued above Config.HighWatermark makes sends report
+// Queued; producers pause until it falls to Config.LowWatermark (on Linux a
+// per-loop epoll instance reports writable sockets, elsewhere a 1 ms poll
+// of the loop's backed-up connections). While its output is above the high
+// watermark a connection is not read at all: the bytes stay in the kernel
+// and TCP slows the client (read backpressure). Output that makes no
+// progress for Config.WriteTimeout closes the connection.
+//
+// What one client can make the server hold is bounded by configuration:
+// output by the watermarks, a request by httpcodec.Limits and
+// Config.ReadTimeout, input waiting for a stream by Config.MaxPendingInput,
+// all buffered request input together by Config.MaxBufferedInput, its
+// connections by Config.MaxConnsPerIP. Every queue is bounded: the
+// per-loop task queue by Config.QueueLimit (Post returns ErrQueueFull),
+// goroutine sends per stream by their Sender's limit, hub backlogs by
+// HubConfig.MaxBacklog. Why a connection closed is counted in
+// Stats.Closes and reported to its stream.
+//
 // # Concurrency
 //
 // Route registration (Handle, GET, ...) must finish before Serve.
@@ -97,8 +148,9 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // Addr returns the listening address once Ready is closed (nil before).
 func (s *Server) Addr() *net.TCPAddr { return s.addr.Load() }
 
-// Loops returns the event loops that have served at least one
-// connection. Safe from any goroutine.
+// Loops returns every event loop of the server, Config.Loops of them,
+// in Index order, once Ready is closed (none before). Safe from any
+// goroutine.
 func (s *Server) Loops() []*Loop {
 	els := *s.loops.Load()
 	out := make([]*Loop, len(els))
@@ -106,60 +158,6 @@ func (s *Server) Loops() []*Loop {
 		out[i] = el.handle
 	}
 	return out
-}
-
-// Stats is a snapshot of the server's counters.
-type Stats struct {
-	// Open connections now; Accepted since start; Requests served;
-	// Refused with 503 at accept (MaxConns, MaxConnsPerIP, shutdown);
-	// BadRequests answered with a 4xx by the parser.
-	Open, Accepted, Requests, Refused, BadRequests int64
-	// AcceptErrors counts failed accept(2) calls (EMFILE and the like),
-	// each retried after a backoff.
-	AcceptErrors int64
-	// ReadPauses counts the times a connection's reading was paused
-	// because its queued output was above the high watermark.
-	ReadPauses int64
-	// BufferedInput is the input held for incomplete requests now, in
-	// bytes (see Config.MaxBufferedInput); BufferedInputPeak its highest
-	// value since start.
-	BufferedInput, BufferedInputPeak int64
-	// InputCopied counts input bytes copied into per-connection buffers
-	// (partial requests): each byte is copied once however slowly it
-	// arrives, so this stays near the size of the partial requests.
-	InputCopied int64
-	// Closes counts closed connections by reason: "app" (the application
-	// or the end of an HTTP exchange, e.g. "Connection: close"), "peer",
-	// "idle_timeout", "header_timeout", "read_timeout", "write_timeout",
-	// "input_overflow", "input_budget", "bad_request", "shutdown".
-	Closes map[string]int64
-}
-
-// Stats sums the per-loop counters. Safe from any goroutine.
-func (s *Server) Stats() Stats {
-	st := Stats{
-		Refused:           s.refused.Load(),
-		AcceptErrors:      s.acceptErrors.Load(),
-		BufferedInput:     s.bufferedInput.Load(),
-		BufferedInputPeak: s.bufferedPeak.Load(),
-		Closes:            make(map[string]int64, numReasons),
-	}
-	for r := reasonApp; r < numReasons; r++ {
-		st.Closes[reasonNames[r]] = 0
-	}
-	for _, el := range *s.loops.Load() {
-		st.Open += el.stats.open.Load()
-		st.Accepted += el.stats.accepted.Load()
-		st.Requests += el.stats.requests.Load()
-		st.Refused += el.stats.refused.Load()
-		st.BadRequests += el.stats.errors.Load()
-		st.ReadPauses += el.stats.paused.Load()
-		st.InputCopied += el.stats.copied.Load()
-		for r := reasonApp; r < numReasons; r++ {
-			st.Closes[reasonNames[r]] += el.stats.closes[r].Load()
-		}
-	}
-	return st
 }
 
 // engineStopped records that the event loops stopped; unless Serve is
@@ -225,6 +223,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("loop: serve %s: %w", s.cfg.Addr, err)
 	}
 	s.cli = cli
+	s.bindLoops()
 	ta, _ := ln.Addr().(*net.TCPAddr)
 	s.addr.Store(ta)
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "listening",
@@ -277,34 +276,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	return serveErr
 }
 
-// waitTimeout waits for wg, at most d.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	}
-}
-
-// shutdown drains connections until none is left or the deadline passes.
-func (s *Server) shutdown() {
-	s.draining.Store(true)
-	s.log.LogAttrs(context.Background(), slog.LevelInfo, "shutting down",
-		slog.Int64("open", s.openConns()), slog.Duration("timeout", s.cfg.ShutdownTimeout))
-	for _, el := range *s.loops.Load() {
-		_ = el.postControl(el.shutdown)
-	}
-	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for s.openConns() > 0 && time.Now().Before(deadline) {
-		<-poll.C
-	}
-}
-
 // ticker drives every loop's timing wheel and the Date header cache.
 func (s *Server) ticker(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
@@ -328,8 +299,8 @@ func (s *Server) ticker(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// loopFor finds (or creates, on its first connection) the eventLoop of a
-// gnet loop.
+// loopFor finds the eventLoop of a gnet loop (bindLoops made them all);
+// it creates one only if bindLoops missed that loop.
 func (s *Server) loopFor(gl gnet.EventLoop) *eventLoop {
 	for _, el := range *s.loops.Load() {
 		if el.gl == gl {
@@ -348,6 +319,60 @@ func (s *Server) loopFor(gl gnet.EventLoop) *eventLoop {
 	nl := append(append([]*eventLoop(nil), old...), el)
 	s.loops.Store(&nl)
 	return el
+}
+
+// placeholder marks the connections bindLoops enrolls: OnOpen ignores
+// them, and they close once every loop is known.
+type placeholder struct{}
+
+// bindLoops creates the state of every gnet loop before the first client
+// connects, so Loops, the ticker and shutdown cover all of them. gnet has
+// no API that lists its loops, but its Client enrolls a connection on the
+// loop with the fewest connections and returns once it is registered
+// there: one placeholder connection per loop, each kept open until all are
+// enrolled, lands on each loop in turn, and its gnet.Conn names the loop.
+// The placeholders are loopback TCP connections (a socketpair's peer
+// address, which gnet reads, is not portable). Should this fail, a loop is
+// still created on its first connection (loopFor).
+func (s *Server) bindLoops() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln, err = net.Listen("tcp", "[::1]:0")
+	}
+	var held []net.Conn
+	for err == nil && len(*s.loops.Load()) < s.cfg.Loops && len(held) < s.cfg.Loops {
+		err = s.enrollPlaceholder(ln, &held)
+	}
+	for _, c := range held {
+		_ = c.Close() // gnet reads EOF and closes the placeholder
+	}
+	if ln != nil {
+		_ = ln.Close()
+	}
+	if n := len(*s.loops.Load()); n < s.cfg.Loops {
+		s.log.LogAttrs(context.Background(), slog.LevelWarn, "some event loops are listed only once they serve a connection",
+			slog.Int("listed", n), slog.Int("loops", s.cfg.Loops), slog.Any("err", err))
+	}
+}
+
+// enrollPlaceholder connects to ln and enrolls the accepted end with gnet,
+// keeping the dialled end in held.
+func (s *Server) enrollPlaceholder(ln net.Listener, held *[]net.Conn) error {
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	*held = append(*held, c)
+	nc, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	gc, err := s.cli.EnrollContext(nc, placeholder{}) // closes nc: gnet dups it
+	if err != nil {
+		return err
+	}
+	s.loopFor(gc.EventLoop())
+	return nil
 }
 
 func (s *Server) logDebug(msg string, c *Conn, err error) {
@@ -370,6 +395,9 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 }
 
 func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	if _, ok := gc.Context().(placeholder); ok {
+		return nil, gnet.None
+	}
 	el := h.srv.loopFor(gc.EventLoop())
 	if _, ok := el.onOpen(gc); !ok {
 		return refusal, gnet.Close

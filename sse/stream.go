@@ -3,6 +3,7 @@ package sse
 import (
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,7 @@ const DefaultHeartbeat = 15 * time.Second
 // ResetEvent is the event type sent when a client resumes with a
 // Last-Event-ID that is not in a topic's history: older than the history
 // ring, from before a server restart (the hub's ids carry an epoch, see
-// loop.Message), or unknown. Its data is the topic name. The topic's whole
+// loop.Publication), or unknown. Its data is the topic name. The topic's whole
 // history follows it, then the live events, with no gap between them: the
 // client drops the state it built from the topic and rebuilds it from the
 // events after the reset. The reset itself carries no id, so a client
@@ -49,7 +50,7 @@ type Options struct {
 
 // codec is the hub encoding of SSE: one frame, shared by every
 // subscriber of a topic.
-var codec = loop.RegisterCodec(func(dst []byte, m *loop.Message) []byte {
+var codec = loop.RegisterCodec(func(dst []byte, m *loop.Publication) []byte {
 	id, event := m.ID, m.Event
 	if !validID(id) {
 		id = "" // never emit a malformed frame; Publish refuses these
@@ -80,7 +81,7 @@ func validEventName(e string) bool {
 
 // Publish validates ev and publishes it to topic on hub (ev.Retry is not
 // carried by topics). It returns the event's id: ev.ID, or the one the hub
-// assigned when ev.ID is empty ("<epoch>-<seq>", see loop.Message). Safe
+// assigned when ev.ID is empty ("<epoch>-<seq>", see loop.Publication). Safe
 // from any goroutine.
 func Publish(hub *loop.Hub, topic string, ev Event) (string, error) {
 	if !validID(ev.ID) {
@@ -89,7 +90,7 @@ func Publish(hub *loop.Hub, topic string, ev Event) (string, error) {
 	if !validEventName(ev.Event) {
 		return "", ErrInvalidEventName
 	}
-	return hub.Publish(topic, loop.Message{ID: ev.ID, Event: ev.Event, Data: []byte(ev.Data)})
+	return hub.Publish(topic, loop.Publication{ID: ev.ID, Event: ev.Event, Data: []byte(ev.Data)})
 }
 
 // Stream is one open text/event-stream response.
@@ -115,6 +116,8 @@ type Stream struct {
 	subs    []*loop.Subscription
 	onDrain func()
 	closed  bool
+	inOpen  bool  // the Open callback runs: joins resume together after it
+	resumed bool  // Last-Event-ID has been applied
 	ending  uint8 // endShutdown or endSlow: who is ending the stream, if not its application
 
 	// any goroutine
@@ -194,9 +197,33 @@ func Open(c *loop.Ctx, opts Options, fn func(*Stream)) *Stream {
 		s.conn.SetTimer(opts.Heartbeat)
 	}
 	if fn != nil {
+		s.inOpen = true
 		fn(s)
+		s.inOpen = false
+	}
+	if s.lastEventID != "" && !s.resumed && len(s.subs) > 0 && !s.closed {
+		// One Last-Event-ID for every topic joined in fn: what the client
+		// missed of all of them, in the order of their ids.
+		s.resumed = true
+		missed, reset := s.hub.Resume(s.subs, s.lastEventID)
+		topics := make([]string, len(s.subs))
+		for i, sub := range s.subs {
+			topics[i] = sub.Topic()
+		}
+		s.replay(missed, reset, strings.Join(topics, ","))
 	}
 	return s
+}
+
+// replay writes what a resuming client missed: after a reset (its id is
+// no longer known) the reset event naming the topics, then the messages.
+func (s *Stream) replay(missed []*loop.Publication, reset bool, topics string) {
+	if reset {
+		s.writeOnLoop(appendFrame(nil, "", ResetEvent, topics, nil, 0), true)
+	}
+	for _, m := range missed {
+		s.writeOnLoop(m.Frame(codec), true)
+	}
 }
 
 func corsHeaders(opts *Options, origin string) string {
@@ -330,19 +357,19 @@ func (s *Stream) join(topic string) error {
 			return nil
 		}
 	}
-	resume := loop.Resume{LastID: s.lastEventID, Enabled: s.lastEventID != "" && len(s.subs) == 0}
+	// Joins in the Open callback resume together when it returns; the
+	// first join after it resumes on its own.
+	var resume loop.Resume
+	if s.lastEventID != "" && !s.resumed && !s.inOpen {
+		resume = loop.Resume{LastID: s.lastEventID, Enabled: true}
+		s.resumed = true
+	}
 	sub, missed, reset, err := s.hub.Subscribe(s.conn, topic, subscriber{s}, resume)
 	if err != nil {
 		return err
 	}
 	s.subs = append(s.subs, sub)
-	if reset {
-		s.writeOnLoop(appendFrame(nil, "", ResetEvent, topic, nil, 0), true)
-	}
-	// After a reset, missed is the whole history.
-	for _, m := range missed {
-		s.writeOnLoop(m.Frame(codec), true)
-	}
+	s.replay(missed, reset, topic) // after a reset, missed is the whole history
 	return nil
 }
 

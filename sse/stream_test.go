@@ -256,11 +256,12 @@ func TestHubOrdering(t *testing.T) {
 		routes, opened := topicRoutes(hub, Options{})
 		srv := startServer(t, loop.Config{Loops: loops}, routes)
 		var cs []*client
+		onLoop := map[int]bool{}
 		for range clients {
 			cs = append(cs, dialSSE(t, srv, "/events?topic=t", dialOpts{}))
-			recvStream(t, opened)
+			onLoop[recvStream(t, opened).Conn().Loop().Index()] = true
 		}
-		if got := len(srv.Loops()); got != loops {
+		if got := len(onLoop); got != loops {
 			t.Fatalf("clients spread over %d loops; want %d", got, loops)
 		}
 		var wg sync.WaitGroup
@@ -483,7 +484,7 @@ func publishUntil(t *testing.T, hub *loop.Hub, topic string, key func(i int) str
 			time.Sleep(100 * time.Microsecond)
 			continue
 		}
-		m := loop.Message{Data: []byte(strconv.Itoa(n+1) + ":" + payload)}
+		m := loop.Publication{Data: []byte(strconv.Itoa(n+1) + ":" + payload)}
 		if key != nil {
 			m.Key = key(n + 1)
 			m.Data = []byte(m.Key + "=" + strconv.Itoa(n+1) + ":" + payload)
@@ -557,7 +558,7 @@ func TestSlowConsumerClose(t *testing.T) {
 			errcs = append(errcs, fastReader(c, read[i]))
 		}
 		n := publishUntil(t, hub, "s", nil, func() bool { return hub.TopicStats("s").Closed >= 1 }, read...)
-		if _, err := hub.Publish("s", loop.Message{Data: []byte("end")}); err != nil {
+		if _, err := hub.Publish("s", loop.Publication{Data: []byte("end")}); err != nil {
 			t.Fatal(err)
 		}
 		n++
@@ -589,7 +590,7 @@ func TestSlowConsumerDrop(t *testing.T) {
 	read := new(atomic.Int64)
 	errc := fastReader(fast, read)
 	n := publishUntil(t, hub, "d", nil, func() bool { return hub.TopicStats("d").Dropped >= 5 }, read)
-	if _, err := hub.Publish("d", loop.Message{Data: []byte("end")}); err != nil {
+	if _, err := hub.Publish("d", loop.Publication{Data: []byte("end")}); err != nil {
 		t.Fatal(err)
 	}
 	n++
@@ -622,7 +623,7 @@ func TestSlowConsumerConflate(t *testing.T) {
 	n := 0
 	for i := range 300 {
 		k := keys[i%len(keys)]
-		if _, err := hub.Publish("c", loop.Message{Key: k, Data: []byte(k + "=" + strconv.Itoa(i))}); err != nil {
+		if _, err := hub.Publish("c", loop.Publication{Key: k, Data: []byte(k + "=" + strconv.Itoa(i))}); err != nil {
 			t.Fatal(err)
 		}
 		last[k] = i
@@ -651,7 +652,7 @@ func TestSlowConsumerConflate(t *testing.T) {
 	}
 	// After draining the subscriber is fast again: a new event goes
 	// straight through.
-	if _, err := hub.Publish("c", loop.Message{Key: "a", Data: []byte("a=1000")}); err != nil {
+	if _, err := hub.Publish("c", loop.Publication{Key: "a", Data: []byte("a=1000")}); err != nil {
 		t.Fatal(err)
 	}
 	if ev := slow.event(); ev.Data != "a=1000" {

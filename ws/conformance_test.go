@@ -2,6 +2,7 @@ package ws
 
 import (
 	"bytes"
+	"compress/flate"
 	"fmt"
 	"hash/fnv"
 	mrand "math/rand/v2"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/streamd/streamd/loop"
+	"github.com/streamd/streamd/ws/internal/wsframe"
 )
 
 // Conformance cases modelled on the Autobahn testsuite's categories
@@ -20,13 +22,13 @@ import (
 // wantFrame is an expected server frame: a data message (compared after
 // inflating a compressed one) or a control frame.
 type wantFrame struct {
-	op      Opcode
+	op      wsframe.Opcode
 	payload string
 }
 
-func echoT(s string) wantFrame { return wantFrame{OpText, s} }
-func echoB(s string) wantFrame { return wantFrame{OpBinary, s} }
-func pongF(s string) wantFrame { return wantFrame{OpPong, s} }
+func echoT(s string) wantFrame { return wantFrame{wsframe.OpText, s} }
+func echoB(s string) wantFrame { return wantFrame{wsframe.OpBinary, s} }
+func pongF(s string) wantFrame { return wantFrame{wsframe.OpPong, s} }
 
 type confCase struct {
 	name string
@@ -49,17 +51,19 @@ type confCase struct {
 
 // fr builds a masked client frame; fz one with RSV1; fb one with extra
 // header bits ORed into the first byte.
-func fr(op Opcode, fin bool, payload string) []byte {
+func fr(op wsframe.Opcode, fin bool, payload string) []byte {
 	return maskedFrame(op, fin, false, []byte(payload))
 }
-func fz(op Opcode, fin bool, payload []byte) []byte { return maskedFrame(op, fin, true, payload) }
-func fb(bits byte, op Opcode, fin bool, payload string) []byte {
+func fz(op wsframe.Opcode, fin bool, payload []byte) []byte {
+	return maskedFrame(op, fin, true, payload)
+}
+func fb(bits byte, op wsframe.Opcode, fin bool, payload string) []byte {
 	f := fr(op, fin, payload)
 	f[0] |= bits
 	return f
 }
 func closeFr(code StatusCode, reason string) []byte {
-	return maskedFrame(OpClose, true, false, closeBodyBytes(code, reason))
+	return maskedFrame(wsframe.OpClose, true, false, closeBodyBytes(code, reason))
 }
 
 // prefixOf is frame without its last n bytes: an incomplete frame whose
@@ -67,13 +71,23 @@ func closeFr(code StatusCode, reason string) []byte {
 func prefixOf(frame []byte, n int) []byte { return frame[:len(frame)-n] }
 
 // unmaskedFrame is a client frame without the mask bit.
-func unmaskedFrame(op Opcode, payload string) []byte {
-	return AppendFrame(nil, op, true, false, []byte(payload))
+func unmaskedFrame(op wsframe.Opcode, payload string) []byte {
+	return wsframe.AppendFrame(nil, op, true, false, []byte(payload))
 }
 
 // deflateOne compresses m as a permessage-deflate message without
-// context takeover.
-func deflateOne(t testing.TB, m string) []byte { return deflateStd(t, m)[0] }
+// context takeover: a fresh flate stream, sync-flushed, tail stripped
+// (RFC 7692, Section 7.2.1).
+func deflateOne(t testing.TB, m string) []byte {
+	var buf bytes.Buffer
+	w, err := flate.NewWriter(&buf, flate.BestSpeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(m))
+	w.Flush()
+	return bytes.TrimSuffix(buf.Bytes(), deflateTail)
+}
 
 func conformanceCases(t testing.TB) []confCase {
 	s := strings.Repeat
@@ -87,118 +101,118 @@ func conformanceCases(t testing.TB) []confCase {
 	const k1, k2, k3 = "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", "\xf4\x90\x80\x80", "edited"
 	cases := []confCase{
 		// 1.* framing
-		{name: "1.1.1 text 0", send: fr(OpText, true, ""), want: []wantFrame{echoT("")}},
-		{name: "1.1.2 text 125", send: fr(OpText, true, s("*", 125)), want: []wantFrame{echoT(s("*", 125))}},
-		{name: "1.1.3 text 126", send: fr(OpText, true, s("*", 126)), want: []wantFrame{echoT(s("*", 126))}},
-		{name: "1.1.4 text 65535", send: fr(OpText, true, s("*", 65535)), want: []wantFrame{echoT(s("*", 65535))}},
-		{name: "1.1.5 text 65536", send: fr(OpText, true, s("*", 65536)), want: []wantFrame{echoT(s("*", 65536))}},
-		{name: "1.2.1 binary 0", send: fr(OpBinary, true, ""), want: []wantFrame{echoB("")}},
-		{name: "1.2.2 binary 125", send: fr(OpBinary, true, s("\xfe", 125)), want: []wantFrame{echoB(s("\xfe", 125))}},
-		{name: "1.2.3 binary 126", send: fr(OpBinary, true, s("\xfe", 126)), want: []wantFrame{echoB(s("\xfe", 126))}},
-		{name: "1.2.4 binary 65535", send: fr(OpBinary, true, s("\xfe", 65535)), want: []wantFrame{echoB(s("\xfe", 65535))}},
-		{name: "1.2.5 binary 65536", send: fr(OpBinary, true, s("\xfe", 65536)), want: []wantFrame{echoB(s("\xfe", 65536))}},
+		{name: "1.1.1 text 0", send: fr(wsframe.OpText, true, ""), want: []wantFrame{echoT("")}},
+		{name: "1.1.2 text 125", send: fr(wsframe.OpText, true, s("*", 125)), want: []wantFrame{echoT(s("*", 125))}},
+		{name: "1.1.3 text 126", send: fr(wsframe.OpText, true, s("*", 126)), want: []wantFrame{echoT(s("*", 126))}},
+		{name: "1.1.4 text 65535", send: fr(wsframe.OpText, true, s("*", 65535)), want: []wantFrame{echoT(s("*", 65535))}},
+		{name: "1.1.5 text 65536", send: fr(wsframe.OpText, true, s("*", 65536)), want: []wantFrame{echoT(s("*", 65536))}},
+		{name: "1.2.1 binary 0", send: fr(wsframe.OpBinary, true, ""), want: []wantFrame{echoB("")}},
+		{name: "1.2.2 binary 125", send: fr(wsframe.OpBinary, true, s("\xfe", 125)), want: []wantFrame{echoB(s("\xfe", 125))}},
+		{name: "1.2.3 binary 126", send: fr(wsframe.OpBinary, true, s("\xfe", 126)), want: []wantFrame{echoB(s("\xfe", 126))}},
+		{name: "1.2.4 binary 65535", send: fr(wsframe.OpBinary, true, s("\xfe", 65535)), want: []wantFrame{echoB(s("\xfe", 65535))}},
+		{name: "1.2.5 binary 65536", send: fr(wsframe.OpBinary, true, s("\xfe", 65536)), want: []wantFrame{echoB(s("\xfe", 65536))}},
 		// One frame bigger than the loop's MaxPendingInput (256 KiB)
 		// but within the default ReadLimit (1 MiB).
-		{name: "1.x binary 1 MiB in one frame", send: fr(OpBinary, true, s("\x01", 1<<20)), want: []wantFrame{echoB(s("\x01", 1<<20))}},
-		{name: "1.x text 300000 in one frame after a small one", send: cat(fr(OpText, true, "small"), fr(OpText, true, s("x", 300000)), fr(OpText, true, "after")),
+		{name: "1.x binary 1 MiB in one frame", send: fr(wsframe.OpBinary, true, s("\x01", 1<<20)), want: []wantFrame{echoB(s("\x01", 1<<20))}},
+		{name: "1.x text 300000 in one frame after a small one", send: cat(fr(wsframe.OpText, true, "small"), fr(wsframe.OpText, true, s("x", 300000)), fr(wsframe.OpText, true, "after")),
 			want: []wantFrame{echoT("small"), echoT(s("x", 300000)), echoT("after")}},
-		{name: "1.x pipelined messages", send: cat(fr(OpText, true, "a"), fr(OpBinary, true, "b"), fr(OpText, true, "c")),
+		{name: "1.x pipelined messages", send: cat(fr(wsframe.OpText, true, "a"), fr(wsframe.OpBinary, true, "b"), fr(wsframe.OpText, true, "c")),
 			want: []wantFrame{echoT("a"), echoB("b"), echoT("c")}},
 
 		// 2.* ping/pong
-		{name: "2.1 ping empty", send: fr(OpPing, true, ""), want: []wantFrame{pongF("")}},
-		{name: "2.2 ping text payload", send: fr(OpPing, true, "Hello, world!"), want: []wantFrame{pongF("Hello, world!")}},
-		{name: "2.3 ping binary payload", send: fr(OpPing, true, "\x00\xff\xfe\xfd\xfc\xfb\x00\xff"), want: []wantFrame{pongF("\x00\xff\xfe\xfd\xfc\xfb\x00\xff")}},
-		{name: "2.4 ping 125", send: fr(OpPing, true, s("*", 125)), want: []wantFrame{pongF(s("*", 125))}},
-		{name: "2.5 ping 126", send: fr(OpPing, true, s("*", 126)), fail: CloseProtocolError},
-		{name: "2.6 unsolicited pong ignored", send: cat(fr(OpPong, true, "unsolicited"), fr(OpText, true, "after")), want: []wantFrame{echoT("after")}},
-		{name: "2.7 unsolicited pong then ping", send: cat(fr(OpPong, true, "x"), fr(OpPing, true, "y")), want: []wantFrame{pongF("y")}},
-		{name: "2.10 ten pings", send: bytes.Repeat(fr(OpPing, true, "p"), 10),
+		{name: "2.1 ping empty", send: fr(wsframe.OpPing, true, ""), want: []wantFrame{pongF("")}},
+		{name: "2.2 ping text payload", send: fr(wsframe.OpPing, true, "Hello, world!"), want: []wantFrame{pongF("Hello, world!")}},
+		{name: "2.3 ping binary payload", send: fr(wsframe.OpPing, true, "\x00\xff\xfe\xfd\xfc\xfb\x00\xff"), want: []wantFrame{pongF("\x00\xff\xfe\xfd\xfc\xfb\x00\xff")}},
+		{name: "2.4 ping 125", send: fr(wsframe.OpPing, true, s("*", 125)), want: []wantFrame{pongF(s("*", 125))}},
+		{name: "2.5 ping 126", send: fr(wsframe.OpPing, true, s("*", 126)), fail: CloseProtocolError},
+		{name: "2.6 unsolicited pong ignored", send: cat(fr(wsframe.OpPong, true, "unsolicited"), fr(wsframe.OpText, true, "after")), want: []wantFrame{echoT("after")}},
+		{name: "2.7 unsolicited pong then ping", send: cat(fr(wsframe.OpPong, true, "x"), fr(wsframe.OpPing, true, "y")), want: []wantFrame{pongF("y")}},
+		{name: "2.10 ten pings", send: bytes.Repeat(fr(wsframe.OpPing, true, "p"), 10),
 			want: []wantFrame{pongF("p"), pongF("p"), pongF("p"), pongF("p"), pongF("p"), pongF("p"), pongF("p"), pongF("p"), pongF("p"), pongF("p")}},
 
 		// 3.* reserved bits without an extension
-		{name: "3.1 RSV2 text", send: fb(bitRSV2, OpText, true, "x"), fail: CloseProtocolError},
-		{name: "3.2 RSV2 after echo", send: cat(fr(OpText, true, "ok"), fb(bitRSV2, OpText, true, "x"), fr(OpPing, true, "")),
+		{name: "3.1 RSV2 text", send: fb(bitRSV2, wsframe.OpText, true, "x"), fail: CloseProtocolError},
+		{name: "3.2 RSV2 after echo", send: cat(fr(wsframe.OpText, true, "ok"), fb(bitRSV2, wsframe.OpText, true, "x"), fr(wsframe.OpPing, true, "")),
 			want: []wantFrame{echoT("ok")}, fail: CloseProtocolError},
-		{name: "3.3 RSV3 text", send: fb(bitRSV3, OpText, true, "x"), fail: CloseProtocolError},
-		{name: "3.4 RSV1 without deflate", send: fb(bitRSV1, OpText, true, "x"), fail: CloseProtocolError},
-		{name: "3.5 RSV1|RSV3 binary", send: fb(bitRSV1|bitRSV3, OpBinary, true, "x"), fail: CloseProtocolError},
-		{name: "3.6 RSV1|RSV2 ping", send: fb(bitRSV1|bitRSV2, OpPing, true, "x"), fail: CloseProtocolError},
-		{name: "3.7 all RSV close", send: fb(bitRSV1|bitRSV2|bitRSV3, OpClose, true, ""), fail: CloseProtocolError},
+		{name: "3.3 RSV3 text", send: fb(bitRSV3, wsframe.OpText, true, "x"), fail: CloseProtocolError},
+		{name: "3.4 RSV1 without deflate", send: fb(bitRSV1, wsframe.OpText, true, "x"), fail: CloseProtocolError},
+		{name: "3.5 RSV1|RSV3 binary", send: fb(bitRSV1|bitRSV3, wsframe.OpBinary, true, "x"), fail: CloseProtocolError},
+		{name: "3.6 RSV1|RSV2 ping", send: fb(bitRSV1|bitRSV2, wsframe.OpPing, true, "x"), fail: CloseProtocolError},
+		{name: "3.7 all RSV close", send: fb(bitRSV1|bitRSV2|bitRSV3, wsframe.OpClose, true, ""), fail: CloseProtocolError},
 	}
 	// 4.* reserved opcodes
-	for _, op := range []Opcode{3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF} {
+	for _, op := range []wsframe.Opcode{3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF} {
 		cases = append(cases,
 			confCase{name: fmt.Sprintf("4.x opcode %#x", byte(op)), send: fr(op, true, ""), fail: CloseProtocolError},
 			confCase{name: fmt.Sprintf("4.x opcode %#x after echo", byte(op)),
-				send: cat(fr(OpText, true, "ok"), fr(op, true, "payload"), fr(OpPing, true, "")),
+				send: cat(fr(wsframe.OpText, true, "ok"), fr(op, true, "payload"), fr(wsframe.OpPing, true, "")),
 				want: []wantFrame{echoT("ok")}, fail: CloseProtocolError})
 	}
 	cases = append(cases, []confCase{
 		// 5.* fragmentation
-		{name: "5.1 fragmented ping", send: cat(fr(OpPing, false, "frag"), fr(OpContinuation, true, "ment")), fail: CloseProtocolError},
-		{name: "5.2 fragmented pong", send: cat(fr(OpPong, false, "frag"), fr(OpContinuation, true, "ment")), fail: CloseProtocolError},
-		{name: "5.3 text in 2 fragments", send: cat(fr(OpText, false, "frag"), fr(OpContinuation, true, "ment")), want: []wantFrame{echoT("fragment")}},
-		{name: "5.4 binary in 3 fragments", send: cat(fr(OpBinary, false, "a"), fr(OpContinuation, false, ""), fr(OpContinuation, true, "\xff")), want: []wantFrame{echoB("a\xff")}},
-		{name: "5.6 ping between fragments", send: cat(fr(OpText, false, "frag"), fr(OpPing, true, "p"), fr(OpContinuation, true, "ment")),
+		{name: "5.1 fragmented ping", send: cat(fr(wsframe.OpPing, false, "frag"), fr(wsframe.OpContinuation, true, "ment")), fail: CloseProtocolError},
+		{name: "5.2 fragmented pong", send: cat(fr(wsframe.OpPong, false, "frag"), fr(wsframe.OpContinuation, true, "ment")), fail: CloseProtocolError},
+		{name: "5.3 text in 2 fragments", send: cat(fr(wsframe.OpText, false, "frag"), fr(wsframe.OpContinuation, true, "ment")), want: []wantFrame{echoT("fragment")}},
+		{name: "5.4 binary in 3 fragments", send: cat(fr(wsframe.OpBinary, false, "a"), fr(wsframe.OpContinuation, false, ""), fr(wsframe.OpContinuation, true, "\xff")), want: []wantFrame{echoB("a\xff")}},
+		{name: "5.6 ping between fragments", send: cat(fr(wsframe.OpText, false, "frag"), fr(wsframe.OpPing, true, "p"), fr(wsframe.OpContinuation, true, "ment")),
 			want: []wantFrame{pongF("p"), echoT("fragment")}},
-		{name: "5.8 pong between fragments", send: cat(fr(OpText, false, "frag"), fr(OpPong, true, "p"), fr(OpContinuation, true, "ment")),
+		{name: "5.8 pong between fragments", send: cat(fr(wsframe.OpText, false, "frag"), fr(wsframe.OpPong, true, "p"), fr(wsframe.OpContinuation, true, "ment")),
 			want: []wantFrame{echoT("fragment")}},
-		{name: "5.9 continuation without start", send: cat(fr(OpContinuation, true, "x"), fr(OpText, true, "y")), fail: CloseProtocolError},
-		{name: "5.10 non-final continuation without start", send: fr(OpContinuation, false, "x"), fail: CloseProtocolError},
-		{name: "5.15 continuation after the message ended", send: cat(fr(OpText, false, "a"), fr(OpContinuation, true, "b"), fr(OpContinuation, false, "c"), fr(OpContinuation, true, "d")),
+		{name: "5.9 continuation without start", send: cat(fr(wsframe.OpContinuation, true, "x"), fr(wsframe.OpText, true, "y")), fail: CloseProtocolError},
+		{name: "5.10 non-final continuation without start", send: fr(wsframe.OpContinuation, false, "x"), fail: CloseProtocolError},
+		{name: "5.15 continuation after the message ended", send: cat(fr(wsframe.OpText, false, "a"), fr(wsframe.OpContinuation, true, "b"), fr(wsframe.OpContinuation, false, "c"), fr(wsframe.OpContinuation, true, "d")),
 			want: []wantFrame{echoT("ab")}, fail: CloseProtocolError},
-		{name: "5.18 new message inside a fragmented one", send: cat(fr(OpText, false, "a"), fr(OpText, true, "b")), fail: CloseProtocolError},
+		{name: "5.18 new message inside a fragmented one", send: cat(fr(wsframe.OpText, false, "a"), fr(wsframe.OpText, true, "b")), fail: CloseProtocolError},
 		{name: "5.19 five fragments with pings", send: cat(
-			fr(OpText, false, "1"), fr(OpContinuation, false, "2"), fr(OpPing, true, "p1"),
-			fr(OpContinuation, false, "3"), fr(OpContinuation, false, "4"), fr(OpPing, true, "p2"), fr(OpContinuation, true, "5")),
+			fr(wsframe.OpText, false, "1"), fr(wsframe.OpContinuation, false, "2"), fr(wsframe.OpPing, true, "p1"),
+			fr(wsframe.OpContinuation, false, "3"), fr(wsframe.OpContinuation, false, "4"), fr(wsframe.OpPing, true, "p2"), fr(wsframe.OpContinuation, true, "5")),
 			want: []wantFrame{pongF("p1"), pongF("p2"), echoT("12345")}},
-		{name: "5.20 fragmented close", send: cat(fr(OpClose, false, ""), fr(OpContinuation, true, "")), fail: CloseProtocolError},
-		{name: "5.x close inside a fragmented message", send: cat(fr(OpText, false, "a"), closeFr(CloseNormal, "")), closeEcho: CloseNormal},
+		{name: "5.20 fragmented close", send: cat(fr(wsframe.OpClose, false, ""), fr(wsframe.OpContinuation, true, "")), fail: CloseProtocolError},
+		{name: "5.x close inside a fragmented message", send: cat(fr(wsframe.OpText, false, "a"), closeFr(CloseNormal, "")), closeEcho: CloseNormal},
 
 		// 6.* UTF-8
-		{name: "6.1 valid", send: fr(OpText, true, "κόσμε"), want: []wantFrame{echoT("κόσμε")}},
-		{name: "6.2 valid split inside a code point", send: cat(fr(OpText, false, "κ\xcf"), fr(OpContinuation, false, "\x8c"), fr(OpContinuation, true, "σμε")),
+		{name: "6.1 valid", send: fr(wsframe.OpText, true, "κόσμε"), want: []wantFrame{echoT("κόσμε")}},
+		{name: "6.2 valid split inside a code point", send: cat(fr(wsframe.OpText, false, "κ\xcf"), fr(wsframe.OpContinuation, false, "\x8c"), fr(wsframe.OpContinuation, true, "σμε")),
 			want: []wantFrame{echoT("κόσμε")}},
-		{name: "6.3 valid 4-byte split bytewise", send: cat(fr(OpText, false, "\xf0"), fr(OpContinuation, false, "\x9f"), fr(OpContinuation, false, "\x98"), fr(OpContinuation, true, "\x80")),
+		{name: "6.3 valid 4-byte split bytewise", send: cat(fr(wsframe.OpText, false, "\xf0"), fr(wsframe.OpContinuation, false, "\x9f"), fr(wsframe.OpContinuation, false, "\x98"), fr(wsframe.OpContinuation, true, "\x80")),
 			want: []wantFrame{echoT("😀")}},
-		{name: "6.4 invalid: surrogate", send: fr(OpText, true, "κόσμε\xed\xa0\x80edited"), fail: CloseInvalidPayload},
-		{name: "6.5 invalid: overlong", send: fr(OpText, true, "\xc0\xaf"), fail: CloseInvalidPayload},
-		{name: "6.6 invalid: beyond U+10FFFF", send: fr(OpText, true, "\xf4\x90\x80\x80"), fail: CloseInvalidPayload},
-		{name: "6.7 invalid: truncated at the end", send: fr(OpText, true, "abc\xce"), fail: CloseInvalidPayload},
-		{name: "6.8 invalid split across fragments", send: cat(fr(OpText, false, "κ\xcf"), fr(OpContinuation, true, "\x41")), fail: CloseInvalidPayload},
+		{name: "6.4 invalid: surrogate", send: fr(wsframe.OpText, true, "κόσμε\xed\xa0\x80edited"), fail: CloseInvalidPayload},
+		{name: "6.5 invalid: overlong", send: fr(wsframe.OpText, true, "\xc0\xaf"), fail: CloseInvalidPayload},
+		{name: "6.6 invalid: beyond U+10FFFF", send: fr(wsframe.OpText, true, "\xf4\x90\x80\x80"), fail: CloseInvalidPayload},
+		{name: "6.7 invalid: truncated at the end", send: fr(wsframe.OpText, true, "abc\xce"), fail: CloseInvalidPayload},
+		{name: "6.8 invalid split across fragments", send: cat(fr(wsframe.OpText, false, "κ\xcf"), fr(wsframe.OpContinuation, true, "\x41")), fail: CloseInvalidPayload},
 		// Fail fast: the first fragment is enough; the rest is never sent.
-		{name: "6.9 invalid first fragment fails fast", send: fr(OpText, false, "κόσμε\xed\xa0\x80"), fail: CloseInvalidPayload},
-		{name: "6.10 truncated code point at the last fragment", send: cat(fr(OpText, false, "ab"), fr(OpContinuation, true, "\xe2\x82")), fail: CloseInvalidPayload},
-		{name: "6.11 binary is not checked", send: fr(OpBinary, true, "\xed\xa0\x80"), want: []wantFrame{echoB("\xed\xa0\x80")}},
-		{name: "6.12 valid 2-byte runes in a 100 KB frame", send: fr(OpText, true, s("é", 50000)), want: []wantFrame{echoT(s("é", 50000))}},
+		{name: "6.9 invalid first fragment fails fast", send: fr(wsframe.OpText, false, "κόσμε\xed\xa0\x80"), fail: CloseInvalidPayload},
+		{name: "6.10 truncated code point at the last fragment", send: cat(fr(wsframe.OpText, false, "ab"), fr(wsframe.OpContinuation, true, "\xe2\x82")), fail: CloseInvalidPayload},
+		{name: "6.11 binary is not checked", send: fr(wsframe.OpBinary, true, "\xed\xa0\x80"), want: []wantFrame{echoB("\xed\xa0\x80")}},
+		{name: "6.12 valid 2-byte runes in a 100 KB frame", send: fr(wsframe.OpText, true, s("é", 50000)), want: []wantFrame{echoT(s("é", 50000))}},
 
 		// 6.4.* fail fast (Autobahn's 6.4.1–6.4.4 send the rest after a
 		// pause; here the rest is never sent, so only a server failing on
 		// the bytes it has can pass).
 		{name: "6.4.1 invalid second fragment, third never sent",
-			send: cat(fr(OpText, false, k1), fr(OpContinuation, false, k2)), fail: CloseInvalidPayload},
+			send: cat(fr(wsframe.OpText, false, k1), fr(wsframe.OpContinuation, false, k2)), fail: CloseInvalidPayload},
 		{name: "6.4.2 second fragment is the invalid byte",
-			send: cat(fr(OpText, false, k1+"\xf4"), fr(OpContinuation, false, "\x90")), fail: CloseInvalidPayload},
+			send: cat(fr(wsframe.OpText, false, k1+"\xf4"), fr(wsframe.OpContinuation, false, "\x90")), fail: CloseInvalidPayload},
 		{name: "6.4.3 invalid bytes inside an incomplete frame",
-			send: prefixOf(fr(OpText, true, k1+k2+k3), len(k3)), fail: CloseInvalidPayload},
+			send: prefixOf(fr(wsframe.OpText, true, k1+k2+k3), len(k3)), fail: CloseInvalidPayload},
 		{name: "6.4.4 incomplete frame cut right after the invalid byte",
-			send: prefixOf(fr(OpText, true, k1+k2+k3), len(k3)+2), fail: CloseInvalidPayload},
+			send: prefixOf(fr(wsframe.OpText, true, k1+k2+k3), len(k3)+2), fail: CloseInvalidPayload},
 		{name: "6.4.x invalid byte inside an incomplete continuation",
-			send: cat(fr(OpText, false, k1), prefixOf(fr(OpContinuation, true, k2+k3), len(k3))), fail: CloseInvalidPayload},
+			send: cat(fr(wsframe.OpText, false, k1), prefixOf(fr(wsframe.OpContinuation, true, k2+k3), len(k3))), fail: CloseInvalidPayload},
 		{name: "6.4.x invalid byte after 80 KB of a 200 KB frame",
-			send: prefixOf(fr(OpText, true, s("é", 40000)+k2+s("x", 120000)), 120000), fail: CloseInvalidPayload},
+			send: prefixOf(fr(wsframe.OpText, true, s("é", 40000)+k2+s("x", 120000)), 120000), fail: CloseInvalidPayload},
 		{name: "6.4.x invalid byte after 80 KB of a 200 KB continuation",
-			send: cat(fr(OpText, false, "\xce"), prefixOf(fr(OpContinuation, true, "\xba"+s("é", 40000)+k2+s("x", 120000)), 120000)), fail: CloseInvalidPayload},
+			send: cat(fr(wsframe.OpText, false, "\xce"), prefixOf(fr(wsframe.OpContinuation, true, "\xba"+s("é", 40000)+k2+s("x", 120000)), 120000)), fail: CloseInvalidPayload},
 
 		// 7.* close handling
-		{name: "7.1.1 echo then close", send: cat(fr(OpText, true, "hello"), closeFr(CloseNormal, "")), want: []wantFrame{echoT("hello")}, closeEcho: CloseNormal},
-		{name: "7.1.2 empty close", send: fr(OpClose, true, ""), closeEcho: CloseNoStatus},
-		{name: "7.1.3 frames after close are ignored", send: cat(closeFr(CloseNormal, ""), fr(OpPing, true, "p"), fr(OpText, true, "x")), closeEcho: CloseNormal},
+		{name: "7.1.1 echo then close", send: cat(fr(wsframe.OpText, true, "hello"), closeFr(CloseNormal, "")), want: []wantFrame{echoT("hello")}, closeEcho: CloseNormal},
+		{name: "7.1.2 empty close", send: fr(wsframe.OpClose, true, ""), closeEcho: CloseNoStatus},
+		{name: "7.1.3 frames after close are ignored", send: cat(closeFr(CloseNormal, ""), fr(wsframe.OpPing, true, "p"), fr(wsframe.OpText, true, "x")), closeEcho: CloseNormal},
 		{name: "7.3.1 close with reason", send: closeFr(CloseNormal, "Hello World!"), closeEcho: CloseNormal},
 		{name: "7.3.2 close with 123-byte reason", send: closeFr(CloseNormal, s("*", 123)), closeEcho: CloseNormal},
 		{name: "7.3.3 close with 124-byte reason", send: closeFr(CloseNormal, s("*", 124)), fail: CloseProtocolError},
-		{name: "7.3.4 close with 1-byte payload", send: maskedFrame(OpClose, true, false, []byte{0x03}), fail: CloseProtocolError},
+		{name: "7.3.4 close with 1-byte payload", send: maskedFrame(wsframe.OpClose, true, false, []byte{0x03}), fail: CloseProtocolError},
 		{name: "7.5.1 invalid UTF-8 reason", send: closeFr(CloseNormal, "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"), fail: CloseInvalidPayload},
 	}...)
 	for _, code := range []StatusCode{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999} {
@@ -209,34 +223,34 @@ func conformanceCases(t testing.TB) []confCase {
 	}
 	cases = append(cases, []confCase{
 		// 9.* limits
-		{name: "9.x message at the read limit", opts: limitOpts, send: fr(OpBinary, true, s("*", 1000)), want: []wantFrame{echoB(s("*", 1000))}},
-		{name: "9.x message over the read limit", opts: limitOpts, send: fr(OpBinary, true, s("*", 1001)), fail: CloseMessageTooBig},
-		{name: "9.x big frame fails on its header", opts: limitOpts, send: fr(OpText, true, s("*", 100000))[:20], fail: CloseMessageTooBig},
+		{name: "9.x message at the read limit", opts: limitOpts, send: fr(wsframe.OpBinary, true, s("*", 1000)), want: []wantFrame{echoB(s("*", 1000))}},
+		{name: "9.x message over the read limit", opts: limitOpts, send: fr(wsframe.OpBinary, true, s("*", 1001)), fail: CloseMessageTooBig},
+		{name: "9.x big frame fails on its header", opts: limitOpts, send: fr(wsframe.OpText, true, s("*", 100000))[:20], fail: CloseMessageTooBig},
 		{name: "9.x fragments over the read limit", opts: limitOpts,
-			send: cat(fr(OpText, false, s("*", 600)), fr(OpContinuation, true, s("*", 401))), fail: CloseMessageTooBig},
+			send: cat(fr(wsframe.OpText, false, s("*", 600)), fr(wsframe.OpContinuation, true, s("*", 401))), fail: CloseMessageTooBig},
 		{name: "9.x compressed message inflating over the read limit", opts: &Options{ReadLimit: 1000, Compression: deflateOpts.Compression}, ext: deflateExt,
-			send: fz(OpText, true, deflateOne(t, s("*", 5000))), fail: CloseMessageTooBig},
-		{name: "9.x unmasked client frame", send: unmaskedFrame(OpText, "x"), fail: CloseProtocolError},
-		{name: "9.x unmasked ping after echo", send: cat(fr(OpText, true, "ok"), unmaskedFrame(OpPing, "")), want: []wantFrame{echoT("ok")}, fail: CloseProtocolError},
+			send: fz(wsframe.OpText, true, deflateOne(t, s("*", 5000))), fail: CloseMessageTooBig},
+		{name: "9.x unmasked client frame", send: unmaskedFrame(wsframe.OpText, "x"), fail: CloseProtocolError},
+		{name: "9.x unmasked ping after echo", send: cat(fr(wsframe.OpText, true, "ok"), unmaskedFrame(wsframe.OpPing, "")), want: []wantFrame{echoT("ok")}, fail: CloseProtocolError},
 
 		// 12/13.* permessage-deflate
-		{name: "12.x compressed text", opts: deflateOpts, ext: deflateExt, send: fz(OpText, true, zbig), want: []wantFrame{echoT(big)}},
-		{name: "12.x compressed binary", opts: deflateOpts, ext: deflateExt, send: fz(OpBinary, true, zbig), want: []wantFrame{echoB(big)}},
-		{name: "12.x small compressed text", opts: deflateOpts, ext: deflateExt, send: fz(OpText, true, zsmall), want: []wantFrame{echoT("small")}},
-		{name: "12.x compressed empty", opts: deflateOpts, ext: deflateExt, send: fz(OpText, true, deflateOne(t, "")), want: []wantFrame{echoT("")}},
-		{name: "12.x uncompressed on a deflate connection", opts: deflateOpts, ext: deflateExt, send: fr(OpText, true, big), want: []wantFrame{echoT(big)}},
+		{name: "12.x compressed text", opts: deflateOpts, ext: deflateExt, send: fz(wsframe.OpText, true, zbig), want: []wantFrame{echoT(big)}},
+		{name: "12.x compressed binary", opts: deflateOpts, ext: deflateExt, send: fz(wsframe.OpBinary, true, zbig), want: []wantFrame{echoB(big)}},
+		{name: "12.x small compressed text", opts: deflateOpts, ext: deflateExt, send: fz(wsframe.OpText, true, zsmall), want: []wantFrame{echoT("small")}},
+		{name: "12.x compressed empty", opts: deflateOpts, ext: deflateExt, send: fz(wsframe.OpText, true, deflateOne(t, "")), want: []wantFrame{echoT("")}},
+		{name: "12.x uncompressed on a deflate connection", opts: deflateOpts, ext: deflateExt, send: fr(wsframe.OpText, true, big), want: []wantFrame{echoT(big)}},
 		{name: "12.x compressed fragmented", opts: deflateOpts, ext: deflateExt,
-			send: cat(fz(OpText, false, zbig[:10]), fr(OpPing, true, "p"), fr(OpContinuation, false, string(zbig[10:20])), fr(OpContinuation, true, string(zbig[20:]))),
+			send: cat(fz(wsframe.OpText, false, zbig[:10]), fr(wsframe.OpPing, true, "p"), fr(wsframe.OpContinuation, false, string(zbig[10:20])), fr(wsframe.OpContinuation, true, string(zbig[20:]))),
 			want: []wantFrame{pongF("p"), echoT(big)}},
 		{name: "12.x ten compressed messages", opts: deflateOpts, ext: deflateExt,
-			send: bytes.Repeat(fz(OpText, true, zbig), 10),
+			send: bytes.Repeat(fz(wsframe.OpText, true, zbig), 10),
 			want: []wantFrame{echoT(big), echoT(big), echoT(big), echoT(big), echoT(big), echoT(big), echoT(big), echoT(big), echoT(big), echoT(big)}},
 		{name: "13.x RSV1 on a continuation", opts: deflateOpts, ext: deflateExt,
-			send: cat(fz(OpText, false, zbig[:10]), fz(OpContinuation, true, zbig[10:])), fail: CloseProtocolError},
-		{name: "13.x RSV1 on a ping", opts: deflateOpts, ext: deflateExt, send: fb(bitRSV1, OpPing, true, ""), fail: CloseProtocolError},
-		{name: "13.x invalid deflate data", opts: deflateOpts, ext: deflateExt, send: fz(OpBinary, true, []byte{0xff, 0xff, 0xff, 0xff}), fail: CloseInvalidPayload},
-		{name: "13.x compressed invalid UTF-8", opts: deflateOpts, ext: deflateExt, send: fz(OpText, true, deflateOne(t, "ok\xed\xa0\x80")), fail: CloseInvalidPayload},
-		{name: "13.x RSV1 when deflate was declined", opts: &Options{}, ext: deflateExt, send: fz(OpText, true, zsmall), fail: CloseProtocolError},
+			send: cat(fz(wsframe.OpText, false, zbig[:10]), fz(wsframe.OpContinuation, true, zbig[10:])), fail: CloseProtocolError},
+		{name: "13.x RSV1 on a ping", opts: deflateOpts, ext: deflateExt, send: fb(bitRSV1, wsframe.OpPing, true, ""), fail: CloseProtocolError},
+		{name: "13.x invalid deflate data", opts: deflateOpts, ext: deflateExt, send: fz(wsframe.OpBinary, true, []byte{0xff, 0xff, 0xff, 0xff}), fail: CloseInvalidPayload},
+		{name: "13.x compressed invalid UTF-8", opts: deflateOpts, ext: deflateExt, send: fz(wsframe.OpText, true, deflateOne(t, "ok\xed\xa0\x80")), fail: CloseInvalidPayload},
+		{name: "13.x RSV1 when deflate was declined", opts: &Options{}, ext: deflateExt, send: fz(wsframe.OpText, true, zsmall), fail: CloseProtocolError},
 	}...)
 	return cases
 }
@@ -336,7 +350,7 @@ func TestConformanceCloseEchoBody(t *testing.T) {
 	rc := openWS(t, ws.HostPort, "/")
 	rc.write(closeFr(4321, "my reason"))
 	f := rc.mustFrame()
-	if f.op != OpClose || string(f.payload) != string(closeBodyBytes(4321, "")) {
+	if f.op != wsframe.OpClose || string(f.payload) != string(closeBodyBytes(4321, "")) {
 		t.Fatalf("got %v; want close 4321 with no reason", f)
 	}
 	rc.expectClosed()
@@ -428,7 +442,7 @@ func TestHandshake(t *testing.T) {
 			rc.write(closeFr(CloseNormal, ""))
 			for {
 				f := rc.mustFrame()
-				if f.op == OpClose {
+				if f.op == wsframe.OpClose {
 					break
 				}
 			}
@@ -446,7 +460,7 @@ func TestHandshakeAcceptKey(t *testing.T) {
 	i := strings.Index(req, "Sec-WebSocket-Key: ") + len("Sec-WebSocket-Key: ")
 	key := req[i : i+24]
 	resp := rc.handshake(req)
-	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), AcceptKey([]byte(key)); got != want {
+	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), wsframe.AcceptKey([]byte(key)); got != want {
 		t.Fatalf("Sec-WebSocket-Accept %q; want %q", got, want)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
@@ -463,13 +477,13 @@ func TestHandshakeWithFirstFrame(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			rc := dialRaw(t, ws.HostPort, nil)
 			rc.split = mode
-			rc.write(append([]byte(handshakeRequest(ws.HostPort, "/")), cat(fr(OpText, true, "first"), fr(OpPing, true, "p"))...))
+			rc.write(append([]byte(handshakeRequest(ws.HostPort, "/")), cat(fr(wsframe.OpText, true, "first"), fr(wsframe.OpPing, true, "p"))...))
 			resp, err := http.ReadResponse(rc.br, nil)
 			if err != nil || resp.StatusCode != 101 {
 				t.Fatalf("handshake: %v, %v", resp, err)
 			}
 			rc.expectText("first")
-			if f := rc.mustFrame(); f.op != OpPong || string(f.payload) != "p" {
+			if f := rc.mustFrame(); f.op != wsframe.OpPong || string(f.payload) != "p" {
 				t.Fatalf("got %v; want pong \"p\"", f)
 			}
 			rc.write(closeFr(CloseNormal, ""))

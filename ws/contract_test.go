@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/streamd/streamd/loop"
+	"github.com/streamd/streamd/ws/internal/wsframe"
 )
 
 // The tests in this file hold Socket to its per-method concurrency docs:
@@ -47,7 +48,7 @@ func TestSocketLoopOnlyMethodsPanicOffLoop(t *testing.T) {
 		t.Fatalf("Send after the panic = %v", r)
 	}
 	rc.expectText("still here")
-	rc.send(OpText, true, []byte("echo"))
+	rc.send(wsframe.OpText, true, []byte("echo"))
 	rc.expectText("echo")
 	if s.Closed() {
 		t.Error("Closed() = true after the panic")
@@ -97,7 +98,7 @@ func TestSocketMethodsFromGoroutine(t *testing.T) {
 	if got := s.Data(); got != "from the test" {
 		t.Errorf("Data() = %v; want the value SetData stored", got)
 	}
-	rc.send(OpText, true, []byte("data?"))
+	rc.send(wsframe.OpText, true, []byte("data?"))
 	rc.expectText("data=from the test")
 
 	if r := s.Send("text"); r == loop.Dropped {
@@ -120,10 +121,10 @@ func TestSocketMethodsFromGoroutine(t *testing.T) {
 	}
 	rc.expectText("text")
 	rc.expectText("utf-8 ✓")
-	if op, data := rc.readMessage(false); op != OpBinary || !bytes.Equal(data, []byte{0, 1, 2}) {
+	if op, data := rc.readMessage(false); op != wsframe.OpBinary || !bytes.Equal(data, []byte{0, 1, 2}) {
 		t.Fatalf("got %v %q; want binary 00 01 02", op, data)
 	}
-	if f := rc.mustFrame(); f.op != OpPing || string(f.payload) != "p" {
+	if f := rc.mustFrame(); f.op != wsframe.OpPing || string(f.payload) != "p" {
 		t.Fatalf("got %v; want ping \"p\"", f)
 	}
 
@@ -152,7 +153,7 @@ func TestSocketMethodsFromGoroutine(t *testing.T) {
 		t.Fatalf("Close = %v", err)
 	}
 	f := rc.mustFrame()
-	if f.op != OpClose || f.closeCode() != CloseNormal || string(f.payload[2:]) != "bye" {
+	if f.op != wsframe.OpClose || f.closeCode() != CloseNormal || string(f.payload[2:]) != "bye" {
 		t.Fatalf("got %v; want close 1000 \"bye\"", f)
 	}
 	// The close frame was written after the socket left stateOpen.
@@ -178,7 +179,7 @@ func TestSocketMethodsFromGoroutine(t *testing.T) {
 	if err := s.Join("u"); err != nil && !errors.Is(err, loop.ErrServerClosed) {
 		t.Errorf("Join after Close = %v", err)
 	}
-	rc.send(OpClose, true, f.payload[:2])
+	rc.send(wsframe.OpClose, true, f.payload[:2])
 	rc.expectClosed()
 	rc.conn.Close() // the server lingers until the client closes too
 	if code := recv(t, ev.closed, "OnClose"); code != CloseNormal {
@@ -265,7 +266,7 @@ func TestSocketCloseReasons(t *testing.T) {
 		provoke: func(t *testing.T, _ *wsServer, rc *rawClient, _ *Socket) {
 			// Half of a 32 KiB frame: below the size the socket gathers
 			// itself, so it waits in the loop's input, over its limit.
-			rc.write(maskedFrame(OpBinary, true, false, make([]byte, 32<<10))[:16<<10])
+			rc.write(maskedFrame(wsframe.OpBinary, true, false, make([]byte, 32<<10))[:16<<10])
 		},
 		wantErr: loop.ErrInputOverflow,
 	}, {
@@ -276,7 +277,7 @@ func TestSocketCloseReasons(t *testing.T) {
 			ws.Cancel()
 			// The server closes with 1001; the client never answers, and
 			// the shutdown deadline cuts the closing handshake.
-			if f := rc.mustFrame(); f.op != OpClose || f.closeCode() != CloseGoingAway {
+			if f := rc.mustFrame(); f.op != wsframe.OpClose || f.closeCode() != CloseGoingAway {
 				t.Fatalf("got %v; want close 1001", f)
 			}
 		},

@@ -1,43 +1,40 @@
-// Package ws implements the WebSocket protocol, RFC 6455
+// Package ws serves WebSocket connections, RFC 6455
 // (https://www.rfc-editor.org/rfc/rfc6455), with the permessage-deflate
-// extension, RFC 7692 (https://www.rfc-editor.org/rfc/rfc7692), on streamd's
-// event loop.
+// extension, RFC 7692 (https://www.rfc-editor.org/rfc/rfc7692), on
+// streamd's event loop.
 //
-// The wire codec is pure: it takes and returns bytes and knows nothing of
-// sockets or of package loop, so it is tested, fuzzed and benchmarked alone.
+// A route's handler calls [Upgrade] (or [Upgrader.Upgrade], with
+// [Options]) to answer the opening handshake; the connection then belongs
+// to a [Socket], and the [Handler]'s callbacks run on the connection's
+// loop as messages arrive. [Socket.Send] and friends reply, [Socket.Join]
+// subscribes to a hub topic fed by [Publish], and [Socket.Close] starts the
+// closing handshake with a [StatusCode]. A client that breaks the protocol
+// is closed with the matching code, and Handler.OnError receives a
+// [*CloseError] saying why.
 //
-//   - [Decoder] parses client frames in place in the loop's inbound buffer:
-//     it unmasks, reassembles fragments, inflates, checks UTF-8, control
-//     frame rules, close codes and the read limit, and reports violations
-//     as a [*CloseError] carrying the status code to close with.
-//   - [AppendFrame], [AppendFrameHeader] and [AppendClose] build unmasked
-//     server frames into a caller-owned buffer; [Compressor] builds
-//     compressed ones.
-//   - [AcceptKey], [ValidChallengeKey] and [NegotiateDeflate] serve the
-//     opening handshake (RFC 6455, Section 4; RFC 7692, Section 5).
-//   - [UTF8Validator] and [MaskBytes] are the building blocks.
-//
-// A text message delivered in one uncompressed frame costs no allocation and
-// no copy: its payload is unmasked in place and handed out as a view into
-// the input.
+// The server answers pings, pings idle clients (Options.PingInterval),
+// checks the handshake's Origin (Options.CheckOrigin, [SameOrigin] by
+// default), caps messages (Options.ReadLimit) and can limit each client's
+// message rate (Options.MessageRate, [RatePolicy]). The frame codec lives
+// in an internal package: it is pure, fuzzed and benchmarked alone.
 //
 // # Memory
 //
-// An idle socket's [Decoder] is about 150 bytes; flate state exists only
-// while a compressed message is processed, except for context takeover:
-// under client context takeover the decoder keeps the client's LZ77 window
-// (1<<client_max_window_bits bytes, 32 KiB by default), and under server
-// context takeover the [Compressor] keeps a flate writer (about 800 KB at
-// level 1 with klauspost/compress v1.20.3: for many sockets, negotiate
-// server_no_context_takeover). Negotiating server_no_context_takeover and
-// client_no_context_takeover (see [DeflateConfig]) frees both between
-// messages: writers and readers then come from sync.Pools per message.
+// An idle socket is 128 bytes plus the loop's connection; the state of a
+// fragmented or compressed message exists only while one is in progress.
+// Compression costs more: under server context takeover every socket keeps
+// a flate writer (about 800 KB) and under client context takeover the
+// client's window (up to 32 KiB). For many sockets, set
+// [DeflateConfig].ServerNoContextTakeover (and ClientNoContextTakeover),
+// which frees both between messages.
 //
 // # Concurrency
 //
-// A [Decoder] and a [Compressor] are owned by one goroutine, the
-// connection's event loop; they hold no locks. The package-level functions
-// are safe from any goroutine. [Upgrader.Upgrade] is called from a handler,
-// on the loop; every [Socket] method but OnDrain is safe from any
-// goroutine, and OnDrain panics off the loop (see [Socket]).
+// [Upgrade] and [Upgrader.Upgrade] are called from a route's handler, on
+// the loop. Every [Socket] method but OnDrain is safe from any goroutine:
+// on the loop it writes directly, from elsewhere the frame is queued and
+// written by the loop in call order; OnDrain belongs to the loop and
+// panics with its name elsewhere (see [Socket]). Handler callbacks always
+// run on the socket's loop and must not block. [Publish] and the
+// package's other functions are safe from any goroutine.
 package ws

@@ -3,25 +3,14 @@ package ws
 import (
 	"errors"
 	"strconv"
+
+	"github.com/streamd/streamd/ws/internal/wsframe"
 )
-
-// ErrNeedMore is returned by [Decoder.Next] when b does not yet hold a whole
-// frame. Nothing was consumed: call Next again once more bytes have arrived,
-// with the unconsumed bytes followed by the new ones.
-var ErrNeedMore = errors.New("ws: need more data")
-
-// ErrClosed is returned by [Decoder.Next] after a close frame has been
-// decoded: RFC 6455, Section 5.5.1 says nothing may follow it, so the
-// caller stops reading and finishes the closing handshake. It is the
-// decoder's alone: Socket methods report a closing socket with
-// ErrSocketClosed.
-var ErrClosed = errors.New("ws: close frame already received")
 
 // Socket errors.
 var (
 	// ErrSocketClosed is returned by Ping and Close, and by Join on the
-	// loop, once the socket has started closing. (ErrClosed is the
-	// Decoder's, for input after a close frame.)
+	// loop, once the socket has started closing.
 	ErrSocketClosed = errors.New("ws: socket closed")
 	// ErrInvalidUTF8 is returned by SendText for text that is not valid
 	// UTF-8, which a text message must be (RFC 6455, Section 5.6).
@@ -81,7 +70,8 @@ var statusText = map[StatusCode]string{
 	CloseTLSHandshake:       "TLS handshake",
 }
 
-// String returns the code and its registered name, e.g. "1002 (protocol error)".
+// String returns the code and its registered name, e.g. "1002 (protocol
+// error)". Safe from any goroutine.
 func (c StatusCode) String() string {
 	s := strconv.Itoa(int(c))
 	if t, ok := statusText[c]; ok {
@@ -90,34 +80,19 @@ func (c StatusCode) String() string {
 	return s
 }
 
-// ValidCloseCode reports whether code may appear in a close frame on the
-// wire: 1000–1003 and 1007–1014 (RFC 6455, Section 7.4.1, plus the IANA
-// registrations 1012–1014), and 3000–4999 (registered and private use).
-// 1004 is reserved, 1005, 1006 and 1015 must never be sent, and 0–999,
-// 1016–2999 and 5000+ are not assigned.
-func ValidCloseCode(code StatusCode) bool {
-	switch {
-	case code >= 1000 && code <= 1003:
-		return true
-	case code >= 1007 && code <= 1014:
-		return true
-	case code >= 3000 && code <= 4999:
-		return true
-	}
-	return false
-}
-
-// CloseError is a close status with its reason. The decoder returns one for
-// every protocol violation, carrying the code to send in the close frame;
-// it also describes a close frame received from the peer.
-//
-// Errors returned by the decoder are shared, prebuilt values: do not modify them.
+// CloseError is the close status the server sent to a client that broke
+// the protocol or the rate limit, with its reason: Handler.OnError
+// receives one (1002 for framing errors and bad close codes, 1007 for
+// invalid UTF-8 or deflate data, 1008 over Options.MessageRate, 1009 over
+// Options.ReadLimit). Match it with errors.As, or take its code with
+// [CloseStatus]. The error may be shared between sockets: do not modify it.
 type CloseError struct {
 	Code   StatusCode
 	Reason string
 }
 
-// Error implements error.
+// Error implements error: "ws: close " followed by the code, its name and
+// the reason. Safe from any goroutine.
 func (e *CloseError) Error() string {
 	s := "ws: close " + e.Code.String()
 	if e.Reason != "" {
@@ -128,7 +103,7 @@ func (e *CloseError) Error() string {
 
 // CloseStatus returns the code of the *CloseError in err's chain, or 0 when
 // there is none. 0 is never a valid close code, so it plays the part of
-// coder/websocket's -1 (StatusCode is unsigned).
+// coder/websocket's -1 (StatusCode is unsigned). Safe from any goroutine.
 func CloseStatus(err error) StatusCode {
 	var ce *CloseError
 	if errors.As(err, &ce) {
@@ -137,22 +112,16 @@ func CloseStatus(err error) StatusCode {
 	return 0
 }
 
-// Prebuilt decoder errors: the peer controls the error rate, so the hot path
-// never formats. The reasons are short enough to be sent in a close frame.
-var (
-	errUnmasked           = &CloseError{CloseProtocolError, "unmasked client frame"}
-	errBadOpcode          = &CloseError{CloseProtocolError, "reserved opcode"}
-	errReservedBits       = &CloseError{CloseProtocolError, "reserved bits set"}
-	errFragmentedControl  = &CloseError{CloseProtocolError, "fragmented control frame"}
-	errControlTooLong     = &CloseError{CloseProtocolError, "control frame payload over 125 bytes"}
-	errUnexpectedContinue = &CloseError{CloseProtocolError, "continuation frame without a message"}
-	errExpectedContinue   = &CloseError{CloseProtocolError, "new message before the previous one ended"}
-	errLengthMSB          = &CloseError{CloseProtocolError, "payload length has the most significant bit set"}
-	errCloseBody1         = &CloseError{CloseProtocolError, "close frame payload of 1 byte"}
-	errCloseCode          = &CloseError{CloseProtocolError, "invalid close code"}
-	errCloseReasonUTF8    = &CloseError{CloseInvalidPayload, "invalid UTF-8 in close reason"}
-	errTextUTF8           = &CloseError{CloseInvalidPayload, "invalid UTF-8 in text message"}
-	errInflate            = &CloseError{CloseInvalidPayload, "invalid deflate data"}
-	errTooBig             = &CloseError{CloseMessageTooBig, "message exceeds the read limit"}
-	errRateLimit          = &CloseError{ClosePolicyViolation, "message rate limit exceeded"}
-)
+// errRateLimit fails a socket under RateClose; prebuilt, as the peer
+// controls how often it happens.
+var errRateLimit = &CloseError{ClosePolicyViolation, "message rate limit exceeded"}
+
+// closeError turns a protocol violation found by the decoder into the
+// *CloseError handed to Handler.OnError. It allocates, once per failed
+// connection; other errors pass through.
+func closeError(err error) error {
+	if fe, ok := err.(*wsframe.CloseError); ok {
+		return &CloseError{Code: StatusCode(fe.Code), Reason: fe.Reason}
+	}
+	return err
+}

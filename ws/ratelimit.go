@@ -23,7 +23,7 @@ const (
 	RateClose
 )
 
-// String returns "pause" or "close".
+// String returns "pause" or "close". Safe from any goroutine.
 func (p RatePolicy) String() string {
 	switch p {
 	case RatePause:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/streamd/streamd/loop"
+	"github.com/streamd/streamd/ws/internal/wsframe"
 )
 
 func TestRateParams(t *testing.T) {
@@ -120,15 +121,15 @@ func TestSocketRateCosts(t *testing.T) {
 		want []wantFrame
 		code StatusCode // the close code the server sends after want
 	}{
-		{"data messages", opts(2), cat(fr(OpText, true, "a"), fr(OpBinary, true, "b"), fr(OpText, true, "c")),
+		{"data messages", opts(2), cat(fr(wsframe.OpText, true, "a"), fr(wsframe.OpBinary, true, "b"), fr(wsframe.OpText, true, "c")),
 			[]wantFrame{echoT("a"), echoB("b")}, ClosePolicyViolation},
-		{"a fragmented message costs one", opts(2), cat(fr(OpText, false, "a"), fr(OpContinuation, false, "b"), fr(OpContinuation, true, "c"), fr(OpText, true, "d"), fr(OpText, true, "e")),
+		{"a fragmented message costs one", opts(2), cat(fr(wsframe.OpText, false, "a"), fr(wsframe.OpContinuation, false, "b"), fr(wsframe.OpContinuation, true, "c"), fr(wsframe.OpText, true, "d"), fr(wsframe.OpText, true, "e")),
 			[]wantFrame{echoT("abc"), echoT("d")}, ClosePolicyViolation},
-		{"pings", opts(2), cat(fr(OpPing, true, "1"), fr(OpPing, true, "2"), fr(OpText, true, "x")),
+		{"pings", opts(2), cat(fr(wsframe.OpPing, true, "1"), fr(wsframe.OpPing, true, "2"), fr(wsframe.OpText, true, "x")),
 			[]wantFrame{pongF("1"), pongF("2")}, ClosePolicyViolation},
-		{"unsolicited pongs", opts(1), cat(fr(OpPong, true, "1"), fr(OpText, true, "x")),
+		{"unsolicited pongs", opts(1), cat(fr(wsframe.OpPong, true, "1"), fr(wsframe.OpText, true, "x")),
 			nil, ClosePolicyViolation},
-		{"close is free", opts(1), cat(fr(OpText, true, "a"), closeFr(CloseNormal, "")),
+		{"close is free", opts(1), cat(fr(wsframe.OpText, true, "a"), closeFr(CloseNormal, "")),
 			[]wantFrame{echoT("a")}, CloseNormal},
 	}
 	for _, tt := range tests {
@@ -158,32 +159,32 @@ func TestSocketRatePongAnswerFree(t *testing.T) {
 	next := func() frame {
 		for {
 			f := rc.mustFrame()
-			if f.op != OpPing {
+			if f.op != wsframe.OpPing {
 				return f
 			}
-			rc.send(OpPong, true, f.payload)
+			rc.send(wsframe.OpPong, true, f.payload)
 			pongs++
 		}
 	}
-	rc.send(OpText, true, []byte("a"))
-	if f := next(); f.op != OpText || string(f.payload) != "a" {
+	rc.send(wsframe.OpText, true, []byte("a"))
+	if f := next(); f.op != wsframe.OpText || string(f.payload) != "a" {
 		t.Fatalf("got %v; want echo a", f)
 	}
 	if pongs == 0 {
 		// Nothing else is on its way: the next frame is a keepalive ping.
 		f := rc.mustFrame()
-		if f.op != OpPing {
+		if f.op != wsframe.OpPing {
 			t.Fatalf("got %v; want a keepalive ping", f)
 		}
-		rc.send(OpPong, true, f.payload)
+		rc.send(wsframe.OpPong, true, f.payload)
 		pongs++
 	}
-	rc.send(OpText, true, []byte("b"))
-	if f := next(); f.op != OpText || string(f.payload) != "b" {
+	rc.send(wsframe.OpText, true, []byte("b"))
+	if f := next(); f.op != wsframe.OpText || string(f.payload) != "b" {
 		t.Fatalf("after %d answered pings: got %v; want echo b (a pong was charged)", pongs, f)
 	}
-	rc.send(OpPing, true, []byte("p"))
-	if f := next(); f.op != OpClose || f.closeCode() != ClosePolicyViolation {
+	rc.send(wsframe.OpPing, true, []byte("p"))
+	if f := next(); f.op != wsframe.OpClose || f.closeCode() != ClosePolicyViolation {
 		t.Fatalf("got %v; want close 1008", f)
 	}
 }
@@ -250,16 +251,16 @@ func TestSocketRateCloseFlood(t *testing.T) {
 		// Only this goroutine writes until done; rc.write stops at the
 		// first error (the server closed).
 		for i := range 100 {
-			rc.send(OpText, true, []byte(strconv.Itoa(i)))
+			rc.send(wsframe.OpText, true, []byte(strconv.Itoa(i)))
 		}
 	}()
 	defer func() { <-done }()
 	f := rc.mustFrame()
-	if f.op != OpClose || f.closeCode() != ClosePolicyViolation {
+	if f.op != wsframe.OpClose || f.closeCode() != ClosePolicyViolation {
 		t.Fatalf("got %v; want close 1008", f)
 	}
 	<-done
-	rc.send(OpClose, true, f.payload[:2]) // answer, as a client library does
+	rc.send(wsframe.OpClose, true, f.payload[:2]) // answer, as a client library does
 	if err := recv(t, ev.errs, "OnError"); !errors.Is(err, errRateLimit) || CloseStatus(err) != ClosePolicyViolation {
 		t.Errorf("OnError(%v); want the 1008 rate limit error", err)
 	}
@@ -302,7 +303,7 @@ func TestSocketRatePauseFlood(t *testing.T) {
 		// The writes block while the server pauses (TCP backpressure),
 		// n/rate = 5 s in all; each write has testTimeout.
 		for i := range n {
-			if rc.send(OpText, true, []byte(payload(i))); rc.werr != nil {
+			if rc.send(wsframe.OpText, true, []byte(payload(i))); rc.werr != nil {
 				werr <- fmt.Errorf("write %d: %w", i, rc.werr)
 				return
 			}
@@ -362,9 +363,9 @@ func TestSocketRatePauseOrder(t *testing.T) {
 	big := strings.Repeat("b", 200<<10)
 	t0 := monoNow()
 	rc := openWS(t, ws.HostPort, "/")
-	rc.write(cat(fr(OpText, true, "1"), fr(OpPing, true, "2"), fr(OpBinary, true, "3"),
-		fr(OpText, false, "4"), fr(OpPing, true, "5"), fr(OpContinuation, true, "4"),
-		fr(OpBinary, true, big), fr(OpText, true, "7")))
+	rc.write(cat(fr(wsframe.OpText, true, "1"), fr(wsframe.OpPing, true, "2"), fr(wsframe.OpBinary, true, "3"),
+		fr(wsframe.OpText, false, "4"), fr(wsframe.OpPing, true, "5"), fr(wsframe.OpContinuation, true, "4"),
+		fr(wsframe.OpBinary, true, big), fr(wsframe.OpText, true, "7")))
 	want := []wantFrame{echoT("1"), pongF("2"), echoB("3"), pongF("5"), echoT("44"), echoB(big), echoT("7")}
 	for i, w := range want {
 		if f := rc.mustFrame(); f.op != w.op || string(f.payload) != w.payload || !f.fin {

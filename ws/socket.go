@@ -2,13 +2,16 @@ package ws
 
 import (
 	"errors"
+	"net"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	closecause "github.com/streamd/streamd/internal/reason"
 	"github.com/streamd/streamd/loop"
+	"github.com/streamd/streamd/ws/internal/wsframe"
 )
 
 // Handler holds a socket's callbacks; each is optional and runs on the
@@ -37,16 +40,40 @@ type Handler struct {
 	OnError func(s *Socket, err error)
 }
 
-// Message is one received message.
+// Message is one received message, as Handler.OnMessage gets it.
 type Message struct {
 	// Op is OpText or OpBinary.
 	Op Opcode
-	// Data is the payload, valid only during OnMessage: copy it to keep it.
+	// Data is the payload (unmasked, reassembled, decompressed). It is a
+	// view into the connection's buffers, valid only until OnMessage
+	// returns: copy it to keep it or to hand it to another goroutine.
 	Data []byte
 }
 
-// Text returns the payload as a string (a copy).
+// Text returns the payload as a string (a copy, which may be kept). Call
+// it during OnMessage, while Data is valid.
 func (m Message) Text() string { return string(m.Data) }
+
+// Opcode says whether a message is text or binary: the opcodes of
+// RFC 6455, Section 5.6.
+type Opcode byte
+
+// Message types.
+const (
+	OpText   Opcode = 0x1 // UTF-8 text
+	OpBinary Opcode = 0x2 // binary data
+)
+
+// String returns "text" or "binary". Safe from any goroutine.
+func (op Opcode) String() string {
+	switch op {
+	case OpText:
+		return "text"
+	case OpBinary:
+		return "binary"
+	}
+	return "Opcode(" + strconv.Itoa(int(op)) + ")"
+}
 
 // socket states, loop-only
 const (
@@ -69,17 +96,17 @@ const (
 //
 // # Memory
 //
-// An idle socket is this 128-byte struct (see size_test.go): what is
-// shared by every socket of an Upgrader stays in its Options, the remote
-// address is the connection's, and the state of a message in progress
-// lives in the Decoder's pooled message state or in a socketExtra
-// allocated while it is needed. A rate-limited socket (Options.MessageRate)
-// keeps its socketExtra, which holds the limiter's 8 bytes, from its
-// first message on.
+// An idle socket is this struct, at most 128 bytes (tested): what all
+// sockets of an Upgrader share stays in its Options, the remote address is
+// the connection's, and the state of a message in progress (reassembly,
+// inflate buffers, a big frame still arriving, more than one hub
+// subscription) is allocated while it is needed and dropped afterwards. A
+// rate-limited socket (Options.MessageRate) keeps 8 bytes of limiter state
+// out of line from its first message on.
 type Socket struct {
 	conn *loop.Conn
 	opts *Options
-	comp *Compressor // nil without permessage-deflate
+	comp *wsframe.Compressor // nil without permessage-deflate
 
 	// Handler callbacks (OnOpen runs in Upgrade and is not kept)
 	onMessage func(s *Socket, m Message)
@@ -94,7 +121,7 @@ type Socket struct {
 	shared atomic.Pointer[socketShared] // allocated by SetData or the first send from another goroutine
 
 	// loop-only
-	dec Decoder
+	dec wsframe.Decoder
 
 	// any goroutine
 	gone atomic.Bool
@@ -171,8 +198,14 @@ func (s *Socket) tidy() {
 // maxServerHeaderLen is the longest header of an unmasked frame.
 const maxServerHeaderLen = 10
 
-// RemoteAddr is the client's address. Safe from any goroutine.
-func (s *Socket) RemoteAddr() remoteAddr { return s.conn.RemoteAddr() }
+// appendClose appends a close frame with code and reason (cut to fit).
+func appendClose(dst []byte, code StatusCode, reason string) []byte {
+	return wsframe.AppendClose(dst, wsframe.StatusCode(code), reason)
+}
+
+// RemoteAddr is the client's address. It stays valid after the socket
+// has closed. Safe from any goroutine.
+func (s *Socket) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 
 // Subprotocol is the negotiated subprotocol ("" if none). Safe from any
 // goroutine.
@@ -218,7 +251,7 @@ func (s *Socket) Closed() bool { return s.gone.Load() }
 // Send sends text as a text message (Ruby's socket << text). Safe from
 // any goroutine.
 func (s *Socket) Send(text string) loop.WriteResult {
-	return s.send(OpText, []byte(text), true)
+	return s.send(wsframe.OpText, []byte(text), true)
 }
 
 // SendText sends b, which must be valid UTF-8, as a text message; it
@@ -228,12 +261,12 @@ func (s *Socket) SendText(b []byte) (loop.WriteResult, error) {
 	if !utf8.Valid(b) {
 		return loop.Dropped, ErrInvalidUTF8
 	}
-	return s.send(OpText, b, false), nil
+	return s.send(wsframe.OpText, b, false), nil
 }
 
 // SendBinary sends b as a binary message. Safe from any goroutine (b is
 // copied then).
-func (s *Socket) SendBinary(b []byte) loop.WriteResult { return s.send(OpBinary, b, false) }
+func (s *Socket) SendBinary(b []byte) loop.WriteResult { return s.send(wsframe.OpBinary, b, false) }
 
 // send writes a data message. owned says the payload is already a private
 // copy (no second copy needed when handing it to the loop).
@@ -243,7 +276,7 @@ func (s *Socket) SendBinary(b []byte) loop.WriteResult { return s.send(OpBinary,
 // queued output plus the messages admitted and not yet written stay within
 // MaxBuffered, and an admitted message is written, in order, unless the
 // socket closes first (nothing may follow a close frame).
-func (s *Socket) send(op Opcode, payload []byte, owned bool) loop.WriteResult {
+func (s *Socket) send(op wsframe.Opcode, payload []byte, owned bool) loop.WriteResult {
 	if s.gone.Load() {
 		return loop.Dropped
 	}
@@ -264,17 +297,17 @@ func (s *Socket) send(op Opcode, payload []byte, owned bool) loop.WriteResult {
 }
 
 // writeData frames and writes one data message. On the loop.
-func (s *Socket) writeData(op Opcode, payload []byte) loop.WriteResult {
+func (s *Socket) writeData(op wsframe.Opcode, payload []byte) loop.WriteResult {
 	if s.comp != nil && s.comp.ShouldCompress(len(payload)) {
 		return s.conn.Write(s.comp.AppendMessage(nil, op, payload))
 	}
-	h := AppendFrameHeader(s.hdr[:0], op, true, false, len(payload))
+	h := wsframe.AppendFrameHeader(s.hdr[:0], op, true, false, len(payload))
 	return s.conn.Writev(h, payload)
 }
 
 // writeControl writes a control frame; never dropped for backpressure.
-func (s *Socket) writeControl(op Opcode, payload []byte) {
-	h := AppendFrameHeader(s.hdr[:0], op, true, false, len(payload))
+func (s *Socket) writeControl(op wsframe.Opcode, payload []byte) {
+	h := wsframe.AppendFrameHeader(s.hdr[:0], op, true, false, len(payload))
 	s.conn.Writev(h, payload)
 }
 
@@ -292,14 +325,14 @@ func (s *Socket) Ping(payload []byte) error {
 	}
 	if s.conn.OnLoop() {
 		if s.state == stateOpen {
-			s.writeControl(OpPing, payload)
+			s.writeControl(wsframe.OpPing, payload)
 		}
 		return nil
 	}
 	p := slices.Clone(payload)
 	if s.share().snd.Send(s.conn, len(p)+2, s.maxBuffered(), false, func(*loop.Conn) {
 		if s.state == stateOpen {
-			s.writeControl(OpPing, p)
+			s.writeControl(wsframe.OpPing, p)
 		}
 	}) == loop.Dropped {
 		if s.gone.Load() {
@@ -339,7 +372,7 @@ func (s *Socket) startClose(code StatusCode, reason string) {
 		return
 	}
 	s.closing(stateCloseSent)
-	s.conn.Write(AppendClose(nil, code, reason))
+	s.conn.Write(appendClose(nil, code, reason))
 	s.conn.SetTimer(s.closeTimeout())
 }
 
@@ -388,7 +421,7 @@ func (s *Socket) fail(err error) {
 		if errors.As(err, &ce) {
 			reason = ce.Reason
 		}
-		s.conn.Write(AppendClose(nil, code, reason))
+		s.conn.Write(appendClose(nil, code, reason))
 	}
 	s.closing(stateCloseSent)
 	if s.closeCode == 0 {
@@ -518,17 +551,17 @@ func (s *Socket) OnDrain(fn func()) {
 // a text frame, SSE subscribers as an event's data. Safe from any
 // goroutine.
 func Publish(hub *loop.Hub, topic string, text string) error {
-	_, err := hub.Publish(topic, loop.Message{Data: []byte(text)})
+	_, err := hub.Publish(topic, loop.Publication{Data: []byte(text)})
 	return err
 }
 
 // hubCodec frames hub messages once for every WebSocket subscriber.
-var hubCodec = loop.RegisterCodec(func(dst []byte, m *loop.Message) []byte {
-	op := OpText
+var hubCodec = loop.RegisterCodec(func(dst []byte, m *loop.Publication) []byte {
+	op := wsframe.OpText
 	if !utf8.Valid(m.Data) {
-		op = OpBinary
+		op = wsframe.OpBinary
 	}
-	return AppendFrame(dst, op, true, false, m.Data)
+	return wsframe.AppendFrame(dst, op, true, false, m.Data)
 })
 
 type subscriber struct{ s *Socket }
@@ -546,7 +579,7 @@ func (sb subscriber) Overflow(c *loop.Conn) {
 	s := sb.s
 	if s.state == stateOpen {
 		s.closing(stateCloseSent)
-		c.Write(AppendClose(nil, CloseTryAgainLater, "too slow"))
+		c.Write(appendClose(nil, CloseTryAgainLater, "too slow"))
 		c.SetTimer(s.closeTimeout())
 	}
 	c.CloseAfterFlush()
@@ -557,10 +590,10 @@ func (sb subscriber) Overflow(c *loop.Conn) {
 // message, a ping, and a pong other than the answer to our keepalive ping.
 // Invalid opcodes cost nothing: the decoder rejects them. On the loop.
 func (s *Socket) costsToken(b0 byte) bool {
-	switch Opcode(b0 & 0x0f) {
-	case OpText, OpBinary, OpPing:
+	switch wsframe.Opcode(b0 & 0x0f) {
+	case wsframe.OpText, wsframe.OpBinary, wsframe.OpPing:
 		return true
-	case OpPong:
+	case wsframe.OpPong:
 		return !s.pingPending
 	}
 	return false
@@ -629,7 +662,7 @@ func (m mode) decode(c *loop.Conn, in []byte) (int, bool) {
 	s := m.s
 	// Hand a fragmented or compressed message's state back to the pool
 	// once delivered: an idle socket keeps none.
-	defer s.dec.release()
+	defer s.dec.Release()
 	rate, limited := s.opts.rateParams()
 	var now int64 // the limiter's clock, read once per call
 	off := 0
@@ -657,38 +690,38 @@ func (m mode) decode(c *loop.Conn, in []byte) (int, bool) {
 		if charge && n > 0 {
 			s.extra().rate.take(now, rate)
 		}
-		if err == ErrNeedMore {
+		if err == wsframe.ErrNeedMore {
 			break
 		}
-		if err == ErrClosed {
+		if err == wsframe.ErrClosed {
 			return len(in), false // nothing may follow a close frame: ignore it
 		}
 		if err != nil {
-			s.fail(err)
+			s.fail(closeError(err))
 			return len(in), false
 		}
 		switch ev.Kind {
-		case EventMessage:
+		case wsframe.EventMessage:
 			if s.state == stateOpen && s.onMessage != nil {
-				s.onMessage(s, Message{Op: ev.Op, Data: ev.Payload})
+				s.onMessage(s, Message{Op: Opcode(ev.Op), Data: ev.Payload})
 			}
-		case EventPing:
+		case wsframe.EventPing:
 			if s.state == stateOpen {
-				s.writeControl(OpPong, ev.Payload)
+				s.writeControl(wsframe.OpPong, ev.Payload)
 			}
-		case EventPong:
+		case wsframe.EventPong:
 			s.pingPending = false
-		case EventClose:
-			s.closeCode = ev.Code
+		case wsframe.EventClose:
+			s.closeCode = StatusCode(ev.Code)
 			if len(ev.Reason) > 0 {
 				s.extra().closeReason = string(ev.Reason)
 			}
 			if s.state == stateOpen {
 				// Echo the code (RFC 6455, Section 5.5.1); none for an empty close.
-				if ev.Code == CloseNoStatus {
-					s.writeControl(OpClose, nil)
+				if ev.Code == wsframe.CloseNoStatus {
+					s.writeControl(wsframe.OpClose, nil)
 				} else {
-					s.conn.Write(AppendClose(nil, ev.Code, ""))
+					s.conn.Write(wsframe.AppendClose(nil, ev.Code, ""))
 				}
 			}
 			s.closing(stateClosed)
@@ -718,7 +751,7 @@ func (m mode) OnTimer(c *loop.Conn) {
 			return
 		}
 		s.pingPending = true
-		s.writeControl(OpPing, nil)
+		s.writeControl(wsframe.OpPing, nil)
 		s.schedulePing()
 	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/streamd/streamd/internal/testsrv"
 	"github.com/streamd/streamd/loop"
+	"github.com/streamd/streamd/ws/internal/wsframe"
 )
 
 // testTimeout bounds every wait on the network. It is generous so that a
@@ -93,7 +94,7 @@ type rawClient struct {
 
 // frame is one server frame.
 type frame struct {
-	op      Opcode
+	op      wsframe.Opcode
 	fin     bool
 	rsv1    bool
 	payload []byte
@@ -224,15 +225,30 @@ func (rc *rawClient) write(b []byte) {
 	}
 }
 
+// Frame header bits (RFC 6455, Section 5.2), for the raw client.
+const (
+	bitFIN  = 0x80
+	bitRSV1 = 0x40
+	bitRSV2 = 0x20
+	bitRSV3 = 0x10
+	bitMask = 0x80
+)
+
+// deflateTail ends a sync flush; permessage-deflate strips it from every
+// message (RFC 7692, Section 7.2.1).
+var deflateTail = []byte{0x00, 0x00, 0xff, 0xff}
+
+func cat(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
+
 // send writes a masked client frame with a random key.
-func (rc *rawClient) send(op Opcode, fin bool, payload []byte) {
+func (rc *rawClient) send(op wsframe.Opcode, fin bool, payload []byte) {
 	rc.write(maskedFrame(op, fin, false, payload))
 }
 
-func maskedFrame(op Opcode, fin, rsv1 bool, payload []byte) []byte {
+func maskedFrame(op wsframe.Opcode, fin, rsv1 bool, payload []byte) []byte {
 	var key [4]byte
 	_, _ = rand.Read(key[:])
-	return AppendMaskedFrame(nil, op, fin, rsv1, key, payload)
+	return wsframe.AppendMaskedFrame(nil, op, fin, rsv1, key, payload)
 }
 
 // readFrame reads one server frame; it fails the test on a malformed
@@ -243,7 +259,7 @@ func (rc *rawClient) readFrame() (frame, error) {
 	if _, err := io.ReadFull(rc.br, h[:]); err != nil {
 		return frame{}, err
 	}
-	f := frame{op: Opcode(h[0] & 0x0f), fin: h[0]&bitFIN != 0, rsv1: h[0]&bitRSV1 != 0}
+	f := frame{op: wsframe.Opcode(h[0] & 0x0f), fin: h[0]&bitFIN != 0, rsv1: h[0]&bitRSV1 != 0}
 	if h[0]&(bitRSV2|bitRSV3) != 0 || h[1]&bitMask != 0 {
 		rc.t.Fatalf("server frame header % x: RSV2/RSV3 or mask bit set", h)
 	}
@@ -285,14 +301,14 @@ func (rc *rawClient) mustFrame() frame {
 // readMessage reads a whole data message, answering nothing; control
 // frames in between fail the test unless skipPings is set (pings are
 // then dropped).
-func (rc *rawClient) readMessage(skipPings bool) (Opcode, []byte) {
+func (rc *rawClient) readMessage(skipPings bool) (wsframe.Opcode, []byte) {
 	rc.t.Helper()
-	var op Opcode
+	var op wsframe.Opcode
 	var data []byte
 	first := true
 	for {
 		f := rc.mustFrame()
-		if f.op == OpPing && skipPings {
+		if f.op == wsframe.OpPing && skipPings {
 			continue
 		}
 		if f.op.IsControl() {
@@ -312,7 +328,7 @@ func (rc *rawClient) readMessage(skipPings bool) (Opcode, []byte) {
 func (rc *rawClient) expectText(want string) {
 	rc.t.Helper()
 	op, data := rc.readMessage(true)
-	if op != OpText || string(data) != want {
+	if op != wsframe.OpText || string(data) != want {
 		rc.t.Fatalf("got %v %.60q; want text %.60q", op, data, want)
 	}
 }
@@ -338,7 +354,7 @@ func isClosedErr(err error) bool {
 func (rc *rawClient) expectClose(code StatusCode) {
 	rc.t.Helper()
 	f := rc.mustFrame()
-	if f.op != OpClose || f.closeCode() != code {
+	if f.op != wsframe.OpClose || f.closeCode() != code {
 		rc.t.Fatalf("got %v; want close %v", f, code)
 	}
 	rc.expectClosed()
@@ -352,7 +368,7 @@ func closeBodyBytes(code StatusCode, reason string) []byte {
 // inflateMsg decompresses a permessage-deflate payload.
 func inflateMsg(t testing.TB, p []byte) []byte {
 	t.Helper()
-	r := flate.NewReader(io.MultiReader(bytes.NewReader(p), bytes.NewReader(deflateTail[:])))
+	r := flate.NewReader(io.MultiReader(bytes.NewReader(p), bytes.NewReader(deflateTail)))
 	out, err := io.ReadAll(r)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("inflate server message: %v", err)
@@ -404,12 +420,12 @@ func TestSocketKeepalivePings(t *testing.T) {
 	rc := openWS(t, ws.HostPort, "/")
 	for i := range 3 {
 		f := rc.mustFrame()
-		if f.op != OpPing {
+		if f.op != wsframe.OpPing {
 			t.Fatalf("frame %d: got %v; want a ping", i, f)
 		}
-		rc.send(OpPong, true, f.payload)
+		rc.send(wsframe.OpPong, true, f.payload)
 	}
-	rc.send(OpText, true, []byte("still here"))
+	rc.send(wsframe.OpText, true, []byte("still here"))
 	rc.expectText("still here")
 }
 
@@ -431,7 +447,7 @@ func TestSocketPongTimeout(t *testing.T) {
 			}
 			break
 		}
-		if f.op != OpPing {
+		if f.op != wsframe.OpPing {
 			t.Fatalf("got %v; want pings only", f)
 		}
 	}
@@ -459,9 +475,9 @@ func TestSocketCloseTimeout(t *testing.T) {
 		})
 	})
 	rc := openWS(t, ws.HostPort, "/")
-	rc.send(OpText, true, []byte("close please"))
+	rc.send(wsframe.OpText, true, []byte("close please"))
 	f := rc.mustFrame()
-	if f.op != OpClose || f.closeCode() != CloseNormal || string(f.payload[2:]) != "bye" {
+	if f.op != wsframe.OpClose || f.closeCode() != CloseNormal || string(f.payload[2:]) != "bye" {
 		t.Fatalf("got %v; want close 1000 \"bye\"", f)
 	}
 	start := time.Now()
@@ -479,17 +495,17 @@ func TestSocketShutdownGoingAway(t *testing.T) {
 	var rcs []*rawClient
 	for range 4 {
 		rc := openWS(t, ws.HostPort, "/")
-		rc.send(OpText, true, []byte("hi")) // make sure the socket is up
+		rc.send(wsframe.OpText, true, []byte("hi")) // make sure the socket is up
 		rc.expectText("hi")
 		rcs = append(rcs, rc)
 	}
 	ws.Cancel()
 	for _, rc := range rcs {
 		f := rc.mustFrame()
-		if f.op != OpClose || f.closeCode() != CloseGoingAway {
+		if f.op != wsframe.OpClose || f.closeCode() != CloseGoingAway {
 			t.Fatalf("got %v; want close 1001", f)
 		}
-		rc.send(OpClose, true, f.payload[:2])
+		rc.send(wsframe.OpClose, true, f.payload[:2])
 		rc.expectClosed()
 	}
 	start := time.Now()
@@ -537,7 +553,7 @@ func TestSocketSendFromGoroutine(t *testing.T) {
 		})
 	})
 	rc := openWS(t, ws.HostPort, "/")
-	rc.send(OpText, true, []byte("ping-from-client"))
+	rc.send(wsframe.OpText, true, []byte("ping-from-client"))
 	next := [2]int{}
 	echoed := false
 	for next[0] < n || next[1] < n || !echoed {
@@ -546,12 +562,12 @@ func TestSocketSendFromGoroutine(t *testing.T) {
 		switch {
 		case s == "ping-from-client":
 			echoed = true
-		case op == OpText && strings.HasPrefix(s, "a"):
+		case op == wsframe.OpText && strings.HasPrefix(s, "a"):
 			if s != "a"+strconv.Itoa(next[0]) {
 				t.Fatalf("got %q; want a%d", s, next[0])
 			}
 			next[0]++
-		case op == OpBinary && strings.HasPrefix(s, "b"):
+		case op == wsframe.OpBinary && strings.HasPrefix(s, "b"):
 			if s != "b"+strconv.Itoa(next[1]) {
 				t.Fatalf("got %q; want b%d", s, next[1])
 			}
@@ -601,7 +617,7 @@ func TestSocketPublishBothLoops(t *testing.T) {
 		rc := openWS(t, ws.HostPort, "/")
 		rc.expectText("joined")
 		s := recv(t, ev.open, "OnOpen")
-		loops[s.conn.Loop().Index] = true
+		loops[s.conn.Loop().Index()] = true
 		rcs = append(rcs, rc)
 	}
 	if len(loops) != 2 {
@@ -616,7 +632,7 @@ func TestSocketPublishBothLoops(t *testing.T) {
 	for i, rc := range rcs {
 		for j := range n {
 			op, data := rc.readMessage(false)
-			if op != OpText || string(data) != "item "+strconv.Itoa(j) {
+			if op != wsframe.OpText || string(data) != "item "+strconv.Itoa(j) {
 				t.Fatalf("socket %d: got %v %q; want text \"item %d\"", i, op, data, j)
 			}
 		}
@@ -639,9 +655,9 @@ func TestSocketNoFramesAfterClose(t *testing.T) {
 	})
 	rc := openWS(t, ws.HostPort, "/")
 	rc.expectText("joined")
-	rc.send(OpText, true, []byte("close"))
+	rc.send(wsframe.OpText, true, []byte("close"))
 	f := rc.mustFrame()
-	if f.op != OpClose {
+	if f.op != wsframe.OpClose {
 		t.Fatalf("got %v; want close", f)
 	}
 	for i := range 10 {
@@ -770,7 +786,7 @@ func BenchmarkEcho(b *testing.B) {
 	ws := startEcho(b, loop.Config{Loops: 1}, up)
 	rc := openWS(b, ws.HostPort, "/")
 	msg := bytes.Repeat([]byte("x"), 32)
-	req := maskedFrame(OpText, true, false, msg)
+	req := maskedFrame(wsframe.OpText, true, false, msg)
 	resp := make([]byte, 2+len(msg))
 	rc.conn.SetDeadline(time.Time{})
 	b.SetBytes(int64(len(msg)))
@@ -822,7 +838,7 @@ func TestSocketSendAfterBackpressure(t *testing.T) {
 				readErr <- err
 				return
 			}
-			if f.op != OpBinary {
+			if f.op != wsframe.OpBinary {
 				readErr <- fmt.Errorf("got %v; want binary messages", f)
 				return
 			}
@@ -899,8 +915,8 @@ func TestSocketErrors(t *testing.T) {
 			off = append(off,
 				result{"SendText invalid UTF-8", err, ErrInvalidUTF8},
 				result{"Ping 126 bytes", s.Ping(make([]byte, 126)), ErrControlTooLong})
-			rc.send(OpText, true, []byte("check"))
-			if f := rc.mustFrame(); f.op != OpClose || f.closeCode() != CloseNormal {
+			rc.send(wsframe.OpText, true, []byte("check"))
+			if f := rc.mustFrame(); f.op != wsframe.OpClose || f.closeCode() != CloseNormal {
 				t.Fatalf("got %v; want the handler's close 1000", f)
 			}
 			rc.write(closeFr(CloseNormal, ""))

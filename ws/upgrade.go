@@ -2,29 +2,41 @@ package ws
 
 import (
 	"math"
-	"net"
 	"strings"
 	"time"
 	"unsafe"
 
 	"github.com/streamd/streamd/httpcodec"
 	"github.com/streamd/streamd/loop"
+	"github.com/streamd/streamd/ws/internal/wsframe"
 )
 
 // Defaults of Options.
 const (
+	// DefaultPingInterval is how often a socket pings its client.
 	DefaultPingInterval = 30 * time.Second
+	// DefaultCloseTimeout bounds the closing handshake.
 	DefaultCloseTimeout = 5 * time.Second
+	// DefaultReadLimit caps a message's size in bytes, after
+	// decompression; a bigger message closes the socket with 1009.
+	DefaultReadLimit = 1 << 20
+	// DefaultCompressionThreshold is the size below which messages are
+	// sent uncompressed: deflate's block overhead and CPU cost outweigh
+	// the saving on small payloads.
+	DefaultCompressionThreshold = 256
 )
 
-// Options configure an Upgrader.
+// Options configure an Upgrader. Every socket of the Upgrader reads them,
+// from its loop, for as long as it is open: do not change them after the
+// Upgrader's first use.
 type Options struct {
 	// Subprotocols the server speaks, in order of preference; the first
 	// one the client also offers is chosen.
 	Subprotocols []string
 	// CheckOrigin decides whether a handshake's Origin is allowed. Nil
 	// means SameOrigin: no Origin header (non-browser clients send none)
-	// or one whose host equals the Host header.
+	// or one whose host equals the Host header. It runs on the loop, so
+	// it must not block.
 	CheckOrigin func(origin, host string) bool
 	// ReadLimit caps a message's size; default DefaultReadLimit. Bigger
 	// messages close the socket with 1009. It may exceed the server's
@@ -74,8 +86,50 @@ type Options struct {
 	RatePolicy RatePolicy
 }
 
+// DeflateConfig configures permessage-deflate (RFC 7692) for the sockets of
+// an Upgrader (Options.Compression). The zero value disables it.
+type DeflateConfig struct {
+	// Enabled turns negotiation on; when false, offers are declined.
+	Enabled bool
+
+	// ServerNoContextTakeover makes the server reset its compressor after
+	// every message (RFC 7692, Section 7.1.1.1). It is announced even when
+	// the client did not ask for it. Without it every socket keeps a flate
+	// writer (about 800 KB at level 1, up to 1.4 MB at level 9, with
+	// klauspost/compress v1.20.3) alive between messages, which does not
+	// scale to many sockets: servers with many sockets should set it.
+	// With it, the server holds no compression state between messages.
+	ServerNoContextTakeover bool
+
+	// ClientNoContextTakeover asks the client to reset its compressor after
+	// every message (RFC 7692, Section 7.1.1.2), so the server keeps no
+	// inflate window between messages. Without it every socket keeps the
+	// client's window (1<<ClientMaxWindowBits bytes) from its first
+	// compressed message on.
+	ClientNoContextTakeover bool
+
+	// ServerMaxWindowBits caps the server's LZ77 window to 1<<bits bytes,
+	// 8–15; 0 means 15 (32 KiB). A client's server_max_window_bits request
+	// lowers it further.
+	ServerMaxWindowBits int
+
+	// ClientMaxWindowBits, 8–15, is answered when the client offers
+	// client_max_window_bits: a smaller client window means a smaller
+	// per-socket inflate window under context takeover. 0 means 15.
+	ClientMaxWindowBits int
+
+	// Threshold is the payload size below which messages are not
+	// compressed; 0 means DefaultCompressionThreshold, negative means always.
+	Threshold int
+
+	// Level is the flate compression level, 1 (fastest) to 9; 0 means 1.
+	// A window under 15 bits always uses klauspost's windowed level-5 encoder.
+	Level int
+}
+
 // SameOrigin is the default origin check: a request without Origin (not
-// from a browser) or whose Origin host equals its Host header.
+// from a browser) or whose Origin host equals its Host header, ignoring
+// case. Safe from any goroutine.
 func SameOrigin(origin, host string) bool {
 	if origin == "" {
 		return true
@@ -92,8 +146,11 @@ func SameOrigin(origin, host string) bool {
 //
 // # Concurrency
 //
-// An Upgrader is read-only after its first use and may serve every loop.
+// An Upgrader is read-only after its first use and may serve every loop:
+// its Options must not change once Upgrade has been called.
 type Upgrader struct {
+	// Options apply to every socket the Upgrader opens; the sockets keep
+	// a pointer to them.
 	Options Options
 }
 
@@ -102,11 +159,14 @@ var defaultUpgrader Upgrader
 // Upgrade answers a WebSocket handshake with the default Options and
 // switches the connection to frame mode; h's callbacks then run on the
 // connection's loop. On a bad handshake it answers with an HTTP error
-// (400, 403, or 426 with Sec-WebSocket-Version: 13) and returns nil. Call
-// it from a handler.
+// (400, 403, 405, or 426 with Sec-WebSocket-Version: 13) and returns nil.
+// On the loop: call it from the route's handler, with its Ctx; OnOpen runs
+// before it returns.
 func Upgrade(c *loop.Ctx, h Handler) *Socket { return defaultUpgrader.Upgrade(c, h) }
 
-// Upgrade is the package-level Upgrade with u's Options.
+// Upgrade is the package-level [Upgrade] with u's Options. On the loop:
+// call it from the route's handler, with its Ctx. Several loops may call
+// it on one Upgrader at once.
 func (u *Upgrader) Upgrade(c *loop.Ctx, h Handler) *Socket {
 	req := c.Request()
 	if c.Method() != "GET" {
@@ -125,7 +185,7 @@ func (u *Upgrader) Upgrade(c *loop.Ctx, h Handler) *Socket {
 		return nil
 	}
 	key := req.Header("Sec-WebSocket-Key")
-	if !ValidChallengeKey(key) {
+	if !wsframe.ValidChallengeKey(key) {
 		c.Error(400, "Sec-WebSocket-Key must be 16 bytes in base64")
 		return nil
 	}
@@ -144,7 +204,7 @@ func (u *Upgrader) Upgrade(c *loop.Ctx, h Handler) *Socket {
 	// connection's output, by WriteStreamHead.
 	var headBuf [256]byte
 	head := append(headBuf[:0], "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	head = AppendAcceptKey(head, key)
+	head = wsframe.AppendAcceptKey(head, key)
 	head = append(head, "\r\n"...)
 	proto := u.chooseSubprotocol(req)
 	if proto > 0 {
@@ -159,14 +219,14 @@ func (u *Upgrader) Upgrade(c *loop.Ctx, h Handler) *Socket {
 		onError:   h.OnError,
 		subproto:  proto,
 	}
-	decCfg := DecoderConfig{ReadLimit: u.Options.ReadLimit}
+	decCfg := wsframe.DecoderConfig{ReadLimit: u.Options.ReadLimit}
 	if ext := req.Header("Sec-WebSocket-Extensions"); len(ext) > 0 && u.Options.Compression.Enabled {
-		if resp, params, ok := NegotiateDeflate(ext, u.Options.Compression); ok {
+		if resp, params, ok := wsframe.NegotiateDeflate(ext, wsframe.DeflateConfig(u.Options.Compression)); ok {
 			head = append(head, "Sec-WebSocket-Extensions: "...)
 			head = append(head, resp...)
 			head = append(head, "\r\n"...)
 			decCfg = params.DecoderConfig(u.Options.ReadLimit)
-			s.comp = new(Compressor)
+			s.comp = new(wsframe.Compressor)
 			s.comp.Init(params)
 		}
 	}
@@ -200,6 +260,3 @@ func (u *Upgrader) chooseSubprotocol(req *httpcodec.Request) uint16 {
 	}
 	return 0
 }
-
-// remoteAddr is the connection's: a loop.Conn stays valid after close.
-type remoteAddr = net.Addr

@@ -16,7 +16,7 @@ var webFS embed.FS
 
 // app holds the demo handlers and their shared state.
 type app struct {
-	srv *loop.Server
+	srv *server // routes registered here get the access log (accesslog.go)
 	log *slog.Logger
 	web fs.FS
 	hub *loop.Hub
@@ -33,12 +33,14 @@ func newApp(srv *loop.Server, log *slog.Logger) *app {
 		Topics: map[string]loop.TopicConfig{
 			// A clock reader only needs the latest time.
 			"clock": {Policy: loop.PolicyConflate, RingSize: 16},
+			// The ring is also what a chat page shows on first load.
+			"chat": {RingSize: chatHistory},
 		},
 	})
 	if err != nil {
 		panic("BUG: in-process hub failed: " + err.Error())
 	}
-	a := &app{srv: srv, log: log, web: sub, hub: hub}
+	a := &app{srv: &server{Server: srv}, log: log, web: sub, hub: hub}
 	a.sse = newSSEDemos(hub)
 	a.ws = newWSDemos(hub)
 	return a
@@ -53,23 +55,32 @@ func (a *app) close() {
 
 func (a *app) routes() {
 	a.srv.GET("/", a.page("index.html"))
+	a.srv.GET("/style.css", a.asset("style.css", "text/css; charset=utf-8"))
 	a.srv.GET("/healthz", func(c *loop.Ctx) { c.Text(200, "ok") })
 	a.srv.GET("/metrics", a.metrics())
 	a.srv.GET("/hello", func(c *loop.Ctx) { c.Text(200, "Hello, World!") })
 	a.srv.GET("/chunked", a.chunkedDemo)
+	a.srv.GET("/chunked/view", a.page("chunked.html"))
 	a.sse.routes(a)
 	a.ws.routes(a)
 }
 
 // page serves an embedded HTML page.
 func (a *app) page(name string) loop.HandlerFunc {
+	return a.asset(name, "text/html; charset=utf-8")
+}
+
+// asset serves an embedded file with no-cache: the browser asks again
+// each time (there is no validator), so a new binary's pages and style
+// show at once.
+func (a *app) asset(name, contentType string) loop.HandlerFunc {
 	body, err := fs.ReadFile(a.web, name)
 	if err != nil {
-		panic("BUG: embedded page missing: " + name)
+		panic("BUG: embedded file missing: " + name)
 	}
 	return func(c *loop.Ctx) {
 		c.SetHeader("Cache-Control", "no-cache")
-		c.Bytes(200, "text/html; charset=utf-8", body)
+		c.Bytes(200, contentType, body)
 	}
 }
 

@@ -48,10 +48,10 @@ func TestSSEDemoChat(t *testing.T) {
 	for _, r := range []*sseReader{r1, r2} {
 		e1, e2 := r.next(), r.next()
 		firstID, secondID = e1.ID, e2.ID
-		if e1.Type != "chat" || e1.Data != "hello\nworld" || e2.Data != "second" {
+		if e1.Type != "chat" || chatText(t, e1) != "hello\nworld" || chatText(t, e2) != "second" {
 			t.Fatalf("chat events = %+v, %+v", e1, e2)
 		}
-		// Hub ids are "<epoch>-<seq>" (loop.Message).
+		// Hub ids are "<epoch>-<seq>" (loop.Publication).
 		ep1, s1, _ := strings.Cut(e1.ID, "-")
 		ep2, s2, _ := strings.Cut(e2.ID, "-")
 		if n1, _ := strconv.Atoi(s1); n1 == 0 || ep1 == "" || ep2 != ep1 || s2 != strconv.Itoa(n1+1) {
@@ -64,10 +64,10 @@ func TestSSEDemoChat(t *testing.T) {
 	}
 	// Resume: a client back with the first id gets the rest.
 	r3 := openSSE(t, a.base, "/sse/chat", firstID)
-	if e := r3.next(); e.Data != "second" || e.ID != secondID {
+	if e := r3.next(); chatText(t, e) != "second" || e.ID != secondID {
 		t.Fatalf("resumed event = %+v; want second with id %s", e, secondID)
 	}
-	if e := r3.next(); e.Data != "plain text" {
+	if e := r3.next(); chatText(t, e) != "plain text" {
 		t.Fatalf("resumed event = %+v; want plain text", e)
 	}
 	for _, tt := range []struct{ body, want string }{
@@ -79,6 +79,58 @@ func TestSSEDemoChat(t *testing.T) {
 		if st != 400 || !strings.Contains(body, tt.want) {
 			t.Errorf("POST /chat %.20q = %d %q; want 400 containing %q", tt.body, st, body, tt.want)
 		}
+	}
+}
+
+// chatText returns the text of a chat event, checking the server's time
+// stamp: the data is {"t":"<RFC 3339, UTC>","text":"..."}.
+func chatText(t *testing.T, ev sseEvent) string {
+	t.Helper()
+	var m struct {
+		T    *string `json:"t"`
+		Text *string `json:"text"`
+	}
+	if err := json.Unmarshal([]byte(ev.Data), &m); err != nil || m.T == nil || m.Text == nil {
+		t.Fatalf("chat event data %q: %v; want {\"t\":…,\"text\":…}", ev.Data, err)
+	}
+	at, err := time.Parse(time.RFC3339, *m.T)
+	if err != nil || at.Location() != time.UTC || time.Since(at) > time.Hour || time.Until(at) > time.Minute {
+		t.Fatalf("chat event time %q: %v; want RFC 3339 in UTC, about now", *m.T, err)
+	}
+	return *m.Text
+}
+
+// TestSSEDemoChatHistory: the chat page's first load
+// (/sse/chat?lastEventId=recent) gets an event: reset and then the last
+// chatHistory messages, oldest first, with their ids; then live ones,
+// none twice. A reconnect's Last-Event-ID header wins over the query.
+func TestSSEDemoChatHistory(t *testing.T) {
+	a := startSSEApp(t, 2)
+	const posted = chatHistory + 5
+	for i := range posted {
+		ssePostChat(t, a.base, fmt.Sprintf("earlier %02d", i))
+	}
+	r := openSSE(t, a.base, "/sse/chat?lastEventId=recent", "")
+	if ev := r.next(); ev.Type != "reset" || ev.Data != "chat" {
+		t.Fatalf("first event = %+v; want event: reset for chat", ev)
+	}
+	var ids []string
+	for i := posted - chatHistory; i < posted; i++ {
+		ev := r.next()
+		if want := fmt.Sprintf("earlier %02d", i); ev.Type != "chat" || chatText(t, ev) != want {
+			t.Fatalf("history event = %+v; want %q", ev, want)
+		}
+		ids = append(ids, ev.ID)
+	}
+	waitSubscribers(t, a, "chat", 1)
+	ssePostChat(t, a.base, "live")
+	if ev := r.next(); chatText(t, ev) != "live" {
+		t.Fatalf("after the history: %+v; want the live message", ev)
+	}
+	// A page that reconnects sends the header: it gets what came after.
+	r2 := openSSE(t, a.base, "/sse/chat?lastEventId=recent", ids[len(ids)-1])
+	if ev := r2.next(); ev.Type != "chat" || chatText(t, ev) != "live" {
+		t.Fatalf("resumed with the header: %+v; want only the live message", ev)
 	}
 }
 
@@ -109,6 +161,23 @@ func TestSSEDemoCalendar(t *testing.T) {
 	}
 	if ev := r.next(); ev.Type != "entry" || ev.Data != `{"id":2,"date":"2026-12-01","title":"Ship"}` {
 		t.Fatalf("entry event = %+v", ev)
+	}
+	// A month's stream starts with that month's entries only; new entries
+	// of every month follow (the page keeps its month's).
+	for _, tt := range []struct{ month, snapshot string }{
+		{"2026-11", `[{"id":1,"date":"2026-11-25","title":"Launch"}]`},
+		{"2026-12", `[{"id":2,"date":"2026-12-01","title":"Ship"}]`},
+		{"2027-01", `[]`},
+	} {
+		r := openSSE(t, a.base, "/sse/calendar?month="+tt.month, "")
+		if ev := r.next(); ev.Type != "snapshot" || ev.Data != tt.snapshot {
+			t.Errorf("month %s: first event = %+v; want snapshot %s", tt.month, ev, tt.snapshot)
+		}
+	}
+	for _, bad := range []string{"2026-13", "2026-1", "december", ""} {
+		if resp, body := get(t, a.base+"/sse/calendar?month="+bad); resp.StatusCode != 400 || !strings.Contains(body, "YYYY-MM") {
+			t.Errorf("GET /sse/calendar?month=%s = %d %q; want 400 naming YYYY-MM", bad, resp.StatusCode, body)
+		}
 	}
 	for _, bad := range []string{
 		`{"date":"2026-02-30","title":"x"}`,
@@ -229,10 +298,10 @@ func TestE2ENodeEventSourceResume(t *testing.T) {
 	}
 	prev := 0
 	for i, ev := range final.Events {
-		if ev.Data != msg(i+1) {
-			t.Fatalf("event %d = %q; want %q (lost, repeated or reordered)", i, ev.Data, msg(i+1))
+		if got := chatText(t, sseEvent{Data: ev.Data}); got != msg(i+1) {
+			t.Fatalf("event %d = %q; want %q (lost, repeated or reordered)", i, got, msg(i+1))
 		}
-		_, seq, _ := strings.Cut(ev.ID, "-") // "<epoch>-<seq>", see loop.Message
+		_, seq, _ := strings.Cut(ev.ID, "-") // "<epoch>-<seq>", see loop.Publication
 		id, err := strconv.Atoi(seq)
 		if err != nil || id <= prev {
 			t.Fatalf("event %d id %q after %d; want increasing", i, ev.ID, prev)
@@ -261,9 +330,10 @@ func TestE2EBrowserClock(t *testing.T) {
 	}
 }
 
-// chatList is the expression for a chat page's messages (both chat pages
-// list them as #log li), as JSON.
-const chatList = `JSON.stringify([...document.querySelectorAll("#log li")].map(li => li.textContent))`
+// chatList is the expression for the texts of a chat page's messages,
+// without their times (both chat pages list them as #log li, the text in
+// a .text span beside a <time>), as JSON.
+const chatList = `JSON.stringify([...document.querySelectorAll("#log li .text")].map(e => e.textContent))`
 
 func TestE2EBrowserChat(t *testing.T) {
 	a := startSSEApp(t, 2)

@@ -253,6 +253,55 @@ func TestWSDemoChat(t *testing.T) {
 	}
 }
 
+// TestWSDemoChatHistory: a socket opened as /ws/chat?history=1 gets the
+// wall's last chatHistory lines, oldest first, then the welcome, then
+// live lines; one without the query gets the welcome only.
+func TestWSDemoChatHistory(t *testing.T) {
+	a := startApp(t, 2)
+	dial := wsClients[0].dial
+	first := dial(t, wsURL(a, "/ws/chat"), false)
+	if m, err := first.recv(); err != nil || string(m.data) != wallWelcome {
+		t.Fatalf("welcome %q, %v", m.data, err)
+	}
+	const posted = chatHistory + 3
+	for i := range posted {
+		if err := first.send(wsMsg{data: []byte(fmt.Sprintf("earlier %02d", i))}); err != nil {
+			t.Fatal(err)
+		}
+		// Read each back, so the wall holds it before the next socket opens.
+		if m, err := first.recv(); err != nil || !strings.HasSuffix(string(m.data), fmt.Sprintf(": earlier %02d", i)) {
+			t.Fatalf("line %d back: %q, %v", i, m.data, err)
+		}
+	}
+	late := dial(t, wsURL(a, "/ws/chat?history=1"), true)
+	for i := posted - chatHistory; i < posted; i++ {
+		m, err := late.recv()
+		if sm := wsChatLine.FindSubmatch(m.data); err != nil || sm == nil || string(sm[1]) != fmt.Sprintf("earlier %02d", i) {
+			t.Fatalf("history line: %q, %v; want \"HH:MM:SS: earlier %02d\"", m.data, err, i)
+		}
+	}
+	if m, err := late.recv(); err != nil || string(m.data) != wallWelcome {
+		t.Fatalf("after the history: %q, %v; want the welcome", m.data, err)
+	}
+	if err := first.send(wsMsg{data: []byte("live")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*wsConn{first, late} {
+		if m, err := c.recv(); err != nil || !strings.HasSuffix(string(m.data), ": live") {
+			t.Fatalf("live line: %q, %v", m.data, err)
+		}
+	}
+	plain := dial(t, wsURL(a, "/ws/chat"), false)
+	if m, err := plain.recv(); err != nil || string(m.data) != wallWelcome {
+		t.Fatalf("without ?history: first message %q, %v; want the welcome", m.data, err)
+	}
+	for _, c := range []*wsConn{first, late, plain} {
+		if err := c.close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	}
+}
+
 // wsNodeResult is what ws_client.mjs prints.
 type wsNodeResult struct {
 	Extensions []string `json:"extensions"`
@@ -362,10 +411,14 @@ func TestWSE2EBrowserChat(t *testing.T) {
 	want := []string{"hello from tab 1", "κόσμε 😀 <b>not bold</b>"}
 	lines := wall(2)
 	for i, line := range lines {
-		sm := wsChatLine.FindStringSubmatch(line)
-		if sm == nil || sm[1] != want[i%2] {
-			t.Errorf("line %d: %q; want \"HH:MM:SS: %s\"", i, line, want[i%2])
+		if line != want[i%2] {
+			t.Errorf("line %d: %q; want %q", i, line, want[i%2])
 		}
+	}
+	// Each wall line shows the server's HH:MM beside it.
+	times := e2e.Eval[string](t, tab2, `JSON.stringify([...document.querySelectorAll("#log li time")].map(e => e.textContent))`)
+	if !regexp.MustCompile(`^\["\d\d:\d\d","\d\d:\d\d"\]$`).MatchString(times) {
+		t.Errorf("times shown %s; want two HH:MM", times)
 	}
 	if n := e2e.Eval[int](t, tab2, `document.querySelectorAll("#log b").length`); n != 0 {
 		t.Errorf("message rendered as HTML: %d <b> elements", n)

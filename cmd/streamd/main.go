@@ -1,16 +1,19 @@
-// Command streamd runs the streamd server with its demo pages: a plain
-// endpoint for benchmarks, a chunked stream, and (as their packages land)
-// the SSE and WebSocket demos.
+// Command streamd runs the streamd server with its demo pages: an SSE
+// clock, chat and live calendar, a WebSocket chat and echo, a chunked
+// stream, a plain endpoint for benchmarks, health and Prometheus metrics.
+// README.md lists the endpoints; docs/ARCHITECTURE.md explains the server.
 //
 // Configuration comes from flags, each with an environment variable
-// fallback (flag wins):
+// fallback (flag wins); streamd -h prints them with examples:
 //
-//	-addr      STREAMD_ADDR       listen address (default ":8080")
-//	-loops     STREAMD_LOOPS      event loops (default: number of CPUs)
-//	-log-level STREAMD_LOG_LEVEL  debug, info, warn or error (default info)
+//	-addr             STREAMD_ADDR              listen address (default ":8080")
+//	-loops            STREAMD_LOOPS             event loops (default: number of CPUs)
+//	-log-level        STREAMD_LOG_LEVEL         debug, info, warn or error (default info)
 //	-shutdown-timeout STREAMD_SHUTDOWN_TIMEOUT  graceful shutdown bound (default 10s)
 //	-max-conns-per-ip STREAMD_MAX_CONNS_PER_IP  open connections per client IP, 0 = no limit (default 1000)
 //	-read-timeout     STREAMD_READ_TIMEOUT      bound on reading one whole request, head and body (default 30s)
+//	-access-log       STREAMD_ACCESS_LOG        one log line per request (default off)
+//	-version                                    print the version and VCS revision, then exit
 package main
 
 import (
@@ -18,86 +21,23 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
-	"strconv"
+	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/streamd/streamd/loop"
 )
-
-// Defaults of the binary that differ from loop's library defaults: a
-// public server wants a per-address cap and a tighter request deadline.
-const (
-	defaultMaxConnsPerIP = 1000
-	defaultReadTimeout   = 30 * time.Second
-)
-
-type config struct {
-	addr            string
-	loops           int
-	logLevel        slog.Level
-	shutdownTimeout time.Duration
-	maxConnsPerIP   int           // 0: no per-address limit
-	readTimeout     time.Duration // whole request, head and body
-}
-
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	fs := flag.NewFlagSet("streamd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg := config{}
-	envOr := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	fs.StringVar(&cfg.addr, "addr", envOr("STREAMD_ADDR", loop.DefaultAddr), "listen address (env STREAMD_ADDR)")
-	loops := fs.String("loops", envOr("STREAMD_LOOPS", strconv.Itoa(runtime.NumCPU())), "event loops (env STREAMD_LOOPS)")
-	level := fs.String("log-level", envOr("STREAMD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env STREAMD_LOG_LEVEL)")
-	shutdown := fs.String("shutdown-timeout", envOr("STREAMD_SHUTDOWN_TIMEOUT", loop.DefaultShutdownTimeout.String()), "graceful shutdown bound (env STREAMD_SHUTDOWN_TIMEOUT)")
-	perIP := fs.String("max-conns-per-ip", envOr("STREAMD_MAX_CONNS_PER_IP", strconv.Itoa(defaultMaxConnsPerIP)), "open connections per client IP address, 0 for no limit; above it new connections get 503 (env STREAMD_MAX_CONNS_PER_IP)")
-	readTimeout := fs.String("read-timeout", envOr("STREAMD_READ_TIMEOUT", defaultReadTimeout.String()), "bound on reading one whole request, head and body; past it 408 (env STREAMD_READ_TIMEOUT)")
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	n, err := strconv.Atoi(*loops)
-	if err != nil || n < 1 || n > 1024 {
-		return cfg, fmt.Errorf("invalid -loops %q: want a number from 1 to 1024", *loops)
-	}
-	cfg.loops = n
-	if err := cfg.logLevel.UnmarshalText([]byte(*level)); err != nil {
-		return cfg, fmt.Errorf("invalid -log-level %q: want debug, info, warn or error", *level)
-	}
-	d, err := time.ParseDuration(*shutdown)
-	if err != nil || d <= 0 {
-		return cfg, fmt.Errorf("invalid -shutdown-timeout %q: want a positive duration like 10s", *shutdown)
-	}
-	cfg.shutdownTimeout = d
-	n, err = strconv.Atoi(*perIP)
-	if err != nil || n < 0 {
-		return cfg, fmt.Errorf("invalid -max-conns-per-ip %q: want a number, 0 for no limit", *perIP)
-	}
-	cfg.maxConnsPerIP = n
-	d, err = time.ParseDuration(*readTimeout)
-	if err != nil || d <= 0 {
-		return cfg, fmt.Errorf("invalid -read-timeout %q: want a positive duration like 30s", *readTimeout)
-	}
-	cfg.readTimeout = d
-	return cfg, nil
-}
 
 func main() {
 	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		if errors.Is(err, errVersion) {
+			fmt.Print(versionText(debug.ReadBuildInfo()))
 			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "streamd:", err)
@@ -131,6 +71,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(*loop.Ser
 		Logger:          log,
 	})
 	app := newApp(srv, log)
+	if cfg.accessLog {
+		app.srv.access = log
+	}
 	app.routes()
 	app.start()
 	if ready != nil {

@@ -76,7 +76,7 @@ func (s *statsCollector) Collect(ch chan<- prometheus.Metric) {
 func (a *app) metrics() func(*loop.Ctx) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		newStatsCollector(a.srv, a.hub),
+		newStatsCollector(a.srv.Server, a.hub),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -20,6 +20,10 @@ const (
 
 	// chatRetry is the reconnection delay the chat stream asks for.
 	chatRetry = 2 * time.Second
+	// chatHistory is how many recent messages a chat keeps: the "chat"
+	// topic's ring (what a page shows on first load and what a reconnect
+	// can resume from), and the wall's list for /ws/chat?history=1.
+	chatHistory = 50
 )
 
 // sseDemos holds the state of the SSE demos: the clock ticker, the chat
@@ -120,6 +124,14 @@ func (d *sseDemos) clockStream(c *loop.Ctx) {
 	})
 }
 
+// chatStream follows the "chat" topic. The chat page's first load asks
+// for the recent messages as /sse/chat?lastEventId=recent: sse.Open takes
+// the query as the Last-Event-ID a polyfill would send, and as no message
+// has that id, Join answers as to a client that fell behind the topic's
+// ring: an event: reset, then every message the ring holds (chatHistory),
+// read in the same step as the subscription, so none is lost or doubled
+// between history and live. A reconnect sends the Last-Event-ID header,
+// which wins over the query, and gets only what it missed.
 func (d *sseDemos) chatStream(c *loop.Ctx) {
 	sse.Open(c, sse.Options{Hub: d.hub, Retry: chatRetry}, func(s *sse.Stream) {
 		d.track(s)
@@ -127,15 +139,25 @@ func (d *sseDemos) chatStream(c *loop.Ctx) {
 	})
 }
 
+// chatEntry is the data of an "event: chat": the message and the time
+// the server took it, so a page loading the history later shows when
+// each was said.
+type chatEntry struct {
+	T    string `json:"t"` // RFC 3339, UTC, whole seconds
+	Text string `json:"text"`
+}
+
 // postChat publishes a chat message from form field "message" or a raw
-// text body.
+// text body, stamped with the server's time, as JSON
+// {"t":"2026-12-01T09:30:00Z","text":"..."}.
 func (d *sseDemos) postChat(c *loop.Ctx) {
 	msg, err := chatMessage(c)
 	if err != "" {
 		c.Error(400, err)
 		return
 	}
-	if _, perr := sse.Publish(d.hub, "chat", sse.Event{Event: "chat", Data: msg}); perr != nil {
+	data, _ := json.Marshal(chatEntry{T: time.Now().UTC().Format(time.RFC3339), Text: msg})
+	if _, perr := sse.Publish(d.hub, "chat", sse.Event{Event: "chat", Data: string(data)}); perr != nil {
 		c.Error(503, "chat is busy, try again")
 		return
 	}
@@ -165,19 +187,45 @@ func chatMessage(c *loop.Ctx) (string, string) {
 	return msg, ""
 }
 
-// calendarStream sends the current entries as one "snapshot" event, then
-// every new entry as an "entry" event. Snapshot and join happen under
-// calMu, which postCalendar holds while it stores and publishes, so no
-// entry falls between them.
+// calendarStream sends the entries as one "snapshot" event, then every
+// new entry (of any month: the page keeps those of the month it shows) as
+// an "entry" event. With ?month=YYYY-MM the snapshot holds that month's
+// entries only, which is what the page asks for as it pages through
+// months. Snapshot and join happen under calMu, which postCalendar holds
+// while it stores and publishes, so no entry falls between them.
 func (d *sseDemos) calendarStream(c *loop.Ctx) {
+	month, ok := c.Query("month")
+	if ok {
+		if _, err := time.Parse(calendarMonth, month); err != nil {
+			c.Error(400, "month must be YYYY-MM, like 2026-11")
+			return
+		}
+	}
 	sse.Open(c, sse.Options{Hub: d.hub}, func(s *sse.Stream) {
 		d.track(s)
 		d.calMu.Lock()
 		defer d.calMu.Unlock()
-		snap, _ := json.Marshal(d.entries)
+		snap, _ := json.Marshal(d.calendarSnapshot(month))
 		_, _ = s.Event("snapshot", string(snap))
 		_ = s.Join("calendar")
 	})
+}
+
+// calendarMonth is the layout of the month query parameter.
+const calendarMonth = "2006-01"
+
+// calendarSnapshot returns the entries of month (YYYY-MM), or all of them
+// when month is "", in the order they were added; never nil, so the
+// snapshot is [] rather than null. Under calMu.
+func (d *sseDemos) calendarSnapshot(month string) []calendarEntry {
+	out := make([]calendarEntry, 0, len(d.entries))
+	for _, e := range d.entries {
+		// Dates are validated YYYY-MM-DD, so the month is their prefix.
+		if month == "" || e.Date[:len(calendarMonth)] == month {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (d *sseDemos) postCalendar(c *loop.Ctx) {

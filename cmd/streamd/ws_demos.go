@@ -1,6 +1,7 @@
 package main
 
 import (
+	"sync"
 	"time"
 
 	"github.com/streamd/streamd/loop"
@@ -11,6 +12,13 @@ import (
 type wsDemos struct {
 	hub *loop.Hub
 	up  *ws.Upgrader
+
+	// The wall's recent lines, oldest first, for sockets that ask for
+	// them: ws has no resume of its own, so the demo keeps the list.
+	// wallMu orders a publish (and its append) against a new socket's
+	// copy and join, so every line reaches it exactly once.
+	wallMu sync.Mutex
+	recent []string
 }
 
 func newWSDemos(hub *loop.Hub) *wsDemos {
@@ -28,13 +36,27 @@ func (d *wsDemos) routes(a *app) {
 	a.srv.GET("/chat/ws", a.page("chat_ws.html"))
 }
 
-// chat is the websocket-chat example: a welcome, then every text message
-// is published to all chat sockets as "HH:MM:SS: <message>".
+// wallWelcome is the first message of a chat socket (after the recent
+// lines, when it asked for them): the socket is on the wall by then.
+const wallWelcome = "Welcome to the wall"
+
+// chat is the websocket-chat example: every text message is published to
+// all chat sockets as "HH:MM:SS: <message>". A socket opened as
+// /ws/chat?history=1 first gets the wall's recent lines (up to
+// chatHistory), then the welcome.
 func (d *wsDemos) chat(c *loop.Ctx) {
+	_, history := c.Query("history")
 	d.up.Upgrade(c, ws.Handler{
 		OnOpen: func(s *ws.Socket) {
-			s.Send("Welcome to the wall")
+			d.wallMu.Lock()
+			if history {
+				for _, line := range d.recent {
+					s.Send(line)
+				}
+			}
 			_ = s.Join("wall")
+			d.wallMu.Unlock()
+			s.Send(wallWelcome)
 		},
 		OnMessage: func(s *ws.Socket, m ws.Message) {
 			if m.Op != ws.OpText {
@@ -44,7 +66,7 @@ func (d *wsDemos) chat(c *loop.Ctx) {
 				s.Send("messages must be 1 to 2000 bytes")
 				return
 			}
-			_ = ws.Publish(d.hub, "wall", time.Now().Format(time.TimeOnly)+": "+m.Text())
+			d.publish(time.Now().Format(time.TimeOnly) + ": " + m.Text())
 		},
 		OnError: func(s *ws.Socket, err error) {
 			if !s.Closed() {
@@ -52,6 +74,19 @@ func (d *wsDemos) chat(c *loop.Ctx) {
 			}
 		},
 	})
+}
+
+// publish puts line on the wall and keeps it among the recent lines.
+func (d *wsDemos) publish(line string) {
+	d.wallMu.Lock()
+	defer d.wallMu.Unlock()
+	if ws.Publish(d.hub, "wall", line) != nil {
+		return // the hub refused it (backlog): nobody saw it
+	}
+	if len(d.recent) == chatHistory {
+		d.recent = append(d.recent[:0], d.recent[1:]...)
+	}
+	d.recent = append(d.recent, line)
 }
 
 // echo sends every message back unchanged (conformance and benchmarks).

@@ -4,6 +4,8 @@
 //	go run ./cmd/bench -quick                 # small counts, 1 run each (default)
 //	go run ./cmd/bench -full                  # DESIGN §7 counts, 3 runs each
 //	go run ./cmd/bench -quick -servers streamd,fasthttp -scenarios plaintext-keepalive,fanout
+//	go run ./cmd/bench -hostile               # hostile clients vs memory: HOSTILE.md + results/hostile-*.json
+//	go run ./cmd/bench -hostile -smoke        # the same at tiny sizes, table on stdout, nothing written
 //
 // It builds each server under servers/ once, runs each scenario against a
 // fresh server process pinned to CPU 0 (load on CPU 1), measures throughput
@@ -61,6 +63,8 @@ func main() {
 		scenarios = flag.String("scenarios", "", "comma-separated scenarios (default: all): "+strings.Join(scenarioNames(), ","))
 		out       = flag.String("out", "RESULTS.md", "results file, relative to benchmarks/")
 		noPin     = flag.Bool("nopin", false, "do not pin server and client to separate CPUs")
+		hostileF  = flag.Bool("hostile", false, "run the hostile-client attacks (-scenarios picks attacks: "+strings.Join(hostileNames(), ",")+"); writes HOSTILE.md and results/hostile-<git describe>.json")
+		note      = flag.String("note", "", "-hostile: a line recorded in HOSTILE.md (e.g. what the code under test is)")
 	)
 	flag.Parse()
 	root, err := harness.Root()
@@ -68,6 +72,25 @@ func main() {
 		fatalf("%v", err)
 	}
 	want := splitSet(*servers)
+	outPath := *out
+	if *hostileF {
+		outSet := false
+		flag.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
+		if !outSet {
+			outPath = "HOSTILE.md"
+		}
+		if !filepath.IsAbs(outPath) {
+			outPath = filepath.Join(root, outPath)
+		}
+		attacks := splitSet(*scenarios)
+		for name := range attacks {
+			if !slices.Contains(hostileNames(), name) {
+				fatalf("unknown attack %q (have %s)", name, strings.Join(hostileNames(), ","))
+			}
+		}
+		runHostile(root, want, attacks, *noPin, *smoke, outPath, *note)
+		return
+	}
 
 	if *smoke {
 		start := time.Now()
@@ -86,7 +109,7 @@ func main() {
 		plan = fullPlan
 	}
 
-	env, err := setup(root, want, *noPin)
+	env, err := setup(root, want, *noPin, true)
 	if err != nil {
 		fatalf("%v", err)
 	}
@@ -101,7 +124,6 @@ func main() {
 	}
 	rep := &Report{Plan: plan, Command: commandLine(), Started: time.Now(), Pinned: env.pinned,
 		LoadStart: loadavg(), Machine: machine()}
-	outPath := *out
 	if !filepath.IsAbs(outPath) {
 		outPath = filepath.Join(root, outPath)
 	}
@@ -145,7 +167,7 @@ type Env struct {
 	luaPipe   string
 }
 
-func setup(root string, want map[string]bool, noPin bool) (*Env, error) {
+func setup(root string, want map[string]bool, noPin, needWrk bool) (*Env, error) {
 	env := &Env{root: root, serverCPU: -1, clientCPU: -1, loops: runtime.NumCPU()}
 	tmp, err := os.MkdirTemp("", "streamd-bench-")
 	if err != nil {
@@ -187,7 +209,7 @@ func setup(root string, want map[string]bool, noPin bool) (*Env, error) {
 	}
 	if p, err := exec.LookPath("wrk"); err == nil {
 		env.wrk = p
-	} else {
+	} else if needWrk {
 		logf("warning: wrk not found (apt-get install -y wrk): plaintext scenarios will be skipped")
 	}
 	env.luaPipe = filepath.Join(tmp, "pipeline.lua")
@@ -220,7 +242,14 @@ func splitSet(s string) map[string]bool {
 }
 
 func commandLine() string {
-	return "go run ./cmd/bench " + strings.Join(os.Args[1:], " ")
+	args := []string{"go", "run", "./cmd/bench"}
+	for _, a := range os.Args[1:] {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`;&|<>()*?[]#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		args = append(args, a)
+	}
+	return strings.Join(args, " ")
 }
 
 func logf(format string, args ...any) {

@@ -454,7 +454,12 @@ func Request(d Dialer, addr, method, target string, body []byte) (int, []byte, e
 	if _, err := c.Write(append([]byte(req), body...)); err != nil {
 		return 0, nil, err
 	}
-	br := bufio.NewReader(c)
+	return ReadResponse(bufio.NewReader(c), method)
+}
+
+// ReadResponse reads one response to a method request from br: its status
+// and its body (Content-Length, chunked, or up to EOF).
+func ReadResponse(br *bufio.Reader, method string) (int, []byte, error) {
 	h, err := ReadHead(br)
 	if err != nil {
 		return 0, nil, err
@@ -464,7 +469,22 @@ func Request(d Dialer, addr, method, target string, body []byte) (int, []byte, e
 	case h.Status == 204 || h.Status == 304 || method == "HEAD":
 		return h.Status, nil, nil
 	case h.Chunked:
-		rd = httputil.NewChunkedReader(br)
+		b, err := io.ReadAll(httputil.NewChunkedReader(br))
+		if err != nil {
+			return h.Status, b, err
+		}
+		// The chunked reader stops after the last chunk's size line: read
+		// the trailer section up to its empty line, so the next response
+		// on a keep-alive connection starts at its status line.
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				return h.Status, b, fmt.Errorf("trailer: %w", err)
+			}
+			if len(bytes.TrimRight(line, "\r\n")) == 0 {
+				return h.Status, b, nil
+			}
+		}
 	case h.ContentLength >= 0:
 		rd = io.LimitReader(br, h.ContentLength)
 	}

@@ -23,6 +23,7 @@ const (
 	CapSSE     = "sse"
 	CapWS      = "ws"
 	CapChunked = "chunked"
+	CapUpload  = "upload" // POST /upload answers the body's length
 )
 
 // Known lists the servers in report order, with the endpoints each serves.
@@ -32,10 +33,10 @@ var Known = []struct {
 	Caps []string
 	Note string
 }{
-	{"streamd", []string{CapHello, CapSSE, CapWS, CapChunked}, "this project"},
-	{"fasthttp", []string{CapHello, CapSSE, CapWS, CapChunked}, "valyala/fasthttp v1.78.0 + fasthttp/websocket v1.5.12"},
-	{"nethttp", []string{CapHello, CapSSE, CapWS, CapChunked}, "net/http + gorilla/websocket v1.5.3"},
-	{"nbio", []string{CapHello, CapSSE, CapWS, CapChunked}, "lesismal/nbio v1.6.8 nbhttp + websocket"},
+	{"streamd", []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "this project"},
+	{"fasthttp", []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "valyala/fasthttp v1.78.0 + fasthttp/websocket v1.5.12"},
+	{"nethttp", []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "net/http + gorilla/websocket v1.5.3"},
+	{"nbio", []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "lesismal/nbio v1.6.8 nbhttp + websocket"},
 	{"gnetraw", []string{CapHello}, "raw gnet v2.9.7 canned /hello (plaintext ceiling)"},
 	{"rawsock", []string{CapChunked}, "plain blocking TCP writes (chunked ceiling); /hello for liveness only"},
 }
@@ -92,7 +93,7 @@ func Servers(root string) []ServerInfo {
 	entries, _ := os.ReadDir(filepath.Join(root, "servers"))
 	for _, e := range entries {
 		if e.IsDir() && !seen[e.Name()] {
-			add(e.Name(), []string{CapHello, CapSSE, CapWS, CapChunked}, "")
+			add(e.Name(), []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "")
 		}
 	}
 	return out
@@ -136,13 +137,14 @@ type Proc struct {
 
 // StartServer runs bin on a free port. If cpu >= 0 the process is pinned to
 // that CPU with taskset and given -loops 1; otherwise it gets -loops loops.
-func StartServer(name, bin string, cpu, loops int) (*Proc, error) {
+// Extra arguments follow -addr and -loops.
+func StartServer(name, bin string, cpu, loops int, extra ...string) (*Proc, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	args := []string{bin, "-addr", addr, "-loops", strconv.Itoa(loops)}
+	args := append([]string{bin, "-addr", addr, "-loops", strconv.Itoa(loops)}, extra...)
 	if cpu >= 0 {
 		args = append([]string{"taskset", "-c", strconv.Itoa(cpu)}, args...)
 	}
@@ -209,6 +211,14 @@ func (p *Proc) Stop() {
 	case <-time.After(2 * time.Second):
 		syscall.Kill(-p.PID(), syscall.SIGKILL)
 		<-p.done
+	}
+}
+
+// Kill sends SIGKILL to the server's process group at once (the hostile
+// runs use it when a server's memory passes a hard cap).
+func (p *Proc) Kill() {
+	if p.Alive() {
+		syscall.Kill(-p.PID(), syscall.SIGKILL)
 	}
 }
 

@@ -1,9 +1,11 @@
 package harness
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -46,7 +48,48 @@ func Smoke(s ServerInfo, addr string) []Check {
 	if s.Has(CapChunked) {
 		run("chunked", func() error { return checkChunked(addr) })
 	}
+	if s.Has(CapUpload) {
+		run("upload", func() error { return checkUpload(addr) })
+	}
 	return out
+}
+
+// checkUpload posts bodies to /upload with Content-Length and chunked
+// (including a zero-padded 15-hex-digit chunk size and a 1-byte chunk) on
+// one keep-alive connection; each answer is the decoded body length.
+// RFC 9112 puts no limit on the digits; 15 is the most fasthttp accepts
+// (16, which net/http and streamd allow, gets 400 from fasthttp).
+func checkUpload(addr string) error {
+	c, err := smokeDialer.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	const head = "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+	chunkedBody := fmt.Sprintf("%015x\r\n%s\r\n1\r\nz\r\n%x\r\n%s\r\n0\r\n\r\n",
+		5000, strings.Repeat("a", 5000), 70000, strings.Repeat("b", 70000))
+	for _, tc := range []struct {
+		name, req string
+		want      int
+	}{
+		{"empty", head + "Content-Length: 0\r\n\r\n", 0},
+		{"content-length", head + "Content-Length: 100003\r\n\r\n" + strings.Repeat("c", 100003), 100003},
+		{"chunked", head + "Transfer-Encoding: chunked\r\n\r\n" + chunkedBody, 75001},
+	} {
+		if _, err := io.WriteString(c, tc.req); err != nil {
+			return fmt.Errorf("POST /upload (%s): %v", tc.name, err)
+		}
+		st, body, err := client.ReadResponse(br, "POST")
+		if err != nil {
+			return fmt.Errorf("POST /upload (%s): %v", tc.name, err)
+		}
+		if st != 200 || string(body) != strconv.Itoa(tc.want) {
+			return fmt.Errorf("POST /upload (%s): status %d body %.40q; want 200 %q", tc.name, st, body, strconv.Itoa(tc.want))
+		}
+	}
+	return nil
 }
 
 func checkHello(addr string) error {

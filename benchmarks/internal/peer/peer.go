@@ -15,6 +15,10 @@ const (
 	DefaultChunk = 16 << 10
 	MaxChunk     = 16 << 20
 	DefaultTopic = "bench"
+	// MaxUpload is the POST /upload body limit of the peers that set one
+	// themselves (net/http's http.MaxBytesReader, nbio): streamd's parser
+	// default. fasthttp keeps its own default (4 MiB).
+	MaxUpload = 1 << 20
 	// SubQueue is how many messages a subscriber buffers before it is
 	// considered slow and misses messages.
 	SubQueue = 64

@@ -10,6 +10,7 @@ import (
 	"github.com/streamd/streamd/benchmarks/internal/peer"
 	"log"
 	"runtime"
+	"strconv"
 
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
@@ -70,6 +71,12 @@ func main() {
 			body := append([]byte(nil), ctx.PostBody()...)
 			h.Publish(topicOf(ctx), body)
 			ctx.SetStatusCode(fasthttp.StatusNoContent)
+
+		case path == "/upload" && ctx.IsPost():
+			// fasthttp has read the whole body before the handler runs
+			// (Server.MaxRequestBodySize, default 4 MiB; 413 beyond it).
+			ctx.Response.Header.SetContentTypeBytes(ctText)
+			ctx.Response.SetBodyRaw(strconv.AppendInt(nil, int64(len(ctx.PostBody())), 10))
 
 		case path == "/ws/echo" && ctx.IsGet():
 			upgrader.Upgrade(ctx, func(c *websocket.Conn) {

@@ -196,6 +196,20 @@ func main() {
 		h.publish(topicOf(r), body)
 		w.WriteHeader(http.StatusNoContent)
 	})
+	// nbhttp has buffered the whole body before the handler runs (no
+	// body limit by default: Config.MaxHTTPBodySize 0); the handler reads
+	// it as a net/http handler would.
+	mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, peer.MaxUpload))
+		if err != nil {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		b := strconv.AppendInt(nil, n, 10)
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.Write(b)
+	})
 	mux.HandleFunc("GET /ws/echo", func(w http.ResponseWriter, r *http.Request) {
 		echo.Upgrade(w, r, nil)
 	})

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"github.com/streamd/streamd/benchmarks/internal/peer"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -22,6 +24,7 @@ func topicOf(r *http.Request) string { return peer.Topic(r.URL.Query().Get("topi
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	loops := flag.Int("loops", runtime.NumCPU(), "parallelism (GOMAXPROCS)")
+	upload := flag.String("upload", "copy", "POST /upload reads the body with io.Copy to io.Discard (copy) or io.ReadAll (readall)")
 	flag.Parse()
 	if *loops > 0 {
 		runtime.GOMAXPROCS(*loops)
@@ -81,6 +84,34 @@ func main() {
 		}
 		h.Publish(topicOf(r), body)
 		w.WriteHeader(http.StatusNoContent)
+	})
+
+	// POST /upload answers the body's length. By default the body is
+	// streamed through (io.Copy to io.Discard), as a net/http user who
+	// only needs its length would write it; -upload readall holds it
+	// whole first (io.ReadAll), as a handler that needs the bytes does.
+	readAll := *upload == "readall"
+	mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) {
+		body := http.MaxBytesReader(w, r.Body, peer.MaxUpload)
+		var n int64
+		var err error
+		if readAll {
+			var b []byte
+			b, err = io.ReadAll(body)
+			n = int64(len(b))
+		} else {
+			n, err = io.Copy(io.Discard, body)
+		}
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write(strconv.AppendInt(nil, n, 10))
 	})
 
 	mux.HandleFunc("GET /ws/echo", func(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,6 @@
 // Command streamd is the streamd server of the benchmarks, with the same
-// endpoints as every peer: /hello, /sse, /publish, /ws/echo, /ws/sub and
-// /chunked. Everything runs on the event loops: no goroutine per
+// endpoints as every peer: /hello, /sse, /publish, /ws/echo, /ws/sub,
+// /chunked and /upload. Everything runs on the event loops: no goroutine per
 // connection, SSE and WebSocket fan-out through one loop.Hub.
 package main
 
@@ -33,6 +33,8 @@ func main() {
 	loops := flag.Int("loops", runtime.NumCPU(), "event loops")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
 	memprofile := flag.String("memprofile", "", "write a heap profile to this file on SIGUSR1 (connections still open)")
+	readTimeout := flag.Duration("read-timeout", 0, "loop.Config.ReadTimeout: whole-request read deadline (0: the library default, 60s)")
+	maxBuffered := flag.Int("max-buffered-input", 0, "loop.Config.MaxBufferedInput in bytes: server-wide budget for buffered request input (0: the library default, 64 MiB)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -46,9 +48,11 @@ func main() {
 	}
 
 	srv := loop.New(loop.Config{
-		Addr:   *addr,
-		Loops:  *loops,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Addr:             *addr,
+		Loops:            *loops,
+		ReadTimeout:      *readTimeout,
+		MaxBufferedInput: *maxBuffered,
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	hub, err := loop.NewHub(loop.HubConfig{})
 	if err != nil {
@@ -72,11 +76,17 @@ func main() {
 
 	srv.POST("/publish", func(c *loop.Ctx) {
 		body := append([]byte(nil), c.Body()...)
-		if _, err := hub.Publish(topicOf(c), loop.Message{Data: body}); err != nil {
+		if _, err := hub.Publish(topicOf(c), loop.Publication{Data: body}); err != nil {
 			c.Error(503, err.Error())
 			return
 		}
 		c.NoContent(204)
+	})
+
+	// The body arrives whole in c.Body() (up to the parser's 1 MiB
+	// default limit, 413 beyond it); the answer is its decoded length.
+	srv.POST("/upload", func(c *loop.Ctx) {
+		c.Bytes(200, "text/plain", strconv.AppendInt(nil, int64(len(c.Body())), 10))
 	})
 
 	srv.GET("/ws/echo", func(c *loop.Ctx) {

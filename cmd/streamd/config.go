@@ -1,0 +1,175 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/streamd/streamd/loop"
+)
+
+// Defaults of the binary that differ from loop's library defaults: a
+// public server wants a per-address cap and a tighter request deadline.
+const (
+	defaultMaxConnsPerIP = 1000
+	defaultReadTimeout   = 30 * time.Second
+)
+
+type config struct {
+	addr            string
+	loops           int
+	logLevel        slog.Level
+	shutdownTimeout time.Duration
+	maxConnsPerIP   int           // 0: no per-address limit
+	readTimeout     time.Duration // whole request, head and body
+	accessLog       bool          // one log line per routed request
+}
+
+// errVersion is parseConfig's answer to -version: print versionText and
+// exit 0, whatever the other flags say.
+var errVersion = errors.New("version requested")
+
+const usageHead = `streamd serves long-lived HTTP connections (Server-Sent Events, WebSockets,
+chunked responses) from a few event loops, with no goroutine per connection,
+and the demo pages at / (SSE clock, chat and calendar, WebSocket chat,
+chunked stream).
+
+Usage:
+  streamd [flags]
+
+Flags (each falls back to the environment variable named; a flag wins):
+`
+
+const usageTail = `
+Examples:
+  streamd
+      serve on :8080 with one event loop per CPU
+  streamd -addr 127.0.0.1:9000 -loops 2 -access-log
+      two loops on a local port, one log line per request
+  STREAMD_LOG_LEVEL=debug STREAMD_SHUTDOWN_TIMEOUT=30s streamd
+      settings from the environment, as a container sets them: debug logs,
+      30 s for streams to end on SIGTERM
+
+SIGINT or SIGTERM shut down gracefully (exit 0). Endpoints: README.md.
+`
+
+// parseConfig reads the flags in args, with fallbacks from getenv. -h
+// writes the usage to stderr and returns flag.ErrHelp; -version returns
+// errVersion.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("streamd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHead)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), usageTail)
+	}
+	cfg := config{}
+	envOr := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&cfg.addr, "addr", envOr("STREAMD_ADDR", loop.DefaultAddr), "listen `address`, host:port (env STREAMD_ADDR)")
+	loops := fs.String("loops", envOr("STREAMD_LOOPS", strconv.Itoa(runtime.NumCPU())), "`number` of event loops, 1 to 1024; default: the number of CPUs (env STREAMD_LOOPS)")
+	level := fs.String("log-level", envOr("STREAMD_LOG_LEVEL", "info"), "log `level`: debug, info, warn, error (env STREAMD_LOG_LEVEL)")
+	shutdown := fs.String("shutdown-timeout", envOr("STREAMD_SHUTDOWN_TIMEOUT", loop.DefaultShutdownTimeout.String()), "graceful shutdown bound, a `duration`; connections left after it are closed (env STREAMD_SHUTDOWN_TIMEOUT)")
+	perIP := fs.String("max-conns-per-ip", envOr("STREAMD_MAX_CONNS_PER_IP", strconv.Itoa(defaultMaxConnsPerIP)), "open connections per client IP address (a `number`, 0 for no limit); above it new connections get 503 (env STREAMD_MAX_CONNS_PER_IP)")
+	readTimeout := fs.String("read-timeout", envOr("STREAMD_READ_TIMEOUT", defaultReadTimeout.String()), "bound on reading one whole request, head and body, a `duration`; past it 408 (env STREAMD_READ_TIMEOUT)")
+	accessEnv := getenv("STREAMD_ACCESS_LOG")
+	accessDefault, accessEnvErr := false, error(nil)
+	if accessEnv != "" {
+		if accessDefault, accessEnvErr = strconv.ParseBool(accessEnv); accessEnvErr != nil {
+			accessEnvErr = fmt.Errorf("invalid STREAMD_ACCESS_LOG %q: want true or false", accessEnv)
+		}
+	}
+	fs.BoolVar(&cfg.accessLog, "access-log", accessDefault, "log one line per request, at level info: method, path, remote address, duration (env STREAMD_ACCESS_LOG=true)")
+	version := fs.Bool("version", false, "print the version and build information, then exit")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if *version {
+		return cfg, errVersion
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if accessEnvErr != nil && !flagSet(fs, "access-log") {
+		return cfg, accessEnvErr
+	}
+	n, err := strconv.Atoi(*loops)
+	if err != nil || n < 1 || n > 1024 {
+		return cfg, fmt.Errorf("invalid -loops %q: want a number from 1 to 1024", *loops)
+	}
+	cfg.loops = n
+	if err := cfg.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return cfg, fmt.Errorf("invalid -log-level %q: want debug, info, warn or error", *level)
+	}
+	d, err := time.ParseDuration(*shutdown)
+	if err != nil || d <= 0 {
+		return cfg, fmt.Errorf("invalid -shutdown-timeout %q: want a positive duration like 10s", *shutdown)
+	}
+	cfg.shutdownTimeout = d
+	n, err = strconv.Atoi(*perIP)
+	if err != nil || n < 0 {
+		return cfg, fmt.Errorf("invalid -max-conns-per-ip %q: want a number, 0 for no limit", *perIP)
+	}
+	cfg.maxConnsPerIP = n
+	d, err = time.ParseDuration(*readTimeout)
+	if err != nil || d <= 0 {
+		return cfg, fmt.Errorf("invalid -read-timeout %q: want a positive duration like 30s", *readTimeout)
+	}
+	cfg.readTimeout = d
+	return cfg, nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// versionText describes the binary from its build information (see
+// debug.ReadBuildInfo): the main module's version and, when the build
+// recorded them, the VCS revision, its commit time and whether the work
+// tree had uncommitted changes.
+func versionText(bi *debug.BuildInfo, ok bool) string {
+	var b strings.Builder
+	if !ok {
+		fmt.Fprintf(&b, "streamd (no build information) %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return b.String()
+	}
+	version := bi.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	fmt.Fprintf(&b, "streamd %s %s %s/%s\n", version, bi.GoVersion, runtime.GOOS, runtime.GOARCH)
+	if bi.Main.Path != "" {
+		fmt.Fprintf(&b, "module:   %s\n", bi.Main.Path)
+	}
+	vcs := map[string]string{}
+	for _, s := range bi.Settings {
+		vcs[s.Key] = s.Value
+	}
+	if rev := vcs["vcs.revision"]; rev != "" {
+		fmt.Fprintf(&b, "revision: %s\n", rev)
+		if t := vcs["vcs.time"]; t != "" {
+			fmt.Fprintf(&b, "time:     %s\n", t)
+		}
+		if m := vcs["vcs.modified"]; m != "" {
+			fmt.Fprintf(&b, "modified: %s\n", m)
+		}
+	} else {
+		b.WriteString("revision: unknown (built without VCS information)\n")
+	}
+	return b.String()
+}

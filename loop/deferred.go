@@ -1,0 +1,78 @@
+package loop
+
+import "sync"
+
+// Defer tells the loop that the response will come later, from any
+// goroutine, through the returned Deferred. Headers set with SetHeader
+// before Defer are part of the reply, and Deferred.SetHeader adds more.
+// Pipelined requests behind this one wait, so responses stay in order.
+// Copy what the goroutine needs from the request first: the Ctx and its
+// slices are reused.
+func (c *Ctx) Defer() *Deferred {
+	if c.responded {
+		panic("BUG: loop: Defer after the response was written")
+	}
+	c.responded, c.deferred = true, true
+	d := &Deferred{conn: c.conn, resp: c.respHead()}
+	d.resp.headers = append([]byte(nil), c.headers...) // Ctx's are reused
+	return d
+}
+
+// Deferred is a response promised by a handler that called Ctx.Defer.
+//
+// # Concurrency
+//
+// Its methods are safe from any goroutine; only the first reply counts,
+// and SetHeader counts only before it.
+type Deferred struct {
+	conn *Conn
+	mu   sync.Mutex
+	resp respHead // the reply task's alone once done
+	done bool
+}
+
+// SetHeader adds a header line to the reply, as Ctx.SetHeader does
+// (invalid names and values are dropped). After Reply it does nothing.
+// Safe from any goroutine.
+func (d *Deferred) SetHeader(name, value string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.done {
+		d.resp.headers = appendHeaderLine(d.resp.headers, name, value)
+	}
+}
+
+// Reply sends the response. body is not copied: do not modify it after
+// the call. It returns ErrAlreadyResponded on a second call and
+// ErrServerClosed when the server has stopped. The reply is never dropped
+// for a full queue.
+func (d *Deferred) Reply(status int, contentType string, body []byte) error {
+	d.mu.Lock()
+	done := d.done
+	d.done = true
+	d.mu.Unlock()
+	if done {
+		return ErrAlreadyResponded
+	}
+	return d.conn.PostControl(func(c *Conn) {
+		el := c.el
+		h := &d.resp
+		h.keepAlive = h.keepAlive && !el.srv.draining.Load()
+		prev := el.cork(c)
+		el.out = appendResponse(el.out, &el.ctx.ct, h, status, contentType, "", body)
+		c.deferred = false
+		c.lastActive = el.srv.tickNow()
+		if !h.keepAlive {
+			c.CloseAfterFlush()
+		} else {
+			el.reschedule(c)
+			el.process(c) // serve pipelined requests that waited
+		}
+		el.uncork(prev)
+	})
+}
+
+// Text is Reply with a text/plain body.
+func (d *Deferred) Text(status int, body string) error {
+	return d.Reply(status, "text/plain; charset=utf-8", []byte(body))
+}

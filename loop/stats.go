@@ -1,0 +1,70 @@
+package loop
+
+import "sync/atomic"
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	// Open connections now; Accepted since start; Requests served;
+	// Refused with 503 at accept (MaxConns, MaxConnsPerIP, shutdown);
+	// BadRequests answered with a 4xx by the parser.
+	Open, Accepted, Requests, Refused, BadRequests int64
+	// AcceptErrors counts failed accept(2) calls (EMFILE and the like),
+	// each retried after a backoff.
+	AcceptErrors int64
+	// ReadPauses counts the times a connection's reading was paused
+	// because its queued output was above the high watermark.
+	ReadPauses int64
+	// BufferedInput is the input held for incomplete requests now, in
+	// bytes (see Config.MaxBufferedInput); BufferedInputPeak its highest
+	// value since start.
+	BufferedInput, BufferedInputPeak int64
+	// InputCopied counts input bytes copied into per-connection buffers
+	// (partial requests): each byte is copied once however slowly it
+	// arrives, so this stays near the size of the partial requests.
+	InputCopied int64
+	// Closes counts closed connections by reason: "app" (the application
+	// or the end of an HTTP exchange, e.g. "Connection: close"), "peer",
+	// "idle_timeout", "header_timeout", "read_timeout", "write_timeout",
+	// "input_overflow", "input_budget", "bad_request", "shutdown".
+	Closes map[string]int64
+}
+
+// Stats sums the per-loop counters. Safe from any goroutine.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Refused:           s.refused.Load(),
+		AcceptErrors:      s.acceptErrors.Load(),
+		BufferedInput:     s.bufferedInput.Load(),
+		BufferedInputPeak: s.bufferedPeak.Load(),
+		Closes:            make(map[string]int64, numReasons),
+	}
+	for r := reasonApp; r < numReasons; r++ {
+		st.Closes[reasonNames[r]] = 0
+	}
+	for _, el := range *s.loops.Load() {
+		st.Open += el.stats.open.Load()
+		st.Accepted += el.stats.accepted.Load()
+		st.Requests += el.stats.requests.Load()
+		st.Refused += el.stats.refused.Load()
+		st.BadRequests += el.stats.errors.Load()
+		st.ReadPauses += el.stats.paused.Load()
+		st.InputCopied += el.stats.copied.Load()
+		for r := reasonApp; r < numReasons; r++ {
+			st.Closes[reasonNames[r]] += el.stats.closes[r].Load()
+		}
+	}
+	return st
+}
+
+// loopStats are written by the loop only and read by Server.Stats.
+type loopStats struct {
+	open     atomic.Int64
+	accepted atomic.Int64
+	requests atomic.Int64
+	refused  atomic.Int64
+	errors   atomic.Int64
+	paused   atomic.Int64
+	copied   atomic.Int64
+	closes   [numReasons]atomic.Int64
+	_        [64]byte // keep loops' counters on separate cache lines
+}

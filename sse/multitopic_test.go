@@ -1,0 +1,115 @@
+package sse
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/streamd/streamd/loop"
+)
+
+// multiRoutes opens a stream joined to every topic of the comma-separated
+// "topics" query argument, in the Open callback.
+func multiRoutes(hub *loop.Hub) (func(*loop.Server), chan *Stream) {
+	opened := make(chan *Stream, 16)
+	return func(srv *loop.Server) {
+		srv.GET("/multi", func(c *loop.Ctx) {
+			topics, _ := c.Query("topics")
+			Open(c, Options{Hub: hub, Heartbeat: -1}, func(s *Stream) {
+				for _, tp := range strings.Split(topics, ",") {
+					if err := s.Join(tp); err != nil {
+						s.Comment("join: " + err.Error())
+					}
+				}
+				opened <- s
+			})
+		})
+	}, opened
+}
+
+// TestResumeSeveralTopics: one Last-Event-ID resumes a stream joined to
+// several topics: the client gets what it missed of all of them, in the
+// order of their ids, then live events, without gaps or duplicates.
+func TestResumeSeveralTopics(t *testing.T) {
+	hub := newHub(t, loop.HubConfig{})
+	routes, opened := multiRoutes(hub)
+	srv := startServer(t, loop.Config{Loops: 2}, routes)
+	var ids []string
+	pub := func(topic string, i int) {
+		id, err := Publish(hub, topic, Event{Data: topic + strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	// a0 b1 c2 a3 b4 c5: the client saw a0, then lost its connection.
+	for i, topic := range []string{"a", "b", "c", "a", "b", "c"} {
+		pub(topic, i)
+	}
+	c := dialSSE(t, srv, "/multi?topics=a,b", dialOpts{headers: "Last-Event-ID: " + ids[0] + "\r\n"})
+	recvStream(t, opened)
+	pub("b", 6)
+	pub("c", 7) // not joined
+	pub("a", 8)
+	got := c.events(4)
+	expectData(t, got, "b1", "a3", "b4", "b6")
+	for i, want := range []int{1, 3, 4, 6} {
+		if got[i].LastID != ids[want] {
+			t.Errorf("event %d id %q; want %q", i, got[i].LastID, ids[want])
+		}
+	}
+	expectData(t, c.events(1), "a8")
+
+	// An unknown id resets the stream: the reset names both topics, then
+	// the whole history of both, in order.
+	r := dialSSE(t, srv, "/multi?topics=a,b", dialOpts{headers: "Last-Event-ID: nope\r\n"})
+	recvStream(t, opened)
+	ev := r.event()
+	if ev.Type != ResetEvent || ev.Data != "a,b" {
+		t.Fatalf("first event %+v; want a reset naming a,b", ev)
+	}
+	expectData(t, r.events(6), "a0", "b1", "a3", "b4", "b6", "a8")
+}
+
+// TestLiveOrderAcrossTopics: a stream of several topics receives live
+// events in the order of their ids, however the publishers interleave the
+// topics, on every loop.
+func TestLiveOrderAcrossTopics(t *testing.T) {
+	hub := newHub(t, loop.HubConfig{})
+	routes, opened := multiRoutes(hub)
+	srv := startServer(t, loop.Config{Loops: 2}, routes)
+	var cs []*client
+	for range 4 {
+		cs = append(cs, dialSSE(t, srv, "/multi?topics=x,y,z", dialOpts{}))
+		recvStream(t, opened)
+	}
+	topics := []string{"x", "y", "z"}
+	const n = 300
+	done := make(chan error, 3)
+	for w := range 3 {
+		go func() {
+			for i := range n {
+				if _, err := Publish(hub, topics[(w+i)%3], Event{Data: strconv.Itoa(w)}); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 3 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ci, c := range cs {
+		last := uint64(0)
+		for i, ev := range c.events(3 * n) {
+			seq, err := strconv.ParseUint(seqOf(ev.LastID), 10, 64)
+			if err != nil || seq <= last {
+				t.Fatalf("client %d event %d: id %q after sequence %d; want increasing ids", ci, i, ev.LastID, last)
+			}
+			last = seq
+		}
+	}
+}
