@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,8 +14,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 const helloBody = "hello, world\n"
@@ -175,56 +172,6 @@ func TestPipelineRawLarge(t *testing.T) {
 			t.Fatalf("response %d: body %q... (len %d)", i, body[:min(len(body), 10)], len(body))
 		}
 	}
-}
-
-func TestPipelineFastHTTP(t *testing.T) {
-	forLoops(t, func(t *testing.T, loops int) {
-		ts := startServer(t, Config{Loops: loops}, basicRoutes)
-		for _, conns := range []int{1, 2} {
-			t.Run(fmt.Sprintf("conns=%d", conns), func(t *testing.T) {
-				pc := &fasthttp.PipelineClient{
-					Addr:                ts.addr,
-					MaxConns:            conns,
-					MaxPendingRequests:  1024,
-					MaxIdleConnDuration: 100 * time.Millisecond,
-					// Not fasthttp's default dialer: its cache cleaner
-					// goroutine lives for the whole process (goleak).
-					Dial: func(addr string) (net.Conn, error) {
-						return net.DialTimeout("tcp", addr, testTimeout)
-					},
-				}
-				const workers, perWorker = 16, 25
-				var wg sync.WaitGroup
-				errs := make(chan error, workers*perWorker)
-				for w := range workers {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-						defer fasthttp.ReleaseRequest(req)
-						defer fasthttp.ReleaseResponse(resp)
-						for i := range perWorker {
-							id := strconv.Itoa(w*1000 + i)
-							req.SetRequestURI("http://" + ts.addr + "/echo/" + id)
-							if err := pc.DoTimeout(req, resp, testTimeout); err != nil {
-								errs <- fmt.Errorf("request %s: %w", id, err)
-								return
-							}
-							if resp.StatusCode() != 200 || string(resp.Body()) != "n="+id {
-								errs <- fmt.Errorf("request %s: %d %q", id, resp.StatusCode(), resp.Body())
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
-				close(errs)
-				for err := range errs {
-					t.Error(err)
-				}
-			})
-		}
-	})
 }
 
 // gate lets a test release deferred replies one at a time.

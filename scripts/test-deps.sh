@@ -17,7 +17,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if [ ! -d internal/e2e/node/node_modules ] || [ internal/e2e/node/package-lock.json -nt internal/e2e/node/node_modules ]; then
-  echo "test-deps: npm ci (eventsource, ws)"
-  (cd internal/e2e/node && npm ci --no-audit --no-fund --loglevel=error)
+# The npm clients of cmd/streamd's end-to-end tests.
+node=cmd/streamd/internal/e2e/node
+if [ ! -d "$node/node_modules" ] || [ "$node/package-lock.json" -nt "$node/node_modules" ]; then
+  echo "test-deps: npm ci in $node (eventsource, ws)"
+  (cd "$node" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -9,11 +9,20 @@
 #     goroutine_stack);
 #   - gnet's other platforms: the library, commands and tests must build
 #     and vet for darwin/arm64 and freebsd/amd64 (kqueue instead of epoll,
-#     loop's *_other.go files).
+#     loop's *_other.go files) and build for freebsd/386, in each module
+#     directory given (default: the library, ".");
+#   - the oldest Go the library claims: its tests and code must build and
+#     vet with the toolchain its go line names (fetched by the go command
+#     through GOTOOLCHAIN), which the newer Go in use here would not show.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO="${GO:-go}"
+root=$PWD
 failed=()
+
+if [ $# -eq 0 ]; then
+  set -- .
+fi
 
 ONLOOP_TESTS='OffLoop|TakeOver|Deferred|Outcome|Ownership|Pipelined|Queue|Hub'
 host="$($GO env GOHOSTOS)/$($GO env GOHOSTARCH)"
@@ -34,13 +43,20 @@ echo "test-portable: internal/goroutine and loop with -tags goroutine_stack (the
 $GO test -count=1 -timeout 10m -tags goroutine_stack ./internal/goroutine/ || failed+=("goroutine_stack tests")
 $GO test -count=1 -timeout 10m -tags goroutine_stack -run "$ONLOOP_TESTS" ./loop/ || failed+=("goroutine_stack loop tests")
 
-echo "test-portable: build for freebsd/386 (32-bit, no assembly, no gettid)"
-GOOS=freebsd GOARCH=386 $GO build ./... || failed+=("freebsd/386 build")
+min=$($GO mod edit -print | awk '$1 == "go" { print $2 }')
+case "$min" in *.*.*) ;; *) min="$min.0" ;; esac
+echo "test-portable: the library with go$min, the Go its go line names"
+(GOTOOLCHAIN="go$min" $GO build ./... && GOTOOLCHAIN="go$min" $GO vet ./...) || failed+=("go$min build and vet")
 
-for target in darwin/arm64 freebsd/amd64; do
-  echo "test-portable: build and vet for $target"
-  GOOS=${target%/*} GOARCH=${target#*/} $GO build ./... || failed+=("$target build")
-  GOOS=${target%/*} GOARCH=${target#*/} $GO vet ./... || failed+=("$target vet")
+for mod in "$@"; do
+  echo "test-portable: $mod: build for freebsd/386 (32-bit, no assembly, no gettid)"
+  (cd "$root/$mod" && GOOS=freebsd GOARCH=386 $GO build ./...) || failed+=("$mod freebsd/386 build")
+
+  for target in darwin/arm64 freebsd/amd64; do
+    echo "test-portable: $mod: build and vet for $target"
+    (cd "$root/$mod" && GOOS=${target%/*} GOARCH=${target#*/} $GO build ./...) || failed+=("$mod $target build")
+    (cd "$root/$mod" && GOOS=${target%/*} GOARCH=${target#*/} $GO vet ./...) || failed+=("$mod $target vet")
+  done
 done
 
 # Every step runs; the failures are summed up at the end.

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	gorilla "github.com/gorilla/websocket"
-
 	"github.com/streamd/streamd/loop"
 	"github.com/streamd/streamd/ws/internal/wsframe"
 )
@@ -235,8 +233,8 @@ func (r *rateRecorder) check(t *testing.T, t0 int64, rate float64, burst int) {
 	}
 }
 
-// TestSocketRateCloseFlood floods a RateClose socket from gorilla: the
-// client gets 1008 and the server delivered no more than the bucket allows.
+// TestSocketRateCloseFlood floods a RateClose socket: the client gets
+// 1008 and the server delivered no more than the bucket allows.
 func TestSocketRateCloseFlood(t *testing.T) {
 	const rate, burst = 20, 5
 	rec := newRateRecorder(-1)
@@ -246,28 +244,23 @@ func TestSocketRateCloseFlood(t *testing.T) {
 		s.GET("/", func(c *loop.Ctx) { up.Upgrade(c, ev.handler(Handler{OnMessage: rec.onMessage})) })
 	})
 	t0 := monoNow()
-	c, _, err := (&gorilla.Dialer{HandshakeTimeout: testTimeout}).Dial("ws://"+ws.HostPort+"/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	rc := openWS(t, ws.HostPort, "/")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		c.SetWriteDeadline(time.Now().Add(testTimeout))
+		// Only this goroutine writes until done; rc.write stops at the
+		// first error (the server closed).
 		for i := range 100 {
-			if c.WriteMessage(gorilla.TextMessage, []byte(strconv.Itoa(i))) != nil {
-				return // the server closed
-			}
+			rc.send(wsframe.OpText, true, []byte(strconv.Itoa(i)))
 		}
 	}()
 	defer func() { <-done }()
-	c.SetReadDeadline(time.Now().Add(testTimeout))
-	_, _, err = c.ReadMessage()
-	var ce *gorilla.CloseError
-	if !errors.As(err, &ce) || ce.Code != int(ClosePolicyViolation) {
-		t.Fatalf("read: %v; want close 1008", err)
+	f := rc.mustFrame()
+	if f.op != wsframe.OpClose || f.closeCode() != ClosePolicyViolation {
+		t.Fatalf("got %v; want close 1008", f)
 	}
+	<-done
+	rc.send(wsframe.OpClose, true, f.payload[:2]) // answer, as a client library does
 	if err := recv(t, ev.errs, "OnError"); !errors.Is(err, errRateLimit) || CloseStatus(err) != ClosePolicyViolation {
 		t.Errorf("OnError(%v); want the 1008 rate limit error", err)
 	}
@@ -284,8 +277,7 @@ func TestSocketRateCloseFlood(t *testing.T) {
 	}
 }
 
-// TestSocketRatePauseFlood floods a RatePause socket from gorilla with
-// 1000 messages, every 100th of them 100 KB (a frame the socket gathers
+// TestSocketRatePauseFlood floods a RatePause socket with 1000 messages, every 100th of them 100 KB (a frame the socket gathers
 // in its spill buffer): each arrives, in order, no sooner than the bucket
 // allows by the server's clock, and the connection stays open.
 func TestSocketRatePauseFlood(t *testing.T) {
@@ -305,19 +297,14 @@ func TestSocketRatePauseFlood(t *testing.T) {
 		s.GET("/", func(c *loop.Ctx) { up.Upgrade(c, ev.handler(Handler{OnMessage: rec.onMessage})) })
 	})
 	t0 := monoNow()
-	c, _, err := (&gorilla.Dialer{HandshakeTimeout: testTimeout}).Dial("ws://"+ws.HostPort+"/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	rc := openWS(t, ws.HostPort, "/")
 	werr := make(chan error, 1)
 	go func() {
-		// Generous: the writes block while the server pauses (TCP
-		// backpressure), n/rate = 5 s in all.
-		c.SetWriteDeadline(time.Now().Add(4 * testTimeout))
+		// The writes block while the server pauses (TCP backpressure),
+		// n/rate = 5 s in all; each write has testTimeout.
 		for i := range n {
-			if err := c.WriteMessage(gorilla.TextMessage, []byte(payload(i))); err != nil {
-				werr <- fmt.Errorf("write %d: %w", i, err)
+			if rc.send(wsframe.OpText, true, []byte(payload(i))); rc.werr != nil {
+				werr <- fmt.Errorf("write %d: %w", i, rc.werr)
 				return
 			}
 		}
@@ -344,13 +331,11 @@ func TestSocketRatePauseFlood(t *testing.T) {
 		}
 	}
 	rec.mu.Unlock()
-	c.SetReadDeadline(time.Now().Add(testTimeout))
-	if err := c.WriteControl(gorilla.CloseMessage, gorilla.FormatCloseMessage(gorilla.CloseNormalClosure, ""), time.Now().Add(testTimeout)); err != nil {
-		t.Fatal(err)
+	rc.write(closeFr(CloseNormal, ""))
+	if rc.werr != nil {
+		t.Fatalf("write close: %v", rc.werr)
 	}
-	if _, _, err := c.ReadMessage(); !gorilla.IsCloseError(err, gorilla.CloseNormalClosure) {
-		t.Fatalf("read after close: %v; want close 1000", err)
-	}
+	rc.expectClose(CloseNormal)
 }
 
 // TestSocketRatePauseOrder sends data, pings and a fragmented message in

@@ -20,7 +20,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/streamd/streamd/internal/e2e"
+	"github.com/streamd/streamd/cmd/streamd/internal/e2e"
 )
 
 // The tests in this file run the real streamd binary as a child process,

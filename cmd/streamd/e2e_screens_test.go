@@ -13,7 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/streamd/streamd/internal/e2e"
+	"github.com/streamd/streamd/cmd/streamd/internal/e2e"
 )
 
 // The demo pages as a person sees them: each page in headless Chromium at

@@ -14,7 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/streamd/streamd/internal/e2e"
+	"github.com/streamd/streamd/cmd/streamd/internal/e2e"
 )
 
 // TestSSEDemoRun starts the whole server through run, as main does,

@@ -18,7 +18,7 @@ import (
 	fasthttpws "github.com/fasthttp/websocket"
 	gorilla "github.com/gorilla/websocket"
 
-	"github.com/streamd/streamd/internal/e2e"
+	"github.com/streamd/streamd/cmd/streamd/internal/e2e"
 )
 
 // End-to-end tests of the WebSocket demos (/ws/echo, /ws/chat and the

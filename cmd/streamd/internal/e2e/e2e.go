@@ -29,7 +29,7 @@ func Missing(t testing.TB, what string) {
 	t.Skipf("skipping: %s", what)
 }
 
-// Dir returns the directory of this package's source (internal/e2e).
+// Dir returns the directory of this package's source (cmd/streamd/internal/e2e).
 func Dir() string {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {

@@ -1,4 +1,4 @@
-package ws
+package wsinterop
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,18 +14,48 @@ import (
 	coder "github.com/coder/websocket"
 	fasthttpws "github.com/fasthttp/websocket"
 	gorilla "github.com/gorilla/websocket"
+	"go.uber.org/goleak"
 
+	"github.com/streamd/streamd/internal/testsrv"
 	"github.com/streamd/streamd/loop"
+	"github.com/streamd/streamd/ws"
 )
 
-// Interop with WebSocket clients written by others: gorilla/websocket,
-// fasthttp/websocket and coder/websocket, each with and without
-// permessage-deflate, against an echo socket and a hub chat.
+// testTimeout bounds every wait: generous, so a loaded 2-core machine
+// under -race never turns a slow step into a failure.
+const testTimeout = 15 * time.Second
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, testsrv.GoleakOptions()...)
+}
+
+// opcode is a data frame's type as the clients send and see it: the
+// RFC 6455 opcode, which gorilla, fasthttp and coder use as their message
+// types too.
+type opcode int
+
+const (
+	opText   opcode = 1
+	opBinary opcode = 2
+)
+
+func (op opcode) String() string {
+	switch op {
+	case opText:
+		return "text"
+	case opBinary:
+		return "binary"
+	}
+	return fmt.Sprintf("opcode(%d)", int(op))
+}
+
+// closeNormalCode is the close code 1000 (RFC 6455, Section 7.4.1).
+const closeNormalCode = 1000
 
 // interopClient is what the tests need of a client library.
 type interopClient interface {
-	write(op Opcode, p []byte) error
-	read() (Opcode, []byte, error)
+	write(op opcode, p []byte) error
+	read() (opcode, []byte, error)
 	// ping sends a ping with payload and returns once its pong arrived
 	// (a concurrent read may be needed to process it: the adapter does it).
 	ping(payload string) error
@@ -135,15 +164,15 @@ func (g *gorillaClient) init() {
 	g.conn.SetPongHandler(func(p string) error { g.pongs <- p; return nil })
 }
 
-func (g *gorillaClient) write(op Opcode, p []byte) error {
+func (g *gorillaClient) write(op opcode, p []byte) error {
 	g.conn.SetWriteDeadline(time.Now().Add(testTimeout))
 	return g.conn.WriteMessage(int(op), p)
 }
 
-func (g *gorillaClient) read() (Opcode, []byte, error) {
+func (g *gorillaClient) read() (opcode, []byte, error) {
 	g.conn.SetReadDeadline(time.Now().Add(testTimeout))
 	op, p, err := g.conn.ReadMessage()
-	return Opcode(op), p, err
+	return opcode(op), p, err
 }
 
 func (g *gorillaClient) ping(payload string) error {
@@ -151,7 +180,7 @@ func (g *gorillaClient) ping(payload string) error {
 		return err
 	}
 	// The pong handler runs inside a read: trigger one with an echo.
-	if err := g.write(OpText, []byte("after ping")); err != nil {
+	if err := g.write(opText, []byte("after ping")); err != nil {
 		return err
 	}
 	if _, p, err := g.read(); err != nil || string(p) != "after ping" {
@@ -174,7 +203,7 @@ func (g *gorillaClient) closeNormal(reason string) error {
 		return err
 	}
 	_, _, err := g.read()
-	if code := g.closeErr(err); code != int(CloseNormal) {
+	if code := g.closeErr(err); code != closeNormalCode {
 		return fmt.Errorf("read after close: %v; want close 1000", err)
 	}
 	return nil
@@ -194,17 +223,17 @@ func (c *coderClient) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), testTimeout)
 }
 
-func (c *coderClient) write(op Opcode, p []byte) error {
+func (c *coderClient) write(op opcode, p []byte) error {
 	ctx, cancel := c.ctx()
 	defer cancel()
 	return c.conn.Write(ctx, coder.MessageType(op), p)
 }
 
-func (c *coderClient) read() (Opcode, []byte, error) {
+func (c *coderClient) read() (opcode, []byte, error) {
 	ctx, cancel := c.ctx()
 	defer cancel()
 	typ, p, err := c.conn.Read(ctx)
-	return Opcode(typ), p, err
+	return opcode(typ), p, err
 }
 
 func (c *coderClient) ping(payload string) error {
@@ -217,7 +246,7 @@ func (c *coderClient) ping(payload string) error {
 	// The ping may go out after an echo request: read echoes until the
 	// pong has been seen.
 	for {
-		if err := c.write(OpText, []byte("after ping")); err != nil {
+		if err := c.write(opText, []byte("after ping")); err != nil {
 			return err
 		}
 		if _, p, err := c.read(); err != nil || string(p) != "after ping" {
@@ -240,41 +269,62 @@ func (c *coderClient) compressed() bool        { return c.ext != "" }
 func (c *coderClient) pings() int64            { return -1 }
 func (c *coderClient) abort()                  { c.conn.CloseNow() }
 
+// echoHandler echoes every message with its type.
+var echoHandler = ws.Handler{
+	OnMessage: func(s *ws.Socket, m ws.Message) {
+		if m.Op == ws.OpText {
+			_, _ = s.SendText(m.Data)
+		} else {
+			s.SendBinary(m.Data)
+		}
+	},
+}
+
+// newHub returns a hub closed when the test ends.
+func newHub(t testing.TB, cfg loop.HubConfig) *loop.Hub {
+	hub, err := loop.NewHub(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	return hub
+}
+
 // interopServer serves /echo (an echo; "close-me" makes the server close
 // with 4001), /chat (welcome, then every text is published to "wall")
 // and /ping (an echo pinging every 300ms).
-func interopServer(t testing.TB, serverNoCtx bool) *wsServer {
+func interopServer(t testing.TB, serverNoCtx bool) *testsrv.Server {
 	hub := newHub(t, loop.HubConfig{})
-	opts := Options{
+	opts := ws.Options{
 		Hub:         hub,
-		Compression: DeflateConfig{Enabled: true, ServerNoContextTakeover: serverNoCtx},
+		Compression: ws.DeflateConfig{Enabled: true, ServerNoContextTakeover: serverNoCtx},
 		ReadLimit:   2 << 20,
 	}
-	echo := Handler{OnError: func(s *Socket, err error) { t.Logf("server socket error: %v", err) }, OnMessage: func(s *Socket, m Message) {
-		if m.Op == OpText && string(m.Data) == "close-me" {
+	echo := ws.Handler{OnError: func(s *ws.Socket, err error) { t.Logf("server socket error: %v", err) }, OnMessage: func(s *ws.Socket, m ws.Message) {
+		if m.Op == ws.OpText && string(m.Data) == "close-me" {
 			_ = s.Close(4001, "requested")
 			return
 		}
 		echoHandler.OnMessage(s, m)
 	}}
-	chat := Handler{
-		OnOpen: func(s *Socket) {
+	chat := ws.Handler{
+		OnOpen: func(s *ws.Socket) {
 			s.Send("Welcome to the wall")
 			_ = s.Join("wall")
 		},
-		OnMessage: func(s *Socket, m Message) {
-			if err := Publish(hub, "wall", "says: "+m.Text()); err != nil {
+		OnMessage: func(s *ws.Socket, m ws.Message) {
+			if err := ws.Publish(hub, "wall", "says: "+m.Text()); err != nil {
 				t.Errorf("Publish: %v", err)
 			}
 		},
 	}
-	up := &Upgrader{Options: opts}
+	up := &ws.Upgrader{Options: opts}
 	pingOpts := opts
 	// A pong is due before the next ping: keep that well above the
 	// wheel's 100ms tick and a loaded machine's scheduling delays.
 	pingOpts.PingInterval = 300 * time.Millisecond
-	upPing := &Upgrader{Options: pingOpts}
-	return startServer(t, loop.Config{Loops: 2}, func(s *loop.Server) {
+	upPing := &ws.Upgrader{Options: pingOpts}
+	return testsrv.Start(t, loop.Config{Loops: 2, ShutdownTimeout: 5 * time.Second}, func(s *loop.Server) {
 		s.GET("/echo", func(c *loop.Ctx) { up.Upgrade(c, echo) })
 		s.GET("/chat", func(c *loop.Ctx) { up.Upgrade(c, chat) })
 		s.GET("/ping", func(c *loop.Ctx) { upPing.Upgrade(c, echoHandler) })
@@ -282,7 +332,7 @@ func interopServer(t testing.TB, serverNoCtx bool) *wsServer {
 }
 
 func interopPayloads() []struct {
-	op Opcode
+	op opcode
 	p  []byte
 } {
 	rng := rand.New(rand.NewPCG(7, 7))
@@ -295,30 +345,30 @@ func interopPayloads() []struct {
 	}
 	greek := []byte(strings.Repeat("κόσμε 😀 ", 20000)) // multi-byte runes across every fragment boundary
 	return []struct {
-		op Opcode
+		op opcode
 		p  []byte
 	}{
-		{OpText, nil},
-		{OpText, []byte("Hello, world!")},
-		{OpText, bytes.Repeat([]byte("a"), 125)},
-		{OpText, bytes.Repeat([]byte("b"), 126)},
-		{OpBinary, random(1000)},
-		{OpText, bytes.Repeat([]byte("compressible "), 5041)}, // 65533 bytes
-		{OpBinary, random(65535)},
-		{OpBinary, random(65536)},
-		{OpText, greek},
-		{OpBinary, random(1 << 20)},
+		{opText, nil},
+		{opText, []byte("Hello, world!")},
+		{opText, bytes.Repeat([]byte("a"), 125)},
+		{opText, bytes.Repeat([]byte("b"), 126)},
+		{opBinary, random(1000)},
+		{opText, bytes.Repeat([]byte("compressible "), 5041)}, // 65533 bytes
+		{opBinary, random(65535)},
+		{opBinary, random(65536)},
+		{opText, greek},
+		{opBinary, random(1 << 20)},
 	}
 }
 
 func TestInteropEcho(t *testing.T) {
 	for _, serverNoCtx := range []bool{false, true} {
-		ws := interopServer(t, serverNoCtx)
+		srv := interopServer(t, serverNoCtx)
 		for _, lib := range interopLibs {
 			for _, compress := range []bool{false, true} {
 				name := fmt.Sprintf("%s/compress=%v/server_no_context_takeover=%v", lib.name, compress, serverNoCtx)
 				t.Run(name, func(t *testing.T) {
-					url := "ws://" + ws.HostPort + "/echo"
+					url := "ws://" + srv.HostPort + "/echo"
 					c := lib.dial(t, url, compress)
 					if c.compressed() != compress {
 						t.Fatalf("compression negotiated = %v; want %v", c.compressed(), compress)
@@ -350,12 +400,12 @@ func TestInteropEcho(t *testing.T) {
 // TestInteropServerClose checks that the clients see the server's close
 // code and reason.
 func TestInteropServerClose(t *testing.T) {
-	ws := interopServer(t, true)
+	srv := interopServer(t, true)
 	for _, lib := range interopLibs {
 		for _, compress := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/compress=%v", lib.name, compress), func(t *testing.T) {
-				c := lib.dial(t, "ws://"+ws.HostPort+"/echo", compress)
-				if err := c.write(OpText, []byte("close-me")); err != nil {
+				c := lib.dial(t, "ws://"+srv.HostPort+"/echo", compress)
+				if err := c.write(opText, []byte("close-me")); err != nil {
 					t.Fatal(err)
 				}
 				_, _, err := c.read()
@@ -371,11 +421,11 @@ func TestInteropServerClose(t *testing.T) {
 // of a server pinging every 300ms: the library's automatic pongs must
 // keep the socket open.
 func TestInteropKeepalive(t *testing.T) {
-	ws := interopServer(t, true)
+	srv := interopServer(t, true)
 	for _, lib := range interopLibs {
 		t.Run(lib.name, func(t *testing.T) {
 			t.Parallel()
-			c := lib.dial(t, "ws://"+ws.HostPort+"/ping", true)
+			c := lib.dial(t, "ws://"+srv.HostPort+"/ping", true)
 			start := time.Now()
 			// Long enough for several pings; gorilla and fasthttp also count them.
 			for i := 0; time.Since(start) < 1500*time.Millisecond || c.pings() == 0 || c.pings() == 1; i++ {
@@ -383,7 +433,7 @@ func TestInteropKeepalive(t *testing.T) {
 					t.Fatalf("saw %d pings in %v", c.pings(), testTimeout)
 				}
 				msg := []byte(fmt.Sprint("tick ", i))
-				if err := c.write(OpText, msg); err != nil {
+				if err := c.write(opText, msg); err != nil {
 					t.Fatalf("write %d after %v: %v", i, time.Since(start), err)
 				}
 				if _, p, err := c.read(); err != nil || !bytes.Equal(p, msg) {
@@ -401,7 +451,7 @@ func TestInteropKeepalive(t *testing.T) {
 // TestInteropChat runs the chat with one client of every library and
 // compression setting: a message from each reaches all of them.
 func TestInteropChat(t *testing.T) {
-	ws := interopServer(t, true)
+	srv := interopServer(t, true)
 	type member struct {
 		name string
 		c    interopClient
@@ -410,7 +460,7 @@ func TestInteropChat(t *testing.T) {
 	for _, lib := range interopLibs {
 		for _, compress := range []bool{false, true} {
 			name := fmt.Sprintf("%s/compress=%v", lib.name, compress)
-			c := lib.dial(t, "ws://"+ws.HostPort+"/chat", compress)
+			c := lib.dial(t, "ws://"+srv.HostPort+"/chat", compress)
 			if _, p, err := c.read(); err != nil || string(p) != "Welcome to the wall" {
 				t.Fatalf("%s: welcome: %q, %v", name, p, err)
 			}
@@ -421,12 +471,12 @@ func TestInteropChat(t *testing.T) {
 	long := strings.Repeat("la ", 200)
 	for _, from := range members {
 		text := "hello from " + from.name + " " + long
-		if err := from.c.write(OpText, []byte(text)); err != nil {
+		if err := from.c.write(opText, []byte(text)); err != nil {
 			t.Fatalf("%s: write: %v", from.name, err)
 		}
 		for _, to := range members {
 			op, p, err := to.c.read()
-			if err != nil || op != OpText || string(p) != "says: "+text {
+			if err != nil || op != opText || string(p) != "says: "+text {
 				t.Fatalf("%s → %s: got %v %.60q, %v", from.name, to.name, op, p, err)
 			}
 		}
@@ -437,5 +487,3 @@ func TestInteropChat(t *testing.T) {
 		}
 	}
 }
-
-var _ = http.StatusOK

@@ -1,0 +1,29 @@
+module github.com/streamd/streamd/internal/thirdparty
+
+go 1.26.0
+
+replace github.com/streamd/streamd => ../..
+
+require (
+	github.com/coder/websocket v1.8.15
+	github.com/fasthttp/websocket v1.5.12
+	github.com/gorilla/websocket v1.5.3
+	github.com/streamd/streamd v0.0.0-00010101000000-000000000000
+	github.com/valyala/fasthttp v1.78.0
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/molecule-man/go-brrr v1.3.1 // indirect
+	github.com/panjf2000/ants/v2 v2.11.3 // indirect
+	github.com/panjf2000/gnet/v2 v2.9.7 // indirect
+	github.com/savsgio/gotils v0.0.0-20240704082632-aef3928b8a38 // indirect
+	github.com/valyala/bytebufferpool v1.0.0 // indirect
+	go.uber.org/multierr v1.11.0 // indirect
+	go.uber.org/zap v1.27.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
+)
