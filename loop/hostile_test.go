@@ -147,7 +147,7 @@ func TestChunkAmplification(t *testing.T) {
 				return
 			}
 			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(2 * testTimeout))
+			_ = c.SetDeadline(time.Now().Add(6 * testTimeout))
 			br := bufio.NewReader(c)
 			go func() {
 				_, _ = io.WriteString(c, "POST /post HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n")

@@ -21,7 +21,7 @@ import (
 // on it, and saved as a PNG under t.TempDir() — and, when
 // STREAMD_SCREENSHOTS names a directory, there too, to look at:
 //
-//	STREAMD_SCREENSHOTS=/tmp/shots go test ./cmd/streamd -run TestE2EBrowserScreens
+//	cd cmd/streamd && STREAMD_SCREENSHOTS=/tmp/shots go test -run TestE2EBrowserScreens .
 
 // viewport is a window size the pages are rendered at, with what its
 // pass writes: the passes share one server, so each one's words differ
