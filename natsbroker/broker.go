@@ -310,7 +310,8 @@ func (b *Broker) Conn() *nats.Conn { return b.nc }
 // Close stops deliveries, waits for the delivery goroutine to exit (it may be
 // inside a JetStream request, bounded by RequestTimeout), deletes its
 // consumer and closes the connection if the broker dialled it. It returns
-// ErrClosed when called again.
+// ErrClosed when called again. Do not call it from deliver: it waits for
+// the goroutine that calls deliver.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {
