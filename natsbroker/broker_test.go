@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -558,4 +559,45 @@ func TestEmbeddedSurvivesRestart(t *testing.T) {
 
 func sortPublished(ps []published) {
 	slices.SortFunc(ps, func(a, b published) int { return cmp.Compare(a.seq, b.seq) })
+}
+
+// The documented errors: bad topic, bad header field, second Start, use
+// after Close.
+func TestErrors(t *testing.T) {
+	ns := startServer(t)
+	b := newBroker(t, ns, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for _, topic := range []string{"", strings.Repeat("x", MaxTopicLen+1)} {
+		if _, err := b.Publish(ctx, topic, Delivery{}); !errors.Is(err, ErrBadTopic) {
+			t.Errorf("Publish(topic of %d bytes) = %v; want ErrBadTopic", len(topic), err)
+		}
+	}
+	if _, _, err := b.History(ctx, []string{""}, 0, 1); !errors.Is(err, ErrBadTopic) {
+		t.Errorf("History(empty topic) = %v; want ErrBadTopic", err)
+	}
+	mustPublish(t, b, strings.Repeat("é", MaxTopicLen/2), "longest")
+	for _, d := range []Delivery{{ID: "a\nb"}, {Event: "a\rb"}, {Key: "a\x00b"}} {
+		if _, err := b.Publish(ctx, "t", d); !errors.Is(err, ErrBadField) {
+			t.Errorf("Publish(%+v) = %v; want ErrBadField", d, err)
+		}
+	}
+	if err := b.Start(func(Delivery) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(func(Delivery) error { return nil }); !errors.Is(err, ErrStarted) {
+		t.Errorf("second Start = %v; want ErrStarted", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close = %v; want ErrClosed", err)
+	}
+	if _, err := b.Publish(ctx, "t", Delivery{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Publish after Close = %v; want ErrClosed", err)
+	}
+	if _, _, err := b.History(ctx, []string{"t"}, 0, 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("History after Close = %v; want ErrClosed", err)
+	}
 }

@@ -35,8 +35,9 @@ func (b *Broker) Start(deliver func(Delivery) error) error {
 
 // Watch says that the hub has subscribers for topic: every message of topic
 // with a Seq greater than that of the last message handed to deliver before
-// Watch returned will be delivered. Watching a watched topic does nothing.
-// Safe from any goroutine; it does not block on the network: the delivery
+// Watch returned will be delivered. Watching a watched topic, or one that
+// Publish would refuse with ErrBadTopic, does nothing. Safe from any
+// goroutine; it does not block on the network: the delivery
 // goroutine replaces its consumer, and delivers nothing meanwhile.
 func (b *Broker) Watch(topic string) {
 	if !validTopic(topic) {
