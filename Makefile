@@ -11,7 +11,7 @@ ARGS ?=
 # requirements, as its users get them; GOWORK=off keeps a go.work elsewhere
 # on the machine out of the way too. scripts/check-modules.sh fails when a
 # go.mod in the tree is missing from MODULES.
-TEST_MODULES := . internal/thirdparty cmd/streamd
+TEST_MODULES := . internal/thirdparty natsbroker cmd/streamd
 MODULES := $(TEST_MODULES) benchmarks
 export GOWORK := off
 

@@ -94,6 +94,18 @@ func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Res
 	}
 	sh.count++
 	first := h.watch(t)
+	if first && h.history {
+		// A broker delivers only watched topics: what the topic got while
+		// unwatched (or before this process) is not in its ring but may be
+		// in the broker's history. Before the hub's first delivery it does
+		// not know where the broker started: the topic's first delivery
+		// tells (see topic.record).
+		if h.seq == 0 {
+			t.floor = floorUnknown
+		} else {
+			t.floor = max(t.floor, h.seq)
+		}
+	}
 	s = &Subscription{sh: sh, conn: conn, sub: sub, codec: codec, lastSeq: h.seq, active: true}
 	if resume.Enabled {
 		missed, reset = h.resumeLocked([]*Subscription{s}, resume.LastID)

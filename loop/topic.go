@@ -14,7 +14,7 @@ type topic struct {
 	// under hub.deliverMu
 	ring    []*Publication // circular, len ≤ RingSize, in Seq order
 	ringPos int
-	floor   uint64 // Seq of the newest publication dropped from the ring, 0 = none
+	floor   uint64 // the ring holds every publication of the topic after this Seq (dropped ones, and, with a broker that delivers watched topics only, those before the watch, are older)
 	shards  []*shard
 
 	stats topicCounters
@@ -56,14 +56,21 @@ func (h *Hub) topic(name string, create bool) (*topic, error) {
 	return t, nil
 }
 
+// floorUnknown is a topic's floor until its first delivery, when a broker
+// with history started delivering it from a point the hub does not know.
+const floorUnknown = ^uint64(0)
+
 // record appends m to the ring, dropping the oldest publication when it
 // is full. Under hub.deliverMu.
 func (t *topic) record(m *Publication) {
+	if t.floor == floorUnknown {
+		t.floor = m.seq - 1 // the broker delivers all of the topic from here
+	}
 	if len(t.ring) < t.cfg.RingSize {
 		t.ring = append(t.ring, m)
 		return
 	}
-	t.floor = t.ring[t.ringPos].seq
+	t.floor = max(t.floor, t.ring[t.ringPos].seq)
 	t.ring[t.ringPos] = m
 	t.ringPos = (t.ringPos + 1) % len(t.ring)
 }

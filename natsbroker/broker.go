@@ -14,38 +14,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/streamd/streamd/loop"
 )
 
-// Delivery is a sequenced message as brokers carry it.
-//
-// At merge this type moves into package loop (see hubBroker).
-type Delivery struct {
-	Topic string
-	// Seq is the message's position in the stream's single sequence over all
-	// topics, from 1 (the JetStream stream sequence).
-	Seq uint64
-	// ID and Event are as published; ID may be empty (the hub then derives
-	// it from Epoch and Seq).
-	ID, Event string
-	Data      []byte
-	// Key is the conflation key.
-	Key string
-}
+// Delivery is a sequenced message as the hub and its brokers carry it:
+// Seq is the JetStream stream sequence, one sequence over all topics.
+type Delivery = loop.Delivery
 
-// hubBroker is the hub's side of the contract, copied here so that the
-// compiler checks *Broker against it. At merge it becomes loop.Broker and
-// Delivery becomes loop.Delivery.
-type hubBroker interface {
-	Start(deliver func(Delivery) error) error
-	Epoch() string
-	Publish(ctx context.Context, topic string, d Delivery) (seq uint64, err error)
-	Watch(topic string)
-	Unwatch(topic string)
-	History(ctx context.Context, topics []string, after uint64, limit int) (ds []Delivery, complete bool, err error)
-	Close() error
-}
-
-var _ hubBroker = (*Broker)(nil)
+// A *Broker is the hub's broker (HubConfig.Broker).
+var _ loop.Broker = (*Broker)(nil)
 
 // Defaults of Options.
 const (

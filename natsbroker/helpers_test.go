@@ -20,7 +20,14 @@ import (
 // is shared; a wait ends as soon as its condition holds.
 const waitTimeout = 30 * time.Second
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// gnet's worker pool, started when package loop (for its Delivery
+		// and Broker types) pulls gnet in: not ours to stop.
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+	)
+}
 
 // natsServer is a real nats-server with JetStream, in process, on a free
 // port of 127.0.0.1, keeping its files in dir.

@@ -9,7 +9,7 @@
 #     goroutine_stack);
 #   - gnet's other platforms: the library, commands and tests must build
 #     and vet for darwin/arm64 and freebsd/amd64 (kqueue instead of epoll,
-#     loop's *_other.go files) and build for freebsd/386, in each module
+#     loop's *_other.go files), in each module, and build the library for freebsd/386
 #     directory given (default: the library, ".");
 #   - the oldest Go the library claims: its tests and code must build and
 #     vet with the toolchain its go line names (fetched by the go command
@@ -48,9 +48,12 @@ case "$min" in *.*.*) ;; *) min="$min.0" ;; esac
 echo "test-portable: the library with go$min, the Go its go line names"
 (GOTOOLCHAIN="go$min" $GO build ./... && GOTOOLCHAIN="go$min" $GO vet ./...) || failed+=("go$min build and vet")
 
+# 32-bit, no assembly, no gettid: the library only (nats-server, in the
+# modules that test against it, does not build for freebsd/386).
+echo "test-portable: .: build for freebsd/386 (32-bit, no assembly, no gettid)"
+(cd "$root" && GOOS=freebsd GOARCH=386 $GO build ./...) || failed+=(". freebsd/386 build")
+
 for mod in "$@"; do
-  echo "test-portable: $mod: build for freebsd/386 (32-bit, no assembly, no gettid)"
-  (cd "$root/$mod" && GOOS=freebsd GOARCH=386 $GO build ./...) || failed+=("$mod freebsd/386 build")
 
   for target in darwin/arm64 freebsd/amd64; do
     echo "test-portable: $mod: build and vet for $target"

@@ -24,7 +24,7 @@ type app struct {
 	ws  *wsDemos
 }
 
-func newApp(srv *loop.Server, log *slog.Logger) *app {
+func newApp(srv *loop.Server, log *slog.Logger, broker loop.Broker) *app {
 	sub, err := fs.Sub(webFS, "web")
 	if err != nil {
 		panic("BUG: embedded web assets missing: " + err.Error())
@@ -36,13 +36,14 @@ func newApp(srv *loop.Server, log *slog.Logger) *app {
 			// The ring is also what a chat page shows on first load.
 			"chat": {RingSize: chatHistory},
 		},
+		Broker: broker,
 	})
 	if err != nil {
-		panic("BUG: in-process hub failed: " + err.Error())
+		panic("BUG: hub failed: " + err.Error()) // brokers start in New/Embedded
 	}
 	a := &app{srv: &server{Server: srv}, log: log, web: sub, hub: hub}
-	a.sse = newSSEDemos(hub)
-	a.ws = newWSDemos(hub)
+	a.sse = newSSEDemos(hub, broker != nil)
+	a.ws = newWSDemos(hub, broker != nil, log)
 	return a
 }
 
@@ -50,6 +51,7 @@ func (a *app) start() { a.sse.startClock() }
 
 func (a *app) close() {
 	a.sse.stop()
+	a.ws.stop()
 	_ = a.hub.Close()
 }
 

@@ -30,6 +30,8 @@ type config struct {
 	maxConnsPerIP   int           // 0: no per-address limit
 	readTimeout     time.Duration // whole request, head and body
 	accessLog       bool          // one log line per routed request
+	store           string        // -store: directory of an embedded NATS JetStream store
+	nats            string        // -nats: NATS server URLs, comma-separated
 }
 
 // errVersion is parseConfig's answer to -version: print versionText and
@@ -53,6 +55,10 @@ Examples:
       serve on :8080 with one event loop per CPU
   streamd -addr 127.0.0.1:9000 -loops 2 -access-log
       two loops on a local port, one log line per request
+  streamd -store /var/lib/streamd
+      topic history on disk: clients resume exactly after a restart
+  streamd -nats nats://10.0.0.5:4222,nats://10.0.0.6:4222
+      a node of a cluster sharing topics and history through NATS JetStream
   STREAMD_LOG_LEVEL=debug STREAMD_SHUTDOWN_TIMEOUT=30s streamd
       settings from the environment, as a container sets them: debug logs,
       30 s for streams to end on SIGTERM
@@ -92,6 +98,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		}
 	}
 	fs.BoolVar(&cfg.accessLog, "access-log", accessDefault, "log one line per request, at level info: method, path, remote address, duration (env STREAMD_ACCESS_LOG=true)")
+	fs.StringVar(&cfg.store, "store", getenv("STREAMD_STORE"), "keep topic history in `dir` (an embedded NATS JetStream file store), so clients resume exactly across restarts (env STREAMD_STORE)")
+	natsURLs := fs.String("nats", getenv("STREAMD_NATS"), "share topics and history with other nodes through NATS JetStream at these comma-separated `urls` (env STREAMD_NATS)")
 	version := fs.Bool("version", false, "print the version and build information, then exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -128,6 +136,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return cfg, fmt.Errorf("invalid -read-timeout %q: want a positive duration like 30s", *readTimeout)
 	}
 	cfg.readTimeout = d
+	cfg.nats = *natsURLs
+	if cfg.store != "" && cfg.nats != "" {
+		return cfg, errors.New("-store and -nats exclude each other: a node uses its own store or the cluster's")
+	}
 	return cfg, nil
 }
 

@@ -25,9 +25,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/streamd/streamd/loop"
+	"github.com/streamd/streamd/natsbroker"
 )
 
 func main() {
@@ -61,6 +63,31 @@ var errStoppedBySelf = errors.New("server stopped without a shutdown signal")
 // nil, is called with the server and the app once it listens (tests use
 // it for the port and the demos' test hooks). It returns nil only after
 // a graceful shutdown that ctx asked for.
+// openBroker connects the hub's broker: NATS JetStream for -nats, an
+// embedded JetStream store for -store, none (the in-process hub) without
+// either. The returned func closes it.
+func openBroker(ctx context.Context, cfg config, log *slog.Logger) (loop.Broker, func(), error) {
+	opts := natsbroker.Options{Logger: log}
+	switch {
+	case cfg.nats != "":
+		opts.URLs = strings.Split(cfg.nats, ",")
+		b, err := natsbroker.New(ctx, opts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("NATS %s: %w", cfg.nats, err)
+		}
+		log.Info("topics shared through NATS JetStream", slog.String("nats", cfg.nats), slog.String("epoch", b.Epoch()))
+		return b, func() { _ = b.Close() }, nil
+	case cfg.store != "":
+		b, stop, err := natsbroker.Embedded(ctx, cfg.store, opts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("store %s: %w", cfg.store, err)
+		}
+		log.Info("topic history kept on disk", slog.String("store", cfg.store), slog.String("epoch", b.Epoch()))
+		return b, func() { _ = stop() }, nil
+	}
+	return nil, func() {}, nil
+}
+
 func run(ctx context.Context, cfg config, log *slog.Logger, ready func(*loop.Server, *app)) error {
 	srv := loop.New(loop.Config{
 		Addr:            cfg.addr,
@@ -70,7 +97,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(*loop.Ser
 		ReadTimeout:     cfg.readTimeout,
 		Logger:          log,
 	})
-	app := newApp(srv, log)
+	broker, closeBroker, err := openBroker(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeBroker()
+	app := newApp(srv, log, broker)
 	if cfg.accessLog {
 		app.srv.access = log
 	}
@@ -100,7 +132,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(*loop.Ser
 		case <-served:
 		}
 	}()
-	err := srv.Serve(serveCtx)
+	err = srv.Serve(serveCtx)
 	close(served)
 	<-watched
 	app.close()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"mime"
 	"net/url"
@@ -29,7 +30,8 @@ const (
 // sseDemos holds the state of the SSE demos: the clock ticker, the chat
 // topic, and the calendar entries.
 type sseDemos struct {
-	hub *loop.Hub
+	hub    *loop.Hub
+	remote bool // the hub's broker is NATS: publishing waits for its acknowledgement
 
 	stopClock chan struct{}
 	clockDone chan struct{}
@@ -48,8 +50,8 @@ type calendarEntry struct {
 	Title string `json:"title"`
 }
 
-func newSSEDemos(hub *loop.Hub) *sseDemos {
-	return &sseDemos{hub: hub, stopClock: make(chan struct{}), clockDone: make(chan struct{}),
+func newSSEDemos(hub *loop.Hub, remote bool) *sseDemos {
+	return &sseDemos{hub: hub, remote: remote, stopClock: make(chan struct{}), clockDone: make(chan struct{}),
 		streams: make(map[*sse.Stream]struct{})}
 }
 
@@ -157,11 +159,45 @@ func (d *sseDemos) postChat(c *loop.Ctx) {
 		return
 	}
 	data, _ := json.Marshal(chatEntry{T: time.Now().UTC().Format(time.RFC3339), Text: msg})
-	if _, perr := sse.Publish(d.hub, "chat", sse.Event{Event: "chat", Data: string(data)}); perr != nil {
+	ev := sse.Event{Event: "chat", Data: string(data)}
+	if d.remote {
+		// NATS acknowledges the publish after a round trip: answer from a
+		// goroutine, never block the loop.
+		dfr := c.Defer()
+		go func() {
+			if err := d.publishRemote("chat", ev); err != nil {
+				busy(dfr, "chat is unavailable, try again")
+				return
+			}
+			_ = dfr.Reply(204, "", nil)
+		}()
+		return
+	}
+	if _, perr := sse.Publish(d.hub, "chat", ev); perr != nil {
 		c.Error(503, "chat is busy, try again")
 		return
 	}
 	c.NoContent(204)
+}
+
+// remotePublishTimeout bounds a publish through NATS before the client is
+// told to retry.
+const remotePublishTimeout = 5 * time.Second
+
+// publishRemote publishes ev through the hub's NATS broker, waiting for
+// its acknowledgement. Off the loop.
+func (d *sseDemos) publishRemote(topic string, ev sse.Event) error {
+	ctx, cancel := context.WithTimeout(context.Background(), remotePublishTimeout)
+	defer cancel()
+	_, err := d.hub.PublishContext(ctx, topic, loop.Publication{ID: ev.ID, Event: ev.Event, Data: []byte(ev.Data)})
+	return err
+}
+
+// busy answers 503 with Retry-After: the broker is unreachable or behind;
+// the client may try again in a second.
+func busy(dfr *loop.Deferred, msg string) {
+	dfr.SetHeader("Retry-After", "1")
+	_ = dfr.Text(503, msg+"\n")
 }
 
 func chatMessage(c *loop.Ctx) (string, string) {
@@ -256,16 +292,41 @@ func (d *sseDemos) postCalendar(c *loop.Ctx) {
 		c.Error(400, "title must be 1 to 200 bytes")
 		return
 	}
-	d.calMu.Lock()
-	d.nextID++
-	e := calendarEntry{ID: d.nextID, Date: *in.Date, Title: title}
-	d.entries = append(d.entries, e)
-	if len(d.entries) > maxCalendarEvents {
-		d.entries = d.entries[1:]
+	add := func() ([]byte, error) {
+		d.calMu.Lock()
+		defer d.calMu.Unlock()
+		d.nextID++
+		e := calendarEntry{ID: d.nextID, Date: *in.Date, Title: title}
+		body, _ := json.Marshal(e)
+		ev := sse.Event{Event: "entry", Data: string(body)}
+		var err error
+		if d.remote {
+			err = d.publishRemote("calendar", ev)
+		} else {
+			_, err = sse.Publish(d.hub, "calendar", ev)
+		}
+		if err != nil {
+			return nil, err
+		}
+		d.entries = append(d.entries, e)
+		if len(d.entries) > maxCalendarEvents {
+			d.entries = d.entries[1:]
+		}
+		return body, nil
 	}
-	body, _ := json.Marshal(e)
-	_, err := sse.Publish(d.hub, "calendar", sse.Event{Event: "entry", Data: string(body)})
-	d.calMu.Unlock()
+	if d.remote {
+		dfr := c.Defer()
+		go func() {
+			body, err := add()
+			if err != nil {
+				busy(dfr, "calendar is unavailable, try again")
+				return
+			}
+			_ = dfr.Reply(201, "application/json", body)
+		}()
+		return
+	}
+	body, err := add()
 	if err != nil {
 		c.Error(503, "calendar is busy, try again")
 		return

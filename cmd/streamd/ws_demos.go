@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
@@ -13,6 +14,13 @@ type wsDemos struct {
 	hub *loop.Hub
 	up  *ws.Upgrader
 
+	// With a NATS broker a publish waits for its acknowledgement: lines
+	// go to one goroutine, in order, through a bounded queue (full: the
+	// line is dropped and logged), never blocking the loop.
+	pubq    chan string
+	pubDone chan struct{}
+	log     *slog.Logger
+
 	// The wall's recent lines, oldest first, for sockets that ask for
 	// them: ws has no resume of its own, so the demo keeps the list.
 	// wallMu orders a publish (and its append) against a new socket's
@@ -21,13 +29,48 @@ type wsDemos struct {
 	recent []string
 }
 
-func newWSDemos(hub *loop.Hub) *wsDemos {
-	return &wsDemos{hub: hub, up: &ws.Upgrader{Options: ws.Options{
+func newWSDemos(hub *loop.Hub, remote bool, log *slog.Logger) *wsDemos {
+	d := &wsDemos{hub: hub, log: log, up: &ws.Upgrader{Options: ws.Options{
 		Hub: hub,
 		// Server context takeover would keep a flate writer (~800 KB) per
 		// socket; without it every message compresses on its own.
 		Compression: ws.DeflateConfig{Enabled: true, ServerNoContextTakeover: true},
 	}}}
+	if remote {
+		d.pubq, d.pubDone = make(chan string, wallQueue), make(chan struct{})
+		go func() {
+			defer close(d.pubDone)
+			for line := range d.pubq {
+				d.publish(line)
+			}
+		}()
+	}
+	return d
+}
+
+// wallQueue bounds the lines waiting for a NATS publish.
+const wallQueue = 256
+
+// stop ends the publishing goroutine, after the lines it holds.
+func (d *wsDemos) stop() {
+	if d.pubq != nil {
+		close(d.pubq)
+		<-d.pubDone
+	}
+}
+
+// say puts a line on the wall: at once with the in-process hub, through
+// the publishing goroutine with NATS.
+func (d *wsDemos) say(line string) {
+	if d.pubq == nil {
+		d.publish(line)
+		return
+	}
+	select {
+	case d.pubq <- line:
+	default:
+		d.log.Warn("wall line dropped: the NATS publish queue is full")
+	}
 }
 
 func (d *wsDemos) routes(a *app) {
@@ -66,7 +109,7 @@ func (d *wsDemos) chat(c *loop.Ctx) {
 				s.Send("messages must be 1 to 2000 bytes")
 				return
 			}
-			d.publish(time.Now().Format(time.TimeOnly) + ": " + m.Text())
+			d.say(time.Now().Format(time.TimeOnly) + ": " + m.Text())
 		},
 		OnError: func(s *ws.Socket, err error) {
 			if !s.Closed() {
@@ -77,12 +120,32 @@ func (d *wsDemos) chat(c *loop.Ctx) {
 }
 
 // publish puts line on the wall and keeps it among the recent lines.
+// With the in-process hub the publish happens under wallMu, which orders
+// it against a new socket's copy of the recent lines and its join, so
+// every line reaches it exactly once. With NATS the round trip happens
+// outside the lock (which the loop takes): a socket joining meanwhile may
+// see a line twice, and the recent lines are this node's only.
 func (d *wsDemos) publish(line string) {
+	if d.pubq != nil {
+		if err := ws.Publish(d.hub, "wall", line); err != nil {
+			d.log.Warn("wall line not published", slog.Any("err", err))
+			return
+		}
+		d.wallMu.Lock()
+		d.remember(line)
+		d.wallMu.Unlock()
+		return
+	}
 	d.wallMu.Lock()
 	defer d.wallMu.Unlock()
 	if ws.Publish(d.hub, "wall", line) != nil {
 		return // the hub refused it (backlog): nobody saw it
 	}
+	d.remember(line)
+}
+
+// remember keeps line among the recent lines. Under wallMu.
+func (d *wsDemos) remember(line string) {
 	if len(d.recent) == chatHistory {
 		d.recent = append(d.recent[:0], d.recent[1:]...)
 	}
