@@ -56,7 +56,7 @@ var (
 		IdleConns: 2000, FanoutConns: 1000, FanoutPubs: 10, FanoutWarm: 2,
 		EchoConns: 200, EchoDur: 5 * time.Second, ChunkDur: 5 * time.Second, Warm: time.Second}
 	fullPlan = Plan{Name: "full", Repeats: 3, PlainDur: 10 * time.Second, PlainWarm: 2 * time.Second,
-		IdleConns: 10000, FanoutConns: 10000, FanoutPubs: 50, FanoutWarm: 3,
+		IdleConns: 15000, FanoutConns: 10000, FanoutPubs: 50, FanoutWarm: 3,
 		EchoConns: 1000, EchoDur: 10 * time.Second, ChunkDur: 10 * time.Second, Warm: 2 * time.Second}
 )
 
@@ -70,7 +70,7 @@ func main() {
 		out       = flag.String("out", "", "report file, relative to benchmarks/; charts/ and results/ go next to it (default: RESULTS.md for a plain -full run, else out/RESULTS.md)")
 		noPin     = flag.Bool("nopin", false, "do not pin server and client to separate CPUs")
 		repeats   = flag.Int("repeats", 0, "runs per scenario and server, servers interleaved (0: the plan's, quick 1, full 3)")
-		idleConns = flag.Int("idle-conns", 0, "connections per idle-memory run (0: the plan's, quick 2,000, full 10,000; at most 15,000 per server process)")
+		idleConns = flag.Int("idle-conns", 0, "connections per idle-memory run (0: the plan's, quick 2,000, full 15,000; at most 15,000 per server process)")
 		baseline  = flag.String("baseline", "", "git revision: also build the servers from it (git archive into a temp dir) and run them as <name>@<rev>, interleaved with the current ones")
 		scalingF  = flag.Bool("scaling", false, "run the multi-loop scaling scenarios (scaling-*): 1 loop pinned, 1 loop unpinned, 2 loops unpinned")
 		render    = flag.String("render", "", "re-render a report from its raw data file (results/run-*.json) and exit; runs nothing")
