@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,12 +14,56 @@ import (
 	"github.com/streamd/streamd/benchmarks/internal/harness"
 )
 
-// Row is one server's runs of one scenario.
+// Row is one server's runs of one scenario (in one variant).
 type Row struct {
-	Server string
-	Runs   []Figures
-	Notes  []string
-	Err    string
+	Server  string
+	Variant Variant
+	Runs    []Figures
+	Info    []RunInfo // Info[i] describes Runs[i]
+	Notes   []string
+	Err     string
+}
+
+// Label names the row in tables: the server, and its variant if any.
+func (r *Row) Label() string {
+	if v := r.Variant.String(); v != "" {
+		return r.Server + " (" + v + ")"
+	}
+	return r.Server
+}
+
+// RunInfo is what the raw data records about one run besides its figures.
+type RunInfo struct {
+	Repeat  int       `json:"repeat"` // 1-based; servers interleave within a repeat
+	Started time.Time `json:"started"`
+	Load    string    `json:"load"` // 1/5/15-minute load average as the run started
+	Server  []string  `json:"server_cmd,omitempty"`
+	Note    string    `json:"note,omitempty"`
+}
+
+// Variant is how a row's server runs when it differs from the run's
+// default (pinned to CPU 0 with -loops 1): the scaling scenarios run the
+// same server with 1 loop pinned, 1 loop unpinned and 2 loops unpinned.
+type Variant struct {
+	Loops    int  `json:"loops,omitempty"`    // -loops; 0: the run's default
+	Unpinned bool `json:"unpinned,omitempty"` // server, load and driver share every CPU
+}
+
+// String describes v for a table ("" for the default).
+func (v Variant) String() string {
+	if v == (Variant{}) {
+		return ""
+	}
+	s := "default loops"
+	if v.Loops == 1 {
+		s = "1 loop"
+	} else if v.Loops > 1 {
+		s = fmt.Sprintf("%d loops", v.Loops)
+	}
+	if v.Unpinned {
+		return s + ", unpinned"
+	}
+	return s + ", pinned"
 }
 
 // ScenarioResult is one scenario over all servers.
@@ -29,21 +74,28 @@ type ScenarioResult struct {
 }
 
 func runScenario(e *Env, sc Scenario) *ScenarioResult {
-	res := &ScenarioResult{Scenario: sc, Param: scenarioParam(e.plan, sc.Name)}
+	res := &ScenarioResult{Scenario: sc, Param: scenarioParam(e.plan, strings.TrimPrefix(sc.Name, "scaling-"))}
+	variants := sc.Variants
+	if variants == nil {
+		variants = []Variant{{}}
+	}
 	var rows []*Row
 	var servers []harness.ServerInfo
 	for _, s := range e.servers {
-		if !s.Has(sc.Cap) {
+		base, _, _ := strings.Cut(s.Name, "@") // a -baseline build runs where its server runs
+		if !s.Has(sc.Cap) || (sc.Servers != nil && !slices.Contains(sc.Servers, base)) {
 			continue
 		}
-		r := &Row{Server: s.Name}
-		if !s.Present {
-			r.Err = "skipped: no servers/" + s.Name + "/main.go"
-		} else if be := e.buildErr[s.Name]; be != "" {
-			r.Err = be
+		for _, v := range variants {
+			r := &Row{Server: s.Name, Variant: v}
+			if !s.Present {
+				r.Err = "skipped: no servers/" + s.Name + "/main.go"
+			} else if be := e.buildErr[s.Name]; be != "" {
+				r.Err = be
+			}
+			rows = append(rows, r)
+			servers = append(servers, s)
 		}
-		rows = append(rows, r)
-		servers = append(servers, s)
 	}
 	for rep := range e.plan.Repeats {
 		for i, s := range servers {
@@ -51,35 +103,53 @@ func runScenario(e *Env, sc Scenario) *ScenarioResult {
 			if !s.Present || r.Err != "" {
 				continue
 			}
-			logf("%s: %s (run %d/%d) load %s", sc.Name, s.Name, rep+1, e.plan.Repeats, loadavg())
-			f, note, err := runOnce(e, sc, s)
+			info := RunInfo{Repeat: rep + 1, Started: time.Now().UTC(), Load: loadavg()}
+			logf("%s: %s (run %d/%d) load %s", sc.Name, r.Label(), rep+1, e.plan.Repeats, info.Load)
+			f, cmd, note, err := runOnce(e, sc, s, r.Variant)
 			if err != nil {
 				r.Err = err.Error()
-				logf("%s: %s: ERROR %v", sc.Name, s.Name, err)
+				logf("%s: %s: ERROR %v", sc.Name, r.Label(), err)
 				continue
 			}
+			info.Server, info.Note = cmd, note
 			r.Runs = append(r.Runs, f)
+			r.Info = append(r.Info, info)
 			if note != "" && !slices.Contains(r.Notes, note) {
 				r.Notes = append(r.Notes, note)
 			}
-			logf("%s: %s: %s %s", sc.Name, s.Name, fmtFigures(sc, f), note)
+			logf("%s: %s: %s %s", sc.Name, r.Label(), fmtFigures(sc, f), note)
 		}
 	}
 	res.Rows = rows
 	return res
 }
 
-func runOnce(e *Env, sc Scenario, s harness.ServerInfo) (Figures, string, error) {
-	p, err := harness.StartServer(s.Name, e.bins[s.Name], e.serverCPU, e.loops)
+// runOnce starts a fresh server process for one run of sc in variant v and
+// returns the figures, the server's command line and a note.
+func runOnce(e *Env, sc Scenario, s harness.ServerInfo, v Variant) (Figures, []string, string, error) {
+	ev := e.withVariant(v)
+	if v.Unpinned {
+		// The driver (fan-out publisher, result collection) shares the
+		// CPUs with everything else, as the load does.
+		e.pinDriver(fmt.Sprintf("0-%d", runtime.NumCPU()-1))
+		defer e.pinDriver(strconv.Itoa(e.clientCPU))
+	}
+	p, err := harness.StartServer(s.Name, e.bins[s.Name], ev.serverCPU, ev.loops)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	defer p.Stop()
-	f, note, err := sc.Run(e, s, p)
+	f, note, err := sc.Run(ev, s, p)
 	if err == nil && !p.Alive() {
 		err = fmt.Errorf("server exited during the run: %.300s", p.Output())
 	}
-	return f, note, err
+	cmd := slices.Clone(p.Args)
+	for i, a := range cmd {
+		if strings.HasPrefix(a, e.tmp+string(filepath.Separator)) {
+			cmd[i] = filepath.Base(a) // the build's temp dir says nothing
+		}
+	}
+	return f, cmd, note, err
 }
 
 func scenarioParam(p Plan, name string) string {
@@ -165,7 +235,7 @@ func (r *ScenarioResult) medians() map[string]Figures {
 				f[c.Key] = m
 			}
 		}
-		out[row.Server] = f
+		out[row.Label()] = f
 	}
 	return out
 }
@@ -248,21 +318,94 @@ func judgeFanout(med map[string]Figures) (string, bool, bool) {
 type Report struct {
 	Plan               Plan
 	Command            string
+	Flags              []FlagValue
+	Code               string // git describe --always --dirty
+	Commit             string // full hash of HEAD
+	Baseline           string // -baseline: full hash the @ servers were built from
 	Started            time.Time
 	Elapsed            time.Duration
 	Pinned             bool
 	LoadStart, LoadEnd string
 	Machine            Machine
+	Servers            []ServerNote
 	Scenarios          []*ScenarioResult
 	Skipped            []string
 	Partial            bool // more scenarios still running
 }
 
-// Write renders RESULTS.md and charts/*.svg under root.
-func (rep *Report) Write(outPath string) error {
+// ServerNote is a server of the run and what it is.
+type ServerNote struct {
+	Name string `json:"name"`
+	Note string `json:"note"`
+}
+
+// rawPath is where the raw data of a report written to outPath goes:
+// results/run-<git describe>.json beside it.
+func (rep *Report) rawPath(outPath string) string {
+	return filepath.Join(filepath.Dir(outPath), "results", "run-"+rep.Code+".json")
+}
+
+// writeAll writes the raw data, then the report and its charts rendered
+// from it; for the committed RESULTS.md it also regenerates the README's
+// headline table.
+func (rep *Report) writeAll(root, outPath string) error {
+	raw := rep.rawPath(outPath)
+	if err := writeRunFile(raw, rep); err != nil {
+		return err
+	}
+	return rep.render(root, outPath, raw)
+}
+
+// render writes the report (and for the committed RESULTS.md the README
+// headline) linking the raw data file raw, which it does not touch.
+func (rep *Report) render(root, outPath, raw string) error {
+	if err := rep.Write(outPath, raw); err != nil {
+		return err
+	}
+	if outPath != filepath.Join(root, "RESULTS.md") {
+		return nil
+	}
+	readme := filepath.Join(filepath.Dir(root), "README.md")
+	if err := writeHeadline(readme, rep, outPath, raw); err != nil {
+		// The report stands without it; say so loudly.
+		logf("warning: README headline not updated: %v", err)
+	}
+	return nil
+}
+
+// loadNoisy reports whether a load average string (first field: 1 minute)
+// says other work was running.
+func loadNoisy(load string) bool {
+	l, _ := strconv.ParseFloat(strings.Fields(load + " 0")[0], 64)
+	return l > 0.5
+}
+
+// loadRange returns the lowest and highest 1-minute load average at the
+// start of the scenario's runs.
+func (sr *ScenarioResult) loadRange() (lo, hi float64, ok bool) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, row := range sr.Rows {
+		for _, in := range row.Info {
+			l, err := strconv.ParseFloat(strings.Fields(in.Load + " x")[0], 64)
+			if err != nil {
+				continue
+			}
+			lo, hi, ok = min(lo, l), max(hi, l), true
+		}
+	}
+	return lo, hi, ok
+}
+
+// Write renders the report to outPath and its charts to charts/ beside it;
+// rawPath is the raw data file it links.
+func (rep *Report) Write(outPath, rawPath string) error {
 	chartDir := filepath.Join(filepath.Dir(outPath), "charts")
 	if err := os.MkdirAll(chartDir, 0o755); err != nil {
 		return err
+	}
+	rawRel, err := filepath.Rel(filepath.Dir(outPath), rawPath)
+	if err != nil {
+		rawRel = rawPath
 	}
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -271,22 +414,33 @@ func (rep *Report) Write(outPath string) error {
 	if rep.Partial {
 		w("> **Partial:** the run was still going when this was written; later scenarios are missing.\n\n")
 	}
-	w("_This file is generated by the benchmark driver (`benchmarks/cmd/bench`); edits are overwritten._\n\n")
+	w("_This file is generated by the benchmark driver (`benchmarks/cmd/bench`) from the raw data it links; edits are overwritten._\n\n")
+	w("- **Code:** `%s` (`git describe --always --dirty`; commit %s): the streamd library and the benchmark servers as of that commit", rep.Code, rep.Commit)
+	if strings.HasSuffix(rep.Code, "-dirty") {
+		w(" **plus uncommitted changes**")
+	}
+	w("\n")
+	if rep.Baseline != "" {
+		w("- **Baseline:** rows named `<server>@<rev>` run the same server built from commit %s (library included), interleaved with the current build (`-baseline`)\n", rep.Baseline)
+	}
 	w("- **Date:** %s (took %s)\n", rep.Started.UTC().Format("2006-01-02 15:04 MST"), rep.Elapsed.Round(time.Second))
 	w("- **Command:** `%s` (from `benchmarks/`)\n", rep.Command)
-	w("- **Machine:** %s, %d cores, Linux %s, %s\n", rep.Machine.CPU, rep.Machine.Cores, rep.Machine.Kernel, rep.Machine.Go)
-	w("- **Plan:** %s — %d run(s) per scenario and server, median reported; spread = (max − min) / median\n", rep.Plan.Name, rep.Plan.Repeats)
+	w("- **Flags:** %s\n", fmtFlags(rep.Flags))
+	w("- **Machine:** %s, %d cores, Linux %s\n", rep.Machine.CPU, rep.Machine.Cores, rep.Machine.Kernel)
+	w("- **Go:** %s\n", rep.Machine.Go)
+	w("- **Plan:** %s — %d run(s) per scenario and server, servers interleaved within each round, median reported; spread = (max − min) / median\n", rep.Plan.Name, rep.Plan.Repeats)
 	if rep.Pinned {
-		w("- **Pinning:** server on CPU 0 (`taskset -c 0`, `-loops 1`); wrk, load clients and driver on CPU 1 (`taskset -c 1`). A fresh server process per scenario run.\n")
+		w("- **Pinning:** server on CPU 0 (`taskset -c 0`, `-loops 1`); wrk, load clients and driver on CPU 1 (`taskset -c 1`), unless a row says otherwise (scaling). A fresh server process per scenario run.\n")
 	} else {
 		w("- **Pinning:** none (server and load share all CPUs); efficiency figures are less meaningful.\n")
 	}
 	w("- **Load average** (1/5/15 min) at start: %s, at end: %s", rep.LoadStart, rep.LoadEnd)
-	if l, _ := strconv.ParseFloat(strings.Fields(rep.LoadStart + " 0")[0], 64); l > 0.5 {
+	if loadNoisy(rep.LoadStart) || loadNoisy(rep.LoadEnd) {
 		w(" — **other work was running on the machine; treat figures as noisy**")
 	}
-	w("\n- **Servers:**")
-	for _, k := range harness.Known {
+	w("\n- **Raw data:** [`%s`](%s): every run's figures (not only the medians below), its load average, start time and server command line; `go run ./cmd/bench -render` of that file re-renders this report\n", rawRel, rawRel)
+	w("- **Servers:**")
+	for _, k := range rep.Servers {
 		w(" `%s` (%s);", k.Name, k.Note)
 	}
 	w("\n")
@@ -295,8 +449,21 @@ func (rep *Report) Write(outPath string) error {
 	}
 	w("\nServer efficiency = requests (or messages, or MB) per CPU-second of the server process, from `/proc/PID/stat` utime+stime before and after the measured interval; DESIGN §7 targets compare efficiency unless they say throughput.\n")
 
+	scalingSeen := false
 	for _, sr := range rep.Scenarios {
-		w("\n## %s\n\n%s %s.\n\n", sr.Title, sr.What, sr.Param)
+		w("\n## %s\n\n%s %s.", sr.Title, sr.What, sr.Param)
+		if lo, hi, ok := sr.loadRange(); ok {
+			w(" Load average (1 min) as the runs started: %.2f–%.2f.", lo, hi)
+			if hi > 0.5 {
+				w(" **Noisy.**")
+			}
+		}
+		w("\n\n")
+		if sr.Variants != nil {
+			writeScaling(&b, sr, rep.Pinned, !scalingSeen)
+			scalingSeen = true
+			continue
+		}
 		med := sr.medians()
 		base, hasBase := med["streamd"][sr.Primary]
 		w("| server |")
@@ -315,7 +482,7 @@ func (rep *Report) Write(outPath string) error {
 		}
 		w("---:|---:|---|\n")
 		for _, row := range sr.Rows {
-			w("| %s |", row.Server)
+			w("| %s |", row.Label())
 			if len(row.Runs) == 0 {
 				for range sr.Columns {
 					w(" — |")
@@ -377,6 +544,23 @@ func (rep *Report) Write(outPath string) error {
 		}
 	}
 	return os.WriteFile(outPath, []byte(b.String()), 0o644)
+}
+
+// fmtFlags lists every flag with its value; those given on the command
+// line in bold.
+func fmtFlags(fs []FlagValue) string {
+	var parts []string
+	for _, f := range fs {
+		s := fmt.Sprintf("`-%s=%s`", f.Name, f.Value)
+		if f.Set {
+			s = "**" + s + "**"
+		}
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, " ") + " (bold: given on the command line; the rest are defaults)"
 }
 
 func mdEscape(s string) string {

@@ -49,6 +49,11 @@ type Scenario struct {
 	Run     func(env *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error)
 	// Judge decides the target for streamd from per-server medians.
 	Judge func(med map[string]Figures) (verdict string, met bool, ok bool)
+	// Variants, when set, runs each server once per variant (the scaling
+	// scenarios: loops and pinning); nil is one row per server.
+	Variants []Variant
+	// Servers, when set, limits the scenario to these servers.
+	Servers []string
 }
 
 func scenarioNames() []string {

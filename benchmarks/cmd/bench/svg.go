@@ -82,8 +82,8 @@ func chartFor(sr *ScenarioResult, med map[string]Figures) string {
 	}
 	var bars []bar
 	for _, row := range sr.Rows {
-		if v, ok := med[row.Server][col.Key]; ok {
-			bars = append(bars, bar{label: row.Server, values: []float64{v}})
+		if v, ok := med[row.Label()][col.Key]; ok {
+			bars = append(bars, bar{label: row.Label(), values: []float64{v}})
 		}
 	}
 	unit := col.Label
@@ -99,11 +99,11 @@ func chartFor(sr *ScenarioResult, med map[string]Figures) string {
 func latencyChart(sr *ScenarioResult, med map[string]Figures) string {
 	var bars []bar
 	for _, row := range sr.Rows {
-		f, ok := med[row.Server]
+		f, ok := med[row.Label()]
 		if !ok {
 			continue
 		}
-		bars = append(bars, bar{label: row.Server, values: []float64{f["p50"], f["p99"], f["max"]}})
+		bars = append(bars, bar{label: row.Label(), values: []float64{f["p50"], f["p99"], f["max"]}})
 	}
 	return hbarSVG(sr.Title+": delivery latency", "µs (lower is better)", []string{"p50", "p99", "max"}, bars, 0)
 }
