@@ -1,12 +1,19 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"syscall"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/streamd/streamd/cmd/streamd/internal/e2e"
 )
 
 // chatPost posts a chat message and checks the 204.
@@ -128,4 +135,44 @@ func TestBinaryTwoNodesShareTopics(t *testing.T) {
 			t.Fatalf("streamd exited %d; want 0", code)
 		}
 	}
+}
+
+// TestE2EBrowserChatTwoNodes: the chat page open on node A in one tab and
+// on node B in another (two streamd processes sharing topics through
+// NATS JetStream): a message typed in either tab shows in both, in one
+// order.
+func TestE2EBrowserChatTwoNodes(t *testing.T) {
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(binaryTimeout) {
+		t.Fatal("nats-server not ready")
+	}
+	a := startChild(t, freeAddr(t), startOpts{args: []string{"-nats", ns.ClientURL()}})
+	b := startChild(t, freeAddr(t), startOpts{args: []string{"-nats", ns.ClientURL()}})
+	tabA := e2e.NewBrowser(t)
+	tabB := e2e.NewTab(t, tabA)
+	for tab, base := range map[context.Context]string{tabA: a.base, tabB: b.base} {
+		e2e.Run(t, tab, browserWait, chromedp.Navigate(base+"/chat/sse"))
+		e2e.WaitJS(t, tab, browserWait, "the chat stream", `document.getElementById("state").textContent === "connected"`)
+	}
+	var want []string
+	send := func(tab context.Context, msg string) {
+		t.Helper()
+		e2e.Eval[chromedp.Void](t, tab, fmt.Sprintf(`(() => {
+			document.getElementById("message").value = %q;
+			document.getElementById("form").requestSubmit();
+		})()`, msg))
+		want = append(want, msg)
+		wantJSON, _ := json.Marshal(want)
+		for _, tab := range []context.Context{tabA, tabB} {
+			e2e.WaitJS(t, tab, browserWait, fmt.Sprintf("%q in both tabs", msg), chatList+" === "+strconv.Quote(string(wantJSON)))
+		}
+	}
+	send(tabA, "hello from node A")
+	send(tabB, "and from node B")
+	send(tabA, "A again")
 }
