@@ -27,10 +27,10 @@ type Event struct {
 // events", §9.2.6): it never emits a malformed frame, so an invalid ID or
 // event name is an error and dst is returned unchanged.
 func AppendEvent(dst []byte, ev *Event) ([]byte, error) {
-	if strings.ContainsAny(ev.ID, "\r\n\x00") {
+	if !validID(ev.ID) {
 		return dst, ErrInvalidID
 	}
-	if strings.ContainsAny(ev.Event, "\r\n") {
+	if !validEventName(ev.Event) {
 		return dst, ErrInvalidEventName
 	}
 	return appendFrame(dst, ev.ID, ev.Event, ev.Data, nil, ev.Retry), nil

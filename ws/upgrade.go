@@ -4,9 +4,9 @@ import (
 	"math"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/streamd/streamd/httpcodec"
+	"github.com/streamd/streamd/internal/bytesconv"
 	"github.com/streamd/streamd/loop"
 	"github.com/streamd/streamd/ws/internal/wsframe"
 )
@@ -194,7 +194,7 @@ func (u *Upgrader) Upgrade(c *loop.Ctx, h Handler) *Socket {
 			c.Error(403, "origin not allowed")
 			return nil
 		}
-	} else if !SameOrigin(unsafeString(req.Header("Origin")), unsafeString(req.Host)) {
+	} else if !SameOrigin(bytesconv.String(req.Header("Origin")), bytesconv.String(req.Host)) {
 		// SameOrigin keeps neither string: no copies needed.
 		c.Error(403, "origin not allowed")
 		return nil
@@ -232,16 +232,13 @@ func (u *Upgrader) Upgrade(c *loop.Ctx, h Handler) *Socket {
 	}
 	s.dec.Init(decCfg)
 	s.conn = c.TakeOver(mode{s})
-	c.WriteStreamHead(101, unsafeString(head))
+	c.WriteStreamHead(101, bytesconv.String(head))
 	s.schedulePing()
 	if h.OnOpen != nil {
 		h.OnOpen(s)
 	}
 	return s
 }
-
-// unsafeString views b as a string for a callee that does not keep it.
-func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // chooseSubprotocol returns 1 + the index in Options.Subprotocols of the
 // subprotocol to use, or 0 for none.
