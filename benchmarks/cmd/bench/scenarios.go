@@ -624,9 +624,13 @@ func runChunked(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string,
 	if cpu > 0 {
 		f["eff"] = mb / cpu
 	}
+	if ev.BadBodies > 0 {
+		// A wrong size or off-spec chunk sizes: not comparable, so no figures.
+		return nil, "", fmt.Errorf("%d of %d downloads bad: %s", ev.BadBodies, ev.Messages, strings.Join(ev.Errors, "; "))
+	}
 	note := ""
-	if ev.BadBodies > 0 || len(ev.Errors) > 0 {
-		note = fmt.Sprintf("%d bad bodies; %s", ev.BadBodies, strings.Join(ev.Errors, "; "))
+	if len(ev.Errors) > 0 {
+		note = strings.Join(ev.Errors, "; ")
 	}
 	return f, note, nil
 }

@@ -243,11 +243,11 @@ func checkChunked(addr string) error {
 	dl := client.NewDownloader(c, addr, 64<<10)
 	// Odd size and chunk, then the defaults (64 MiB) on the same keep-alive conn.
 	for _, tc := range []struct {
-		target string
-		want   int64
+		target      string
+		want, chunk int64
 	}{
-		{"/chunked?size=1000003&chunk=4096", 1000003},
-		{"/chunked", 64 << 20},
+		{"/chunked?size=1000003&chunk=4096", 1000003, 4096},
+		{"/chunked", 64 << 20, 16 << 10},
 	} {
 		res, err := dl.Get(tc.target)
 		if err != nil {
@@ -256,6 +256,9 @@ func checkChunked(addr string) error {
 		if res.Status != 200 || !res.Chunked || res.Body != tc.want {
 			return fmt.Errorf("GET %s: status %d, chunked %v, %d bytes; want 200, chunked, %d bytes",
 				tc.target, res.Status, res.Chunked, res.Body, tc.want)
+		}
+		if !res.Chunks.Conforms(tc.want, tc.chunk) {
+			return fmt.Errorf("GET %s: %s; want %d-byte chunks, the last one shorter", tc.target, res.Chunks, tc.chunk)
 		}
 	}
 	return nil
