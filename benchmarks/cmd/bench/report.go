@@ -70,7 +70,7 @@ func runScenario(e *Env, sc Scenario) *ScenarioResult {
 }
 
 func runOnce(e *Env, sc Scenario, s harness.ServerInfo) (Figures, string, error) {
-	p, err := harness.StartServer(s.Name, e.bins[s.Name], e.serverCPU, e.loops)
+	p, err := harness.StartServer(s.Name, e.bins[s.Name], e.serverCPU, e.loops, s.Args...)
 	if err != nil {
 		return nil, "", err
 	}

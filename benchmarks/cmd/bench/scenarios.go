@@ -138,7 +138,7 @@ func allScenarios() []Scenario {
 			},
 		},
 		{
-			Name: "ws-echo", Title: "WebSocket echo", Cap: harness.CapWS,
+			Name: "ws-echo", Title: "WebSocket echo", Cap: harness.CapWSEcho,
 			What:    "N /ws/echo connections, each doing 32-byte text round trips back to back; counts round trips.",
 			Columns: []Column{colMsgs, colMsgEff, colP99, colCPU}, Primary: "eff", Chart: "mps",
 			Target: "≥ 1.5× fasthttp msgs per server CPU-s (0 allocs/msg: see go test -bench in ws/)",

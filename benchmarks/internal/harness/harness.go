@@ -20,38 +20,65 @@ import (
 // Capability names: the endpoints a server implements.
 const (
 	CapHello   = "hello"
-	CapSSE     = "sse"
-	CapWS      = "ws"
+	CapSSE     = "sse"     // GET /sse and POST /publish
+	CapWS      = "ws"      // GET /ws/sub (WebSocket subscriber) and POST /publish
+	CapWSEcho  = "ws-echo" // GET /ws/echo
 	CapChunked = "chunked"
 	CapUpload  = "upload" // POST /upload answers the body's length
 )
 
+var allCaps = []string{CapHello, CapSSE, CapWS, CapWSEcho, CapChunked, CapUpload}
+
 // Known lists the servers in report order, with the endpoints each serves.
 // A directory under servers/ that is not listed is treated as a full server.
+//
+// A variant (Pkg set) is the binary of servers/<Pkg> started with Args: the
+// same code configured another way, reported as its own row.
 var Known = []struct {
-	Name string
-	Caps []string
-	Note string
+	Name    string
+	Caps    []string
+	Note    string
+	Pkg     string   // directory under servers/ (default Name)
+	Args    []string // extra flags after -addr and -loops
+	Ceiling bool     // a raw ceiling for calibration, not a peer
 }{
-	{"streamd", []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "this project"},
-	{"fasthttp", []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "valyala/fasthttp v1.78.0 + fasthttp/websocket v1.5.12"},
-	{"nethttp", []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "net/http + gorilla/websocket v1.5.3"},
-	{"nbio", []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "lesismal/nbio v1.6.8 nbhttp + websocket"},
-	{"gnetraw", []string{CapHello}, "raw gnet v2.9.7 canned /hello (plaintext ceiling)"},
-	{"rawsock", []string{CapChunked}, "plain blocking TCP writes (chunked ceiling); /hello for liveness only"},
+	{Name: "streamd", Caps: allCaps, Note: "this project"},
+	{Name: "fasthttp", Caps: allCaps, Note: "valyala/fasthttp v1.78.0 + fasthttp/websocket v1.5.12"},
+	{Name: "nethttp", Caps: allCaps, Note: "net/http + gorilla/websocket v1.5.3"},
+	{Name: "nbio", Caps: allCaps, Note: "lesismal/nbio v1.6.8 nbhttp + websocket, handlers on nbio's default goroutine pool"},
+	{Name: "nbio-inline", Caps: allCaps, Pkg: "nbio", Args: []string{"-executor", "inline"},
+		Note: "the nbio server with ServerExecutor running handlers and WebSocket callbacks on the poller goroutine, as streamd runs them on its loop"},
+	{Name: "gnetraw", Caps: []string{CapHello}, Ceiling: true, Note: "raw gnet v2.9.7 canned /hello (plaintext ceiling)"},
+	{Name: "rawsock", Caps: []string{CapChunked}, Ceiling: true, Note: "plain blocking TCP writes (chunked ceiling); /hello for liveness only"},
 }
 
-// ServerInfo describes one server directory.
+// ServerInfo describes one server (a directory, or a variant of one).
 type ServerInfo struct {
 	Name    string
-	Dir     string // absolute path of servers/<name>
+	Dir     string // absolute path of servers/<Pkg>
+	Pkg     string // directory under servers/
+	Args    []string
 	Caps    map[string]bool
 	Note    string
+	Ceiling bool
 	Present bool // has main.go
 }
 
 // Has reports whether the server implements capability c.
 func (s ServerInfo) Has(c string) bool { return s.Caps[c] }
+
+// Package returns the go build package path of the server ("./servers/<Pkg>").
+func (s ServerInfo) Package() string { return "./servers/" + s.Pkg }
+
+// IsCeiling reports whether name is a raw ceiling server (not a peer).
+func IsCeiling(name string) bool {
+	for _, k := range Known {
+		if k.Name == name {
+			return k.Ceiling
+		}
+	}
+	return false
+}
 
 // Root returns the benchmarks module root, found by walking up from the
 // working directory to the go.mod of github.com/streamd/streamd/benchmarks.
@@ -77,10 +104,14 @@ func Root() (string, error) {
 func Servers(root string) []ServerInfo {
 	var out []ServerInfo
 	seen := map[string]bool{}
-	add := func(name string, caps []string, note string) {
-		dir := filepath.Join(root, "servers", name)
+	add := func(name, pkg string, args, caps []string, note string, ceiling bool) {
+		if pkg == "" {
+			pkg = name
+		}
+		dir := filepath.Join(root, "servers", pkg)
 		_, err := os.Stat(filepath.Join(dir, "main.go"))
-		si := ServerInfo{Name: name, Dir: dir, Caps: map[string]bool{}, Note: note, Present: err == nil}
+		si := ServerInfo{Name: name, Dir: dir, Pkg: pkg, Args: args, Caps: map[string]bool{}, Note: note,
+			Ceiling: ceiling, Present: err == nil}
 		for _, c := range caps {
 			si.Caps[c] = true
 		}
@@ -88,12 +119,12 @@ func Servers(root string) []ServerInfo {
 		seen[name] = true
 	}
 	for _, k := range Known {
-		add(k.Name, k.Caps, k.Note)
+		add(k.Name, k.Pkg, k.Args, k.Caps, k.Note, k.Ceiling)
 	}
 	entries, _ := os.ReadDir(filepath.Join(root, "servers"))
 	for _, e := range entries {
 		if e.IsDir() && !seen[e.Name()] {
-			add(e.Name(), []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "")
+			add(e.Name(), "", nil, allCaps, "", false)
 		}
 	}
 	return out

@@ -41,8 +41,10 @@ func Smoke(s ServerInfo, addr string) []Check {
 	if s.Has(CapSSE) {
 		run("sse+publish", func() error { return checkSSE(addr) })
 	}
-	if s.Has(CapWS) {
+	if s.Has(CapWSEcho) {
 		run("ws/echo", func() error { return checkWSEcho(addr) })
+	}
+	if s.Has(CapWS) {
 		run("ws/sub+publish", func() error { return checkWSSub(addr) })
 	}
 	if s.Has(CapChunked) {
@@ -282,14 +284,14 @@ func SmokeAll(root string, want map[string]bool, logf func(format string, args .
 			continue
 		}
 		t := time.Now()
-		bins, err := Build(context.Background(), root, dir, map[string]string{s.Name: "./servers/" + s.Name})
+		bins, err := Build(context.Background(), root, dir, map[string]string{s.Name: s.Package()})
 		if err != nil {
 			logf("FAIL %-9s build: %v", s.Name, err)
 			failed++
 			continue
 		}
 		logf("     %-9s built in %s", s.Name, time.Since(t).Round(time.Millisecond))
-		p, err := StartServer(s.Name, bins[s.Name], -1, 1)
+		p, err := StartServer(s.Name, bins[s.Name], -1, 1, s.Args...)
 		if err != nil {
 			logf("FAIL %-9s start: %v", s.Name, err)
 			failed++
