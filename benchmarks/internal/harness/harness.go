@@ -50,6 +50,10 @@ var Known = []struct {
 		Note: "the nbio server with ServerExecutor running handlers and WebSocket callbacks on the poller goroutine, as streamd runs them on its loop"},
 	{Name: "gnetraw", Caps: []string{CapHello}, Ceiling: true, Note: "raw gnet v2.9.7 canned /hello (plaintext ceiling)"},
 	{Name: "rawsock", Caps: []string{CapChunked}, Ceiling: true, Note: "plain blocking TCP writes (chunked ceiling); /hello for liveness only"},
+	{Name: "rawfanout", Caps: []string{CapSSE, CapWS}, Ceiling: true,
+		Note: "one epoll loop, no HTTP library: a publish is one write(2) of the same prebuilt bytes per subscriber socket (fan-out ceiling)"},
+	{Name: "rawecho", Caps: []string{CapWSEcho}, Ceiling: true,
+		Note: "one epoll loop: after the WebSocket handshake, read(2) and write(2) the same bytes back, no framing (echo ceiling)"},
 }
 
 // ServerInfo describes one server (a directory, or a variant of one).
