@@ -293,7 +293,7 @@ func (rep *Report) Write(outPath string) error {
 	if len(rep.Skipped) > 0 {
 		w("- **Skipped (no main.go yet):** %s\n", strings.Join(rep.Skipped, ", "))
 	}
-	w("\nServer efficiency = requests (or messages, or MB) per CPU-second of the server process, from `/proc/PID/stat` utime+stime before and after the measured interval; DESIGN §7 targets compare efficiency unless they say throughput.\n")
+	w("\nServer efficiency = requests (or messages, or MB) per CPU-second of the server process, from its CPU-time clock (`clock_getcpuclockid`, ns) before and after the measured interval; DESIGN §7 targets compare efficiency unless they say throughput.\n")
 
 	for _, sr := range rep.Scenarios {
 		w("\n## %s\n\n%s %s.\n\n", sr.Title, sr.What, sr.Param)
@@ -358,6 +358,9 @@ func (rep *Report) Write(outPath string) error {
 			}
 		} else {
 			w("\n")
+		}
+		if ps := sr.ProfileSummary(med); ps != "" {
+			w("\n%s\n", ps)
 		}
 		if svg := chartFor(sr, med); svg != "" {
 			name := sr.Name + ".svg"
