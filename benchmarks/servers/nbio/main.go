@@ -287,7 +287,9 @@ func download(p *pacer, nc *nbio.Conn, size, chunk int, body []byte) {
 	pc := &pace{wake: make(chan struct{}, 1)}
 	p.conns.Store(nc, pc)
 	p.active.Add(1)
-	defer func() { p.active.Add(-1); p.conns.Delete(nc) }()
+	// CompareAndDelete: with -executor inline the client's next request
+	// can start the next download on nc before this goroutine returns.
+	defer func() { p.active.Add(-1); p.conns.CompareAndDelete(nc, pc) }()
 	var queued int64
 	write := func(b []byte) bool {
 		if _, err := nc.Write(b); err != nil {
