@@ -80,7 +80,7 @@ var Known = []struct {
 	{Name: "rawfanout", Caps: []string{CapSSE, CapWS}, Ceiling: true,
 		Note: "one epoll loop, no HTTP library: a publish is one write(2) of the same prebuilt bytes per subscriber socket (fan-out ceiling)",
 		RowNotes: map[string]string{
-			"sse-idle,ws-idle": "ceiling: a few bytes of user-space state per conn (the kernel's socket memory is not in RSS)",
+			"sse-idle,ws-idle": "ceiling: a small per-conn struct and its request bytes in user space (the kernel's socket memory is not in RSS)",
 			"fanout,fanout-ws": "ceiling: one write(2) of the prebuilt message per subscriber, one epoll loop",
 		}},
 	{Name: "rawecho", Caps: []string{CapWSEcho}, Ceiling: true,
