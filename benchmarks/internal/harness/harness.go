@@ -69,7 +69,7 @@ var Known = []struct {
 	{Name: "nbio-inline", Caps: allCaps, Pkg: "nbio", Args: []string{"-executor", "inline"},
 		Note: "the nbio server with ServerExecutor running handlers and WebSocket callbacks on the poller goroutine, as streamd runs them on its loop",
 		RowNotes: map[string]string{
-			"*":               "nbio -executor inline: ServerExecutor runs handlers and WebSocket callbacks on the poller (as streamd); ReleaseWebsocketPayload on",
+			"*":               "nbio -executor inline: ServerExecutor runs handlers and WebSocket callbacks on the poller (as streamd); ReleaseWebsocketPayload on; Connection: close requests answered keep-alive (inline, nbio v1.6.8 can deadlock closing a conn from its own handler)",
 			"sse-idle,fanout": "SSE on hijacked conns, written directly",
 			"chunked":         "hand-framed chunks as nbio, the download paced from a goroutine: OnWrittenSize runs under the conn's lock, so the poller cannot resume writing",
 		}},

@@ -271,6 +271,19 @@ func main() {
 	}
 	if *executor == "inline" {
 		conf.ServerExecutor = func(f func()) { f() }
+		// nbio v1.6.8 can deadlock the poller when a handler run inline
+		// leads to its own conn being closed: flushResponse closes the
+		// conn of a "Connection: close" request inside the job; nbio runs
+		// OnClose on another goroutine, which may append nbhttp's close
+		// job to the conn's running job list; the poller then runs it
+		// inside Parser.Parse, and its CloseAndClean waits for the parser
+		// lock Parse holds. So such requests are answered keep-alive and
+		// left for the client to close (the load clients never send
+		// Connection: close; the driver's liveness probe does).
+		conf.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Close = false
+			mux.ServeHTTP(w, r)
+		})
 	}
 	engine := nbhttp.NewEngine(conf)
 	engine.OnWrittenSize(p.onWritten)
