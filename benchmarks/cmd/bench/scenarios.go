@@ -231,7 +231,7 @@ func (sc Scenario) ProfileSummary(med map[string]Figures) string {
 	}
 	share := func(f Figures) float64 { return 100 * f["sys"] / (f["usr"] + f["sys"]) }
 	return fmt.Sprintf("**Where the floor is:** per %s, the ceiling %s spends %s in the kernel and %s in user space (%.0f%% kernel); "+
-		"streamd %s and %s (%.0f%% kernel), %s kernel and %s user time more than the ceiling. "+
+		"streamd %s and %s (%.0f%% kernel), a difference of %s kernel and %s user time. "+
 		"Kernel time is the system calls and, on loopback, the receiving side's TCP work, which the kernel runs at the end of the sender's write(2) "+
 		"and charges to the server. The ceiling makes only the system calls the scenario needs, so its kernel time is the floor and its user time the least overhead. "+
 		"CPU time from the server's process CPU clock over the measured interval, split in the proportion of /proc/PID/stat utime:stime (10 ms ticks: a short interval makes a coarse split).\n",
