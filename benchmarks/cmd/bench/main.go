@@ -398,7 +398,7 @@ func setup(root string, want map[string]bool, noPin, needWrk bool) (*Env, error)
 			logf("skip %s: servers/%s/main.go does not exist yet", s.Name, s.Name)
 			continue
 		}
-		bins, err := harness.Build(context.Background(), root, tmp, map[string]string{s.Name: "./servers/" + s.Name})
+		bins, err := harness.Build(context.Background(), root, tmp, map[string]string{s.Name: s.Package()})
 		if err != nil {
 			logf("%s: build failed, it will be reported as an error: %v", s.Name, err)
 			env.buildErr[s.Name] = "build failed: " + firstLine(err.Error())

@@ -134,7 +134,7 @@ func runOnce(e *Env, sc Scenario, s harness.ServerInfo, v Variant) (Figures, []s
 		e.pinDriver(fmt.Sprintf("0-%d", runtime.NumCPU()-1))
 		defer e.pinDriver(strconv.Itoa(e.clientCPU))
 	}
-	p, err := harness.StartServer(s.Name, e.bins[s.Name], ev.serverCPU, ev.loops)
+	p, err := harness.StartServer(s.Name, e.bins[s.Name], ev.serverCPU, ev.loops, s.Args...)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -295,7 +295,7 @@ func judgeFanout(med map[string]Figures) (string, bool, bool) {
 	}
 	best, bestName := math.Inf(1), ""
 	for name, f := range med {
-		if name == "streamd" {
+		if name == "streamd" || harness.IsCeiling(name) {
 			continue
 		}
 		if v, ok := f["p99"]; ok && v < best {
@@ -447,7 +447,7 @@ func (rep *Report) Write(outPath, rawPath string) error {
 	if len(rep.Skipped) > 0 {
 		w("- **Skipped (no main.go yet):** %s\n", strings.Join(rep.Skipped, ", "))
 	}
-	w("\nServer efficiency = requests (or messages, or MB) per CPU-second of the server process, from `/proc/PID/stat` utime+stime before and after the measured interval; DESIGN §7 targets compare efficiency unless they say throughput.\n")
+	w("\nServer efficiency = requests (or messages, or MB) per CPU-second of the server process, from its CPU-time clock (`clock_getcpuclockid`, ns) before and after the measured interval; DESIGN §7 targets compare efficiency unless they say throughput.\n")
 
 	scalingSeen := false
 	for _, sr := range rep.Scenarios {
@@ -525,6 +525,9 @@ func (rep *Report) Write(outPath, rawPath string) error {
 			}
 		} else {
 			w("\n")
+		}
+		if ps := sr.ProfileSummary(med); ps != "" {
+			w("\n%s\n", ps)
 		}
 		if svg := chartFor(sr, med); svg != "" {
 			name := sr.Name + ".svg"

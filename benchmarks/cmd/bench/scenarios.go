@@ -54,6 +54,10 @@ type Scenario struct {
 	Variants []Variant
 	// Servers, when set, limits the scenario to these servers.
 	Servers []string
+	// Floor names the raw ceiling server of the scenario and Unit what the
+	// profile columns (user and kernel µs per Unit) count; see
+	// ProfileSummary.
+	Floor, Unit string
 }
 
 func scenarioNames() []string {
@@ -82,12 +86,31 @@ var (
 	colMBEff   = Column{Key: "eff", Label: "MB per server CPU-s", Digits: 0}
 )
 
+// Profile columns: the server's CPU time per unit of work, split into user
+// space (utime) and kernel (stime), from /proc/PID/stat (see addProfile).
+func colUsr(unit string, digits int) Column {
+	return Column{Key: "usr", Label: "user µs per " + unit, Digits: digits, LowerBetter: true}
+}
+
+func colSys(unit string, digits int) Column {
+	return Column{Key: "sys", Label: "kernel µs per " + unit, Digits: digits, LowerBetter: true}
+}
+
+// addProfile records the server's user and kernel CPU time per unit of work.
+func addProfile(f Figures, d harness.CPUTime, units float64) {
+	if usr, sys, ok := d.Split(); ok && units > 0 {
+		f["usr"] = 1e6 * usr / units
+		f["sys"] = 1e6 * sys / units
+	}
+}
+
 func allScenarios() []Scenario {
-	return []Scenario{
+	return withRowNotes([]Scenario{
 		{
 			Name: "plaintext-keepalive", Title: "Plaintext, keep-alive (wrk, 64 conns, 1 thread)", Cap: harness.CapHello,
 			What:    "GET /hello over 64 keep-alive connections from one wrk thread.",
-			Columns: []Column{colRPS, colEff, colCPU}, Primary: "eff", Chart: "rps",
+			Columns: []Column{colRPS, colEff, colCPU, colUsr("req", 2), colSys("req", 2)}, Primary: "eff", Chart: "rps",
+			Floor: "gnetraw", Unit: "req",
 			Target: "≥ 1.1× fasthttp req per server CPU-s",
 			Run: func(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
 				return runWrk(e, p, false)
@@ -97,7 +120,8 @@ func allScenarios() []Scenario {
 		{
 			Name: "plaintext-pipelined", Title: "Plaintext, pipelined ×16 (wrk, 64 conns, 1 thread)", Cap: harness.CapHello,
 			What:    "GET /hello, 16 requests per write (wrk Lua script), 64 connections.",
-			Columns: []Column{colRPS, colEff, colCPU}, Primary: "eff", Chart: "rps",
+			Columns: []Column{colRPS, colEff, colCPU, colUsr("req", 2), colSys("req", 2)}, Primary: "eff", Chart: "rps",
+			Floor: "gnetraw", Unit: "req",
 			Target: "≥ 1.4× fasthttp and ≥ 0.9× gnetraw req per server CPU-s",
 			Run: func(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
 				return runWrk(e, p, true)
@@ -125,40 +149,106 @@ func allScenarios() []Scenario {
 		},
 		{
 			Name: "fanout", Title: "Fan-out: one publish → N SSE subscribers", Cap: harness.CapSSE,
-			What:    "POST /publish once, wait until every SSE subscriber has it, repeat K times; latency = receipt − send timestamp.",
-			Columns: []Column{colP50, colP99, colMax, colDelivPS, colDeliv, colMsgEff}, Primary: "p99", Chart: "dps",
-			Target: "all delivered; p99 ≤ ⅓ of the best peer's p99",
+			What: "POST /publish once, wait until every SSE subscriber has it, repeat K times; latency = receipt − send timestamp. " +
+				"rawfanout (the ceiling) writes the prebuilt message to each subscriber socket with one write(2) each.",
+			Columns: []Column{colP50, colP99, colMax, colDelivPS, colDeliv, colMsgEff, colUsr("msg", 2), colSys("msg", 2)}, Primary: "p99", Chart: "dps",
+			Floor: "rawfanout", Unit: "msg",
+			Target: "all delivered; p99 ≤ ⅓ of the best peer's p99; deliveries per server CPU-s ≥ 0.9× rawfanout",
 			Run: func(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
 				return runFanout(e, p, "sse")
 			},
-			Judge: judgeFanout,
+			Judge: judgeAll(judgeFanout, judgeRatio("eff", "rawfanout", 0.9, false)),
 		},
 		{
 			Name: "fanout-ws", Title: "Fan-out: one publish → N WebSocket subscribers", Cap: harness.CapWS,
-			What:    "As fanout, with /ws/sub subscribers receiving text frames.",
-			Columns: []Column{colP50, colP99, colMax, colDelivPS, colDeliv, colMsgEff}, Primary: "p99", Chart: "dps",
-			Target: "— (no DESIGN target; reported)",
+			What:    "As fanout, with /ws/sub subscribers receiving text frames; rawfanout writes one prebuilt frame per subscriber socket.",
+			Columns: []Column{colP50, colP99, colMax, colDelivPS, colDeliv, colMsgEff, colUsr("msg", 2), colSys("msg", 2)}, Primary: "p99", Chart: "dps",
+			Floor: "rawfanout", Unit: "msg",
+			Target: "deliveries per server CPU-s ≥ 0.9× rawfanout (issue 13; DESIGN §7 sets no WebSocket fan-out target)",
 			Run: func(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
 				return runFanout(e, p, "ws")
 			},
+			Judge: judgeRatio("eff", "rawfanout", 0.9, false),
 		},
 		{
-			Name: "ws-echo", Title: "WebSocket echo", Cap: harness.CapWS,
-			What:    "N /ws/echo connections, each doing 32-byte text round trips back to back; counts round trips.",
-			Columns: []Column{colMsgs, colMsgEff, colP99, colCPU}, Primary: "eff", Chart: "mps",
-			Target: "≥ 1.5× fasthttp msgs per server CPU-s (0 allocs/msg: see go test -bench in ws/)",
+			Name: "ws-echo", Title: "WebSocket echo", Cap: harness.CapWSEcho,
+			What: "N /ws/echo connections, each doing 32-byte text round trips back to back; counts round trips. " +
+				"rawecho (the ceiling) writes back each read(2) as read, with no framing work.",
+			Columns: []Column{colMsgs, colMsgEff, colP99, colCPU, colUsr("msg", 2), colSys("msg", 2)}, Primary: "eff", Chart: "mps",
+			Floor: "rawecho", Unit: "msg",
+			Target: "≥ 1.5× fasthttp and ≥ 0.9× rawecho msgs per server CPU-s (0 allocs/msg: see go test -bench in ws/)",
 			Run:    runEcho,
-			Judge:  judgeRatio("eff", "fasthttp", 1.5, false),
+			Judge:  judgeAll(judgeRatio("eff", "fasthttp", 1.5, false), judgeRatio("eff", "rawecho", 0.9, false)),
 		},
 		{
 			Name: "chunked", Title: "Chunked download throughput", Cap: harness.CapChunked,
-			What:    "One connection downloading GET /chunked (64 MiB in 16 KiB chunks) back to back; rawsock writes the same bytes with plain write(2).",
-			Columns: []Column{colMBps, colMBEff, colCPU}, Primary: "mbps", Chart: "mbps",
+			What: "One connection downloading GET /chunked (64 MiB in 16 KiB chunks) back to back; rawsock writes the same bytes with plain write(2). " +
+				"The load client checks every chunk's size: a server whose chunks are not 16 KiB is reported as an error.",
+			Columns: []Column{colMBps, colMBEff, colCPU, colUsr("MB", 0), colSys("MB", 0)}, Primary: "mbps", Chart: "mbps",
+			Floor: "rawsock", Unit: "MB",
 			Target: "≥ 0.8× rawsock MB/s",
 			Run:    runChunked,
 			Judge:  judgeRatio("mbps", "rawsock", 0.8, false),
 		},
+	})
+}
+
+// withRowNotes makes each scenario's Run add the server's row note for the
+// scenario (harness.ServerInfo.RowNote: how it is configured, where it
+// deviates from the rules or its docs) to its first run's note.
+func withRowNotes(scs []Scenario) []Scenario {
+	for i := range scs {
+		run, name := scs[i].Run, scs[i].Name
+		noted := map[string]bool{}
+		scs[i].Run = func(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
+			f, note, err := run(e, s, p)
+			if rn := s.RowNote(name); rn != "" && !noted[s.Name] {
+				noted[s.Name] = true
+				note = strings.TrimSuffix(rn+"; "+note, "; ")
+			}
+			return f, note, err
+		}
 	}
+	return scs
+}
+
+// ProfileSummary explains, from the per-server medians, where the floor is:
+// the ceiling's user and kernel CPU time per unit of work against
+// streamd's. It returns "" when the scenario has no ceiling or either is
+// missing.
+func (sc Scenario) ProfileSummary(med map[string]Figures) string {
+	c, okC := med[sc.Floor]
+	s, okS := med["streamd"]
+	if sc.Floor == "" || !okC || !okS {
+		return ""
+	}
+	if _, ok := c["sys"]; !ok {
+		return ""
+	}
+	if _, ok := s["sys"]; !ok {
+		return ""
+	}
+	us := func(v float64) string {
+		if sc.Unit == "MB" {
+			return fmt.Sprintf("%.0f µs", v)
+		}
+		return fmt.Sprintf("%.2f µs", v)
+	}
+	share := func(f Figures) float64 { return 100 * f["sys"] / (f["usr"] + f["sys"]) }
+	return fmt.Sprintf("**Where the floor is:** per %s, the ceiling %s spends %s in the kernel and %s in user space (%.0f%% kernel); "+
+		"streamd %s and %s (%.0f%% kernel), a difference of %s kernel and %s user time. "+
+		"Kernel time is the system calls and, on loopback, the receiving side's TCP work, which the kernel runs at the end of the sender's write(2) "+
+		"and charges to the server. The ceiling makes only the system calls the scenario needs, so its kernel time is the floor and its user time the least overhead. "+
+		"CPU time from the server's process CPU clock over the measured interval, split in the proportion of /proc/PID/stat utime:stime (10 ms ticks: a short interval makes a coarse split).\n",
+		sc.Unit, sc.Floor, us(c["sys"]), us(c["usr"]), share(c),
+		us(s["sys"]), us(s["usr"]), share(s), signed(us, s["sys"]-c["sys"]), signed(us, s["usr"]-c["usr"]))
+}
+
+func signed(us func(float64) string, v float64) string {
+	if v < 0 {
+		return "−" + us(-v)
+	}
+	return "+" + us(v)
 }
 
 // --- wrk ---
@@ -194,11 +284,12 @@ func runWrk(e *Env, p *harness.Proc, pipelined bool) (Figures, string, error) {
 		return nil, "", fmt.Errorf("wrk warm-up: %v: %s", err, out)
 	}
 	args := wrkArgs(e, p, pipelined, e.plan.PlainDur)
-	cpu0, _ := harness.CPUSeconds(p.PID())
+	cpu0, _ := harness.CPUTimes(p.PID())
 	t0 := time.Now()
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	wall := time.Since(t0).Seconds()
-	cpu1, _ := harness.CPUSeconds(p.PID())
+	cpu1, _ := harness.CPUTimes(p.PID())
+	cpuD := cpu1.Sub(cpu0)
 	if err != nil {
 		return nil, "", fmt.Errorf("wrk: %v: %s", err, out)
 	}
@@ -209,10 +300,11 @@ func runWrk(e *Env, p *harness.Proc, pipelined bool) (Figures, string, error) {
 	}
 	reqs, _ := strconv.ParseFloat(string(m[1]), 64)
 	rps, _ := strconv.ParseFloat(string(r[1]), 64)
-	f := Figures{"rps": rps, "cpu": 100 * (cpu1 - cpu0) / wall}
-	if cpu1 > cpu0 {
-		f["eff"] = reqs / (cpu1 - cpu0)
+	f := Figures{"rps": rps, "cpu": 100 * cpuD.Total / wall}
+	if cpuD.Total > 0 {
+		f["eff"] = reqs / cpuD.Total
 	}
+	addProfile(f, cpuD, reqs)
 	note := ""
 	if em := reErrors.FindAll(out, -1); len(em) > 0 {
 		note = string(bytes.Join(em, []byte("; ")))
@@ -457,7 +549,7 @@ func runFanout(e *Env, p *harness.Proc, kind string) (Figures, string, error) {
 	time.Sleep(300 * time.Millisecond)
 
 	var (
-		cpu0      float64
+		cpu0      harness.CPUTime
 		fanTime   time.Duration // Σ publish → last subscriber has it
 		timeouts  int
 		perPubMax = 10 * time.Second
@@ -468,7 +560,7 @@ func runFanout(e *Env, p *harness.Proc, kind string) (Figures, string, error) {
 	}
 	for seq := range warm + pubs {
 		if seq == warm {
-			cpu0, _ = harness.CPUSeconds(p.PID())
+			cpu0, _ = harness.CPUTimes(p.PID())
 		}
 		t0 := time.Now()
 		if err := publish(p.Addr, seq); err != nil {
@@ -509,7 +601,8 @@ func runFanout(e *Env, p *harness.Proc, kind string) (Figures, string, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	cpu1, _ := harness.CPUSeconds(p.PID())
+	cpuT, _ := harness.CPUTimes(p.PID())
+	cpuD := cpuT.Sub(cpu0)
 	time.Sleep(200 * time.Millisecond)
 	cs.stop()
 	res, err := cs.wait(proto.EvResult, time.Minute)
@@ -529,9 +622,10 @@ func runFanout(e *Env, p *harness.Proc, kind string) (Figures, string, error) {
 	if fanTime > 0 {
 		f["dps"] = float64(delivered) / fanTime.Seconds()
 	}
-	if cpu1 > cpu0 {
-		f["eff"] = float64(delivered) / (cpu1 - cpu0)
+	if cpuD.Total > 0 {
+		f["eff"] = float64(delivered) / cpuD.Total
 	}
+	addProfile(f, cpuD, float64(delivered))
 	var notes []string
 	if failed > 0 {
 		notes = append(notes, fmt.Sprintf("%d of %d subscribers failed to connect", failed, n))
@@ -567,12 +661,13 @@ func runEcho(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, er
 	}
 	defer cs.kill()
 	_, failed := sumConns(ready)
-	cpu0, _ := harness.CPUSeconds(p.PID())
+	cpu0, _ := harness.CPUTimes(p.PID())
 	t0 := time.Now()
 	cs.send("go")
 	res, err := cs.wait(proto.EvResult, e.plan.EchoDur+time.Minute)
 	wall := time.Since(t0).Seconds()
-	cpu1, _ := harness.CPUSeconds(p.PID())
+	cpuT, _ := harness.CPUTimes(p.PID())
+	cpuD := cpuT.Sub(cpu0)
 	cs.stop()
 	if err != nil {
 		return nil, "", err
@@ -584,10 +679,11 @@ func runEcho(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, er
 		secs = max(secs, ev.Seconds)
 	}
 	h := mergeHist(res)
-	f := Figures{"mps": float64(msgs) / secs, "p99": float64(h.ValueAtQuantile(99)), "cpu": 100 * (cpu1 - cpu0) / wall}
-	if cpu1 > cpu0 {
-		f["eff"] = float64(msgs) / (cpu1 - cpu0)
+	f := Figures{"mps": float64(msgs) / secs, "p99": float64(h.ValueAtQuantile(99)), "cpu": 100 * cpuD.Total / wall}
+	if cpuD.Total > 0 {
+		f["eff"] = float64(msgs) / cpuD.Total
 	}
+	addProfile(f, cpuD, float64(msgs))
 	var notes []string
 	if failed > 0 {
 		notes = append(notes, fmt.Sprintf("%d conns failed", failed))
@@ -601,37 +697,43 @@ func runEcho(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, er
 // --- chunked ---
 
 func runChunked(e *Env, s harness.ServerInfo, p *harness.Proc) (Figures, string, error) {
-	run := func(d time.Duration) ([]proto.Event, float64, float64, error) {
+	run := func(d time.Duration) ([]proto.Event, harness.CPUTime, float64, error) {
 		cs, _, err := spawnReady(e, p, 1, time.Minute, "-mode", "chunked", "-duration", d.String())
 		if err != nil {
-			return nil, 0, 0, err
+			return nil, harness.CPUTime{}, 0, err
 		}
 		defer cs.kill()
-		cpu0, _ := harness.CPUSeconds(p.PID())
+		cpu0, _ := harness.CPUTimes(p.PID())
 		t0 := time.Now()
 		cs.send("go")
 		res, err := cs.wait(proto.EvResult, d+2*time.Minute)
 		wall := time.Since(t0).Seconds()
-		cpu1, _ := harness.CPUSeconds(p.PID())
+		cpu1, _ := harness.CPUTimes(p.PID())
 		cs.stop()
-		return res, cpu1 - cpu0, wall, err
+		return res, cpu1.Sub(cpu0), wall, err
 	}
 	if _, _, _, err := run(e.plan.Warm); err != nil {
 		return nil, "", fmt.Errorf("warm-up: %v", err)
 	}
-	res, cpu, wall, err := run(e.plan.ChunkDur)
+	res, cpuD, wall, err := run(e.plan.ChunkDur)
 	if err != nil {
 		return nil, "", err
 	}
 	ev := res[0]
 	mb := float64(ev.Bytes) / 1e6
+	cpu := cpuD.Total
 	f := Figures{"mbps": mb / ev.Seconds, "cpu": 100 * cpu / wall}
 	if cpu > 0 {
 		f["eff"] = mb / cpu
 	}
+	addProfile(f, cpuD, mb)
+	if ev.BadBodies > 0 {
+		// A wrong size or off-spec chunk sizes: not comparable, so no figures.
+		return nil, "", fmt.Errorf("%d of %d downloads bad: %s", ev.BadBodies, ev.Messages, strings.Join(ev.Errors, "; "))
+	}
 	note := ""
-	if ev.BadBodies > 0 || len(ev.Errors) > 0 {
-		note = fmt.Sprintf("%d bad bodies; %s", ev.BadBodies, strings.Join(ev.Errors, "; "))
+	if len(ev.Errors) > 0 {
+		note = strings.Join(ev.Errors, "; ")
 	}
 	return f, note, nil
 }

@@ -13,7 +13,8 @@
 //	           messages whose payload is "<unix-nanos>-<seq>-<padding>";
 //	           latency = now − ts, recorded for seq ≥ -warm
 //	ws-echo    -n WebSocket /ws/echo conns doing round trips for -duration
-//	chunked    -n conns downloading /chunked?size=&chunk= for -duration
+//	chunked    -n conns downloading /chunked?size=&chunk= for -duration; a
+//	           download of the wrong size or chunk sizes counts as bad
 package main
 
 import (
@@ -481,9 +482,15 @@ func runChunked(d client.Dialer) {
 					return
 				}
 				downloads.Add(1)
-				if res.Status != 200 || res.Body != int64(*size) {
+				switch {
+				case res.Status != 200 || res.Body != int64(*size):
 					bad.Add(1)
 					errors.add(fmt.Errorf("chunked: status %d body %d, want 200 and %d", res.Status, res.Body, *size))
+				case !res.Chunked || !res.Chunks.Conforms(int64(*size), int64(*chunk)):
+					// The scenario specifies the framing too: every server
+					// must put chunk-byte chunks on the wire.
+					bad.Add(1)
+					errors.add(fmt.Errorf("off-spec chunking: %s, want %d-byte chunks (chunked %v)", res.Chunks, *chunk, res.Chunked))
 				}
 			}
 		}(dl)

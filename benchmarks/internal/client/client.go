@@ -300,6 +300,53 @@ type Download struct {
 	Status  int
 	Chunked bool  // Transfer-Encoding: chunked
 	Body    int64 // decoded body bytes
+	Chunks  Chunks
+}
+
+// Chunks summarises the chunk sizes of a chunked body (the terminating
+// zero-length chunk not counted).
+type Chunks struct {
+	N        int64 // chunks
+	Min, Max int64 // smallest and largest chunk size
+	Last     int64 // size of the last data chunk
+}
+
+// Conforms reports whether the chunks are exactly size bytes split into
+// chunk-byte chunks, the last one shorter (the /chunked contract).
+func (c Chunks) Conforms(size, chunk int64) bool {
+	want := (size + chunk - 1) / chunk
+	if c.N != want {
+		return false
+	}
+	if c.N == 0 {
+		return true
+	}
+	last := size - (want-1)*chunk
+	if c.N == 1 {
+		return c.Min == last && c.Max == last
+	}
+	return c.Max == chunk && c.Last == last && (c.Min == chunk || c.Min == last)
+}
+
+// String describes the chunk sizes, e.g. "4096 chunks of 16384 B".
+func (c Chunks) String() string {
+	switch {
+	case c.N == 0:
+		return "no data chunks"
+	case c.Min == c.Max:
+		return fmt.Sprintf("%d chunks of %d B", c.N, c.Min)
+	default:
+		return fmt.Sprintf("%d chunks of %d–%d B (last %d B)", c.N, c.Min, c.Max, c.Last)
+	}
+}
+
+func (c *Chunks) add(n int64) {
+	if c.N == 0 || n < c.Min {
+		c.Min = n
+	}
+	c.Max = max(c.Max, n)
+	c.Last = n
+	c.N++
 }
 
 // Downloader streams GET responses on one keep-alive connection, counting
@@ -435,6 +482,7 @@ func (d *Downloader) Get(target string) (Download, error) {
 			return res, err
 		}
 		res.Body += int64(n)
+		res.Chunks.add(int64(n))
 		if l, err := d.line(); err != nil || len(l) != 0 {
 			return res, fmt.Errorf("download: missing CRLF after chunk data (%v)", err)
 		}

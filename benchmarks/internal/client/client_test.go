@@ -61,6 +61,32 @@ func TestDownloaderSplitReads(t *testing.T) {
 	}
 }
 
+func TestDownloaderChunkSizes(t *testing.T) {
+	for _, tt := range []struct {
+		name              string
+		size, chunk, sent int // sent: the chunk size the server used
+		want              bool
+	}{
+		{"exact", 65536, 16384, 16384, true},
+		{"short last", 10007, 333, 333, true},
+		{"single short", 5, 4096, 5, true},
+		{"smaller chunks", 65536, 16384, 4096, false},
+		{"larger chunks", 65536, 16384, 32768, false},
+		{"odd split", 10007, 333, 300, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := NewDownloader(&splitConn{data: chunkedResponse(tt.size, tt.sent), rng: rand.New(rand.NewPCG(1, 2))}, "x", 64)
+			res, err := d.Get("/chunked")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Chunks.Conforms(int64(tt.size), int64(tt.chunk)); got != tt.want {
+				t.Errorf("Conforms(%d, %d) with %s = %v; want %v", tt.size, tt.chunk, res.Chunks, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestDownloaderBadFraming(t *testing.T) {
 	bad := []byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcdXY\r\n0\r\n\r\n")
 	d := NewDownloader(&splitConn{data: bad, rng: rand.New(rand.NewPCG(1, 1))}, "x", 64)

@@ -7,51 +7,130 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Capability names: the endpoints a server implements.
 const (
 	CapHello   = "hello"
-	CapSSE     = "sse"
-	CapWS      = "ws"
+	CapSSE     = "sse"     // GET /sse and POST /publish
+	CapWS      = "ws"      // GET /ws/sub (WebSocket subscriber) and POST /publish
+	CapWSEcho  = "ws-echo" // GET /ws/echo
 	CapChunked = "chunked"
 	CapUpload  = "upload" // POST /upload answers the body's length
 )
 
+var allCaps = []string{CapHello, CapSSE, CapWS, CapWSEcho, CapChunked, CapUpload}
+
 // Known lists the servers in report order, with the endpoints each serves.
 // A directory under servers/ that is not listed is treated as a full server.
+//
+// A variant (Pkg set) is the binary of servers/<Pkg> started with Args: the
+// same code configured another way, reported as its own row.
 var Known = []struct {
-	Name string
-	Caps []string
-	Note string
+	Name    string
+	Caps    []string
+	Note    string
+	Pkg     string   // directory under servers/ (default Name)
+	Args    []string // extra flags after -addr and -loops
+	Ceiling bool     // a raw ceiling for calibration, not a peer
+	// RowNotes are the notes in the server's rows: how it is configured
+	// and where it deviates from the fairness rules or from what its own
+	// docs recommend for speed. Keys are comma-separated scenario names,
+	// or "*" for every scenario.
+	RowNotes map[string]string
 }{
-	{"streamd", []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "this project"},
-	{"fasthttp", []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "valyala/fasthttp v1.78.0 + fasthttp/websocket v1.5.12"},
-	{"nethttp", []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "net/http + gorilla/websocket v1.5.3"},
-	{"nbio", []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "lesismal/nbio v1.6.8 nbhttp + websocket"},
-	{"gnetraw", []string{CapHello}, "raw gnet v2.9.7 canned /hello (plaintext ceiling)"},
-	{"rawsock", []string{CapChunked}, "plain blocking TCP writes (chunked ceiling); /hello for liveness only"},
+	{Name: "streamd", Caps: allCaps, Note: "this project"},
+	{Name: "fasthttp", Caps: allCaps, Note: "valyala/fasthttp v1.78.0 + fasthttp/websocket v1.5.12", RowNotes: map[string]string{
+		"sse-idle,fanout":           "SSE as SetBodyStream with a BodyWriterTo: one chunk per event on the conn's goroutine (not SetBodyStreamWriter's pipe and goroutine); opens with a `:ok` comment",
+		"chunked":                   "SetBodyStream with a BodyWriterTo: one 16 KiB chunk per Write, flushed (fasthttp flushes every chunk); Server.WriteBufferSize 16 KiB + 32 (default 4 KiB) so a chunk is one write(2)",
+		"ws-idle,fanout-ws,ws-echo": "fasthttp/websocket: a goroutine per conn (and a read pump per /ws/sub), 1 KiB buffers",
+	}},
+	{Name: "nethttp", Caps: allCaps, Note: "net/http + gorilla/websocket v1.5.3", RowNotes: map[string]string{
+		"sse-idle,fanout":           "Write + http.Flusher per event, a writer goroutine per subscriber",
+		"chunked":                   "one Write per 16 KiB chunk, no Flush; net/http's fixed 4 KiB conn buffer (no knob) makes each chunk two write(2)s",
+		"ws-idle,fanout-ws,ws-echo": "gorilla/websocket: a goroutine per conn (and a read pump per /ws/sub), 1 KiB buffers",
+	}},
+	{Name: "nbio", Caps: allCaps, Note: "lesismal/nbio v1.6.8 nbhttp + websocket, handlers on nbio's default goroutine pool", RowNotes: map[string]string{
+		"*":               "handlers on nbio's default goroutine pool; ReleaseWebsocketPayload on (as nbio's own benchmark)",
+		"sse-idle,fanout": "SSE on hijacked conns, written directly",
+		"chunked":         "chunks framed by hand on the hijacked conn (nbhttp's chunked writer corrupts bodies past 64 KiB in v1.6.8), paced by OnWrittenSize (256 KiB high-water mark)",
+	}},
+	{Name: "nbio-inline", Caps: allCaps, Pkg: "nbio", Args: []string{"-executor", "inline"},
+		Note: "the nbio server with ServerExecutor running handlers and WebSocket callbacks on the poller goroutine, as streamd runs them on its loop",
+		RowNotes: map[string]string{
+			"*":               "nbio -executor inline: ServerExecutor runs handlers and WebSocket callbacks on the poller (as streamd); ReleaseWebsocketPayload on; Connection: close requests answered keep-alive (inline, nbio v1.6.8 can deadlock closing a conn from its own handler)",
+			"sse-idle,fanout": "SSE on hijacked conns, written directly",
+			"chunked":         "hand-framed chunks as nbio, the download paced from a goroutine: OnWrittenSize runs under the conn's lock, so the poller cannot resume writing",
+		}},
+	{Name: "gnetraw", Caps: []string{CapHello}, Ceiling: true, Note: "raw gnet v2.9.7 canned /hello (plaintext ceiling)",
+		RowNotes: map[string]string{"*": "ceiling: counts request ends, parses nothing, canned answers in one write per OnTraffic"}},
+	{Name: "rawsock", Caps: []string{CapChunked}, Ceiling: true, Note: "plain blocking TCP writes (chunked ceiling); /hello for liveness only",
+		RowNotes: map[string]string{"*": "ceiling: ready-made 16 KiB chunk frames, up to 256 KiB per write(2)"}},
+	{Name: "rawfanout", Caps: []string{CapSSE, CapWS}, Ceiling: true,
+		Note: "one epoll loop, no HTTP library: a publish is one write(2) of the same prebuilt bytes per subscriber socket (fan-out ceiling)",
+		RowNotes: map[string]string{
+			"sse-idle,ws-idle": "ceiling: a small per-conn struct and its request bytes in user space (the kernel's socket memory is not in RSS)",
+			"fanout,fanout-ws": "ceiling: one write(2) of the prebuilt message per subscriber, one epoll loop",
+		}},
+	{Name: "rawecho", Caps: []string{CapWSEcho}, Ceiling: true,
+		Note:     "one epoll loop: after the WebSocket handshake, read(2) and write(2) the same bytes back, no framing (echo ceiling)",
+		RowNotes: map[string]string{"*": "ceiling: each read(2) written back as read; the client's masked frames come back masked (4 bytes longer)"}},
 }
 
-// ServerInfo describes one server directory.
+// ServerInfo describes one server (a directory, or a variant of one).
 type ServerInfo struct {
 	Name    string
-	Dir     string // absolute path of servers/<name>
+	Dir     string // absolute path of servers/<Pkg>
+	Pkg     string // directory under servers/
+	Args    []string
 	Caps    map[string]bool
 	Note    string
+	Ceiling bool
 	Present bool // has main.go
+
+	rowNotes map[string]string
+}
+
+// RowNote returns the server's note for scenario (the "*" note first).
+func (s ServerInfo) RowNote(scenario string) string {
+	var out []string
+	if n := s.rowNotes["*"]; n != "" {
+		out = append(out, n)
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.rowNotes)) {
+		if k != "*" && slices.Contains(strings.Split(k, ","), scenario) {
+			out = append(out, s.rowNotes[k])
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // Has reports whether the server implements capability c.
 func (s ServerInfo) Has(c string) bool { return s.Caps[c] }
+
+// Package returns the go build package path of the server ("./servers/<Pkg>").
+func (s ServerInfo) Package() string { return "./servers/" + s.Pkg }
+
+// IsCeiling reports whether name is a raw ceiling server (not a peer).
+func IsCeiling(name string) bool {
+	for _, k := range Known {
+		if k.Name == name {
+			return k.Ceiling
+		}
+	}
+	return false
+}
 
 // Root returns the benchmarks module root, found by walking up from the
 // working directory to the go.mod of github.com/streamd/streamd/benchmarks.
@@ -77,10 +156,14 @@ func Root() (string, error) {
 func Servers(root string) []ServerInfo {
 	var out []ServerInfo
 	seen := map[string]bool{}
-	add := func(name string, caps []string, note string) {
-		dir := filepath.Join(root, "servers", name)
+	add := func(name, pkg string, args, caps []string, note string, ceiling bool, rowNotes map[string]string) {
+		if pkg == "" {
+			pkg = name
+		}
+		dir := filepath.Join(root, "servers", pkg)
 		_, err := os.Stat(filepath.Join(dir, "main.go"))
-		si := ServerInfo{Name: name, Dir: dir, Caps: map[string]bool{}, Note: note, Present: err == nil}
+		si := ServerInfo{Name: name, Dir: dir, Pkg: pkg, Args: args, Caps: map[string]bool{}, Note: note,
+			Ceiling: ceiling, Present: err == nil, rowNotes: rowNotes}
 		for _, c := range caps {
 			si.Caps[c] = true
 		}
@@ -88,12 +171,12 @@ func Servers(root string) []ServerInfo {
 		seen[name] = true
 	}
 	for _, k := range Known {
-		add(k.Name, k.Caps, k.Note)
+		add(k.Name, k.Pkg, k.Args, k.Caps, k.Note, k.Ceiling, k.RowNotes)
 	}
 	entries, _ := os.ReadDir(filepath.Join(root, "servers"))
 	for _, e := range entries {
 		if e.IsDir() && !seen[e.Name()] {
-			add(e.Name(), []string{CapHello, CapSSE, CapWS, CapChunked, CapUpload}, "")
+			add(e.Name(), "", nil, allCaps, "", false, nil)
 		}
 	}
 	return out
@@ -225,21 +308,64 @@ func (p *Proc) Kill() {
 // Output returns what the server printed (it should print nothing).
 func (p *Proc) Output() string { return p.errB.String() }
 
-// CPUSeconds returns utime+stime of pid in seconds (from /proc/PID/stat).
+// CPUSeconds returns the CPU time of pid in seconds (see CPUTimes).
 func CPUSeconds(pid int) (float64, error) {
+	t, err := CPUTimes(pid)
+	return t.Total, err
+}
+
+// CPUTime is a process's CPU time in seconds at one moment.
+//
+// Total is the process's CPU-time clock (clock_gettime on the clock
+// clock_getcpuclockid(3) names: the scheduler's runtime of all its threads,
+// exited ones included), to the nanosecond. User and Sys are utime and stime
+// from /proc/PID/stat, in 10 ms ticks: the kernel scales them so they add
+// up to the same runtime, but splits it by sampling ticks. On this kernel
+// (tick accounting, no IRQ time accounting) a tick that lands in a softirq,
+// such as loopback TCP receive processing run at the end of the sender's
+// write(2), counts as the interrupted process's stime.
+type CPUTime struct{ Total, User, Sys float64 }
+
+// Sub returns t − u.
+func (t CPUTime) Sub(u CPUTime) CPUTime {
+	return CPUTime{t.Total - u.Total, t.User - u.User, t.Sys - u.Sys}
+}
+
+// Split divides Total into user and kernel time in the proportion of the
+// ticks (ok is false when no tick was counted).
+func (t CPUTime) Split() (user, sys float64, ok bool) {
+	ticks := t.User + t.Sys
+	if ticks <= 0 {
+		return 0, 0, false
+	}
+	user = t.Total * t.User / ticks
+	return user, t.Total - user, true
+}
+
+// CPUTimes returns the CPU time of pid (see CPUTime). Total falls back to
+// utime+stime if the CPU-time clock cannot be read.
+func CPUTimes(pid int) (CPUTime, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return CPUTime{}, err
 	}
 	// Fields after the ")" that closes comm: state is field 3; utime 14, stime 15.
 	i := bytes.LastIndexByte(b, ')')
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, errors.New("harness: short /proc stat")
+		return CPUTime{}, errors.New("harness: short /proc stat")
 	}
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / clkTck, nil
+	t := CPUTime{User: ut / clkTck, Sys: st / clkTck}
+	t.Total = t.User + t.Sys
+	// clock_getcpuclockid(pid): MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED).
+	var ts syscall.Timespec
+	clock := uintptr((^pid)<<3 | 2)
+	if _, _, errno := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clock, uintptr(unsafe.Pointer(&ts)), 0); errno == 0 {
+		t.Total = float64(ts.Sec) + float64(ts.Nsec)/1e9
+	}
+	return t, nil
 }
 
 // clkTck is USER_HZ; 100 on every Linux ABI Go supports.

@@ -41,8 +41,10 @@ func Smoke(s ServerInfo, addr string) []Check {
 	if s.Has(CapSSE) {
 		run("sse+publish", func() error { return checkSSE(addr) })
 	}
-	if s.Has(CapWS) {
+	if s.Has(CapWSEcho) {
 		run("ws/echo", func() error { return checkWSEcho(addr) })
+	}
+	if s.Has(CapWS) {
 		run("ws/sub+publish", func() error { return checkWSSub(addr) })
 	}
 	if s.Has(CapChunked) {
@@ -243,11 +245,11 @@ func checkChunked(addr string) error {
 	dl := client.NewDownloader(c, addr, 64<<10)
 	// Odd size and chunk, then the defaults (64 MiB) on the same keep-alive conn.
 	for _, tc := range []struct {
-		target string
-		want   int64
+		target      string
+		want, chunk int64
 	}{
-		{"/chunked?size=1000003&chunk=4096", 1000003},
-		{"/chunked", 64 << 20},
+		{"/chunked?size=1000003&chunk=4096", 1000003, 4096},
+		{"/chunked", 64 << 20, 16 << 10},
 	} {
 		res, err := dl.Get(tc.target)
 		if err != nil {
@@ -256,6 +258,9 @@ func checkChunked(addr string) error {
 		if res.Status != 200 || !res.Chunked || res.Body != tc.want {
 			return fmt.Errorf("GET %s: status %d, chunked %v, %d bytes; want 200, chunked, %d bytes",
 				tc.target, res.Status, res.Chunked, res.Body, tc.want)
+		}
+		if !res.Chunks.Conforms(tc.want, tc.chunk) {
+			return fmt.Errorf("GET %s: %s; want %d-byte chunks, the last one shorter", tc.target, res.Chunks, tc.chunk)
 		}
 	}
 	return nil
@@ -279,14 +284,14 @@ func SmokeAll(root string, want map[string]bool, logf func(format string, args .
 			continue
 		}
 		t := time.Now()
-		bins, err := Build(context.Background(), root, dir, map[string]string{s.Name: "./servers/" + s.Name})
+		bins, err := Build(context.Background(), root, dir, map[string]string{s.Name: s.Package()})
 		if err != nil {
 			logf("FAIL %-9s build: %v", s.Name, err)
 			failed++
 			continue
 		}
 		logf("     %-9s built in %s", s.Name, time.Since(t).Round(time.Millisecond))
-		p, err := StartServer(s.Name, bins[s.Name], -1, 1)
+		p, err := StartServer(s.Name, bins[s.Name], -1, 1, s.Args...)
 		if err != nil {
 			logf("FAIL %-9s start: %v", s.Name, err)
 			failed++

@@ -23,11 +23,11 @@ func TestSmoke(t *testing.T) {
 				t.Logf("skipped: servers/%s/main.go does not exist yet", s.Name)
 				return
 			}
-			bins, err := Build(context.Background(), root, dir, map[string]string{s.Name: "./servers/" + s.Name})
+			bins, err := Build(context.Background(), root, dir, map[string]string{s.Name: s.Package()})
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := StartServer(s.Name, bins[s.Name], -1, 1)
+			p, err := StartServer(s.Name, bins[s.Name], -1, 1, s.Args...)
 			if err != nil {
 				t.Fatal(err)
 			}

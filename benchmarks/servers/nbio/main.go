@@ -1,10 +1,23 @@
 // Command nbio is the lesismal/nbio (nbhttp + nbhttp/websocket) peer for the
 // streamd benchmarks, written as a competent nbio user would: non-blocking
-// conns owned by nbio's pollers, handlers on nbhttp's executor, SSE streams
-// hijacked and written directly (nbio writes never block), WebSocket via
-// the upgrader's OnOpen/OnMessage/OnClose callbacks, and a per-topic
-// subscriber set behind a mutex. Large downloads are paced with
-// Engine.OnWrittenSize so nbio's unbounded write queue stays bounded.
+// conns owned by nbio's pollers, SSE streams hijacked and written directly
+// (nbio writes never block), WebSocket via the upgrader's
+// OnOpen/OnMessage/OnClose callbacks, and a per-topic subscriber set behind a
+// mutex. Large downloads are paced with Engine.OnWrittenSize so nbio's
+// unbounded write queue stays bounded. Configured as nbio's own benchmark
+// (lesismal/go-websocket-benchmark, nbio_nonblocking) configures it:
+// IOModNonBlocking and ReleaseWebsocketPayload.
+//
+// -executor picks where handlers and WebSocket callbacks run:
+//
+//	pool    nbio's default: a goroutine pool (MessageHandlerPoolSize)
+//	inline  Config.ServerExecutor runs them on the poller goroutine that
+//	        read the bytes, as streamd runs handlers on its event loop
+//
+// With -executor inline a /chunked download still runs on a goroutine of
+// its own: the handler must not block the poller, and nbio calls
+// OnWrittenSize with the connection's lock held, so the poller cannot
+// resume writing from there.
 package main
 
 import (
@@ -137,7 +150,11 @@ func topicOf(r *http.Request) string {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	loops := flag.Int("loops", runtime.NumCPU(), "number of nbio pollers (and GOMAXPROCS)")
+	executor := flag.String("executor", "pool", "where handlers run: pool (nbio's default goroutine pool) or inline (on the poller)")
 	flag.Parse()
+	if *executor != "pool" && *executor != "inline" {
+		log.Fatalf("-executor %q: want pool or inline", *executor)
+	}
 	if *loops > 0 {
 		runtime.GOMAXPROCS(*loops)
 	}
@@ -236,56 +253,87 @@ func main() {
 			conn.Close()
 			return
 		}
-		pc := &pace{wake: make(chan struct{}, 1)}
-		p.conns.Store(nc, pc)
-		p.active.Add(1)
-		defer func() { p.active.Add(-1); p.conns.Delete(nc) }()
-		var queued int64
-		write := func(b []byte) bool {
-			if _, err := nc.Write(b); err != nil {
-				return false
-			}
-			queued += int64(len(b))
-			// Backpressure: wait for nbio to drain below the high-water mark.
-			for queued-pc.written.Load() > highWater {
-				select {
-				case <-pc.wake:
-				case <-time.After(10 * time.Second):
-					nc.Close()
-					return false
-				}
-			}
-			return true
-		}
-		if !write([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n")) {
+		if *executor == "inline" {
+			// Never block the poller: pace the download from a goroutine.
+			go download(p, nc, size, chunk, body)
 			return
 		}
-		frame := make([]byte, 0, chunk+32)
-		for left := size; left > 0; {
-			n := min(left, chunk)
-			frame = strconv.AppendUint(frame[:0], uint64(n), 16)
-			frame = append(frame, '\r', '\n')
-			frame = append(frame, body[:n]...)
-			frame = append(frame, '\r', '\n')
-			if !write(frame) {
-				return
-			}
-			left -= n
-		}
-		write([]byte("0\r\n\r\n"))
+		download(p, nc, size, chunk, body)
 	})
 
-	engine := nbhttp.NewEngine(nbhttp.Config{
-		Network:       "tcp",
-		Addrs:         []string{*addr},
-		NPoller:       *loops,
-		Handler:       mux,
-		KeepaliveTime: keepalive,
-	})
+	conf := nbhttp.Config{
+		Network:                 "tcp",
+		Addrs:                   []string{*addr},
+		NPoller:                 *loops,
+		Handler:                 mux,
+		KeepaliveTime:           keepalive,
+		ReleaseWebsocketPayload: true, // as nbio's own benchmark server
+	}
+	if *executor == "inline" {
+		conf.ServerExecutor = func(f func()) { f() }
+		// nbio v1.6.8 can deadlock the poller when a handler run inline
+		// leads to its own conn being closed: flushResponse closes the
+		// conn of a "Connection: close" request inside the job; nbio runs
+		// OnClose on another goroutine, which may append nbhttp's close
+		// job to the conn's running job list; the poller then runs it
+		// inside Parser.Parse, and its CloseAndClean waits for the parser
+		// lock Parse holds. So such requests are answered keep-alive and
+		// left for the client to close (the load clients never send
+		// Connection: close; the driver's liveness probe does).
+		conf.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Close = false
+			mux.ServeHTTP(w, r)
+		})
+	}
+	engine := nbhttp.NewEngine(conf)
 	engine.OnWrittenSize(p.onWritten)
 	engine.OnClose(func(c net.Conn, _ error) { h.removeSSE(c) })
 	if err := engine.Start(); err != nil {
 		log.Fatal(err)
 	}
 	select {}
+}
+
+// download writes a chunked /chunked response on nc, waiting whenever more
+// than highWater bytes are queued in nbio (it blocks: never on a poller).
+func download(p *pacer, nc *nbio.Conn, size, chunk int, body []byte) {
+	pc := &pace{wake: make(chan struct{}, 1)}
+	p.conns.Store(nc, pc)
+	p.active.Add(1)
+	// CompareAndDelete: with -executor inline the client's next request
+	// can start the next download on nc before this goroutine returns.
+	defer func() { p.active.Add(-1); p.conns.CompareAndDelete(nc, pc) }()
+	var queued int64
+	write := func(b []byte) bool {
+		if _, err := nc.Write(b); err != nil {
+			return false
+		}
+		queued += int64(len(b))
+		// Backpressure: wait for nbio to drain below the high-water mark.
+		for queued-pc.written.Load() > highWater {
+			select {
+			case <-pc.wake:
+			case <-time.After(10 * time.Second):
+				nc.Close()
+				return false
+			}
+		}
+		return true
+	}
+	if !write([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n")) {
+		return
+	}
+	frame := make([]byte, 0, chunk+32)
+	for left := size; left > 0; {
+		n := min(left, chunk)
+		frame = strconv.AppendUint(frame[:0], uint64(n), 16)
+		frame = append(frame, '\r', '\n')
+		frame = append(frame, body[:n]...)
+		frame = append(frame, '\r', '\n')
+		if !write(frame) {
+			return
+		}
+		left -= n
+	}
+	write([]byte("0\r\n\r\n"))
 }

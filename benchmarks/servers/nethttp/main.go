@@ -170,15 +170,17 @@ func main() {
 		for i := range buf {
 			buf[i] = 'x'
 		}
-		fl := w.(http.Flusher)
-		// Each Write+Flush blocks until the kernel accepts the bytes:
-		// backpressure comes from the blocking socket.
+		// Each Write of more than net/http's 2 KiB pre-chunking buffer goes
+		// straight to its chunk writer: one chunk per Write. No Flush per
+		// chunk (nothing waits for a chunk): net/http's fixed 4 KiB
+		// connection buffer then puts a 16 KiB chunk on the wire in two
+		// write(2)s, not three. Writes block until the kernel accepts the
+		// bytes: backpressure comes from the blocking socket.
 		for left := size; left > 0; {
 			n := min(left, chunk)
 			if _, err := w.Write(buf[:n]); err != nil {
 				return
 			}
-			fl.Flush()
 			left -= n
 		}
 	})
