@@ -242,11 +242,28 @@ func (h *Hub) replayLater(subs []*Subscription, after, upto uint64) {
 
 // replayed hands the subscriber what it missed, then the live messages
 // held meanwhile, on its loop.
-func (h *Hub) replayed(subs []*Subscription, missed []*Publication, ok bool) {
-	for _, s := range subs {
-		if !s.active || s.replay == nil {
-			return
+func (h *Hub) replayed(all []*Subscription, missed []*Publication, ok bool) {
+	// Topics left meanwhile are dropped; the others go on.
+	subs := make([]*Subscription, 0, len(all))
+	for _, s := range all {
+		if s.active && s.replay != nil {
+			subs = append(subs, s)
 		}
+	}
+	if len(subs) == 0 {
+		return
+	}
+	if len(subs) < len(all) {
+		kept := missed[:0:0]
+		for _, m := range missed {
+			for _, s := range subs {
+				if s.sh.t.name == m.topicName() {
+					kept = append(kept, m)
+					break
+				}
+			}
+		}
+		missed = kept
 	}
 	reset := !ok
 	if reset {
