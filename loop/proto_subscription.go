@@ -215,6 +215,7 @@ const replayTimeout = 10 * time.Second
 // they missed after `after` from the broker, off the loop; the result
 // reaches the subscriber (a Replayer) on its loop. Under deliverMu.
 func (h *Hub) replayLater(subs []*Subscription, after, upto uint64) {
+	subs = slices.Clone(subs) // the caller's slice changes as its stream leaves topics
 	topics := make([]string, len(subs))
 	for i, s := range subs {
 		s.replay = &replayState{}

@@ -126,6 +126,7 @@ type historyBroker struct {
 	all     []loop.Delivery
 	deliver func(loop.Delivery) error
 	queries atomic.Int32
+	gate    chan struct{} // when set, History waits for it
 }
 
 func (b *historyBroker) Start(deliver func(loop.Delivery) error) error {
@@ -144,6 +145,9 @@ func (*historyBroker) Watch(string)   {}
 func (*historyBroker) Unwatch(string) {}
 func (b *historyBroker) History(_ context.Context, topics []string, after uint64, limit int) ([]loop.Delivery, bool, error) {
 	b.queries.Add(1)
+	if b.gate != nil {
+		<-b.gate
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []loop.Delivery
@@ -194,4 +198,39 @@ func TestResumeFromBrokerHistory(t *testing.T) {
 	if n := b.queries.Load(); n != 1 {
 		t.Errorf("broker history queried %d times; want still 1", n)
 	}
+}
+
+// TestResumeFromBrokerHistoryLeave: a topic left while its history is on
+// its way from the broker is dropped from the replay; the stream's other
+// topics go on, history then live.
+func TestResumeFromBrokerHistoryLeave(t *testing.T) {
+	b := &historyBroker{gate: make(chan struct{})}
+	hub := newHub(t, loop.HubConfig{Default: loop.TopicConfig{RingSize: 2}, Broker: b})
+	routes, opened := multiRoutes(hub)
+	srv := startServer(t, loop.Config{Loops: 1}, routes)
+	var ids []string
+	for i, topic := range []string{"a", "b", "a", "b", "a", "b"} {
+		id, err := Publish(hub, topic, Event{Data: topic + strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	c := dialSSE(t, srv, "/multi?topics=a,b", dialOpts{headers: "Last-Event-ID: " + ids[0] + "\r\n"})
+	s := recvStream(t, opened)
+	waitFor(t, "the history query", func() bool { return b.queries.Load() == 1 })
+	left := make(chan struct{})
+	if err := s.Conn().Post(func(*loop.Conn) { s.Leave("b"); close(left) }); err != nil {
+		t.Fatal(err)
+	}
+	<-left
+	close(b.gate)
+	expectData(t, c.events(2), "a2", "a4")
+	if _, err := Publish(hub, "b", Event{Data: "b6"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Publish(hub, "a", Event{Data: "a7"}); err != nil {
+		t.Fatal(err)
+	}
+	expectData(t, c.events(1), "a7")
 }
