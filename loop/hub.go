@@ -293,10 +293,7 @@ func (h *Hub) TopicStats(name string) TopicStats {
 		return TopicStats{}
 	}
 	h.deliverMu.Lock()
-	subs := 0
-	for _, sh := range t.shards {
-		subs += sh.count
-	}
+	subs := t.subscribers()
 	h.deliverMu.Unlock()
 	return TopicStats{
 		Subscribers: subs,

@@ -121,13 +121,7 @@ func (h *Hub) Subscribe(conn *Conn, topicName string, sub Subscriber, resume Res
 
 // watch counts a subscriber of t and reports whether it is t's first on
 // this hub. Under deliverMu.
-func (h *Hub) watch(t *topic) bool {
-	n := 0
-	for _, sh := range t.shards {
-		n += sh.count
-	}
-	return n == 1
-}
+func (h *Hub) watch(t *topic) bool { return t.subscribers() == 1 }
 
 // For protocol packages: Resume returns what the subscriber of subs (one
 // stream joined to several topics) missed after lastID, in sequence order
@@ -323,10 +317,7 @@ func (s *Subscription) Unsubscribe() {
 	h := t.hub
 	h.deliverMu.Lock()
 	sh.count--
-	n := 0
-	for _, x := range t.shards {
-		n += x.count
-	}
+	n := t.subscribers()
 	h.deliverMu.Unlock()
 	if n == 0 {
 		h.broker.Unwatch(t.name)

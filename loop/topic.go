@@ -110,3 +110,13 @@ func (t *topic) byID(id string) (seq uint64, ok bool) {
 	})
 	return seq, ok
 }
+
+// subscribers counts the topic's subscribers on every loop. Under
+// hub.deliverMu.
+func (t *topic) subscribers() int {
+	n := 0
+	for _, sh := range t.shards {
+		n += sh.count
+	}
+	return n
+}
