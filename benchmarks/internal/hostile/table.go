@@ -21,6 +21,9 @@ func Table(results []Result) string {
 		if r.Capped != "" {
 			outcome += "; **" + r.Capped + "**"
 		}
+		if r.WarmUpRetried != "" {
+			outcome += "; warm-up failed once (" + r.WarmUpRetried + ") and was run again"
+		}
 		if !r.ServerAlive {
 			outcome += "; **server died**"
 			if r.ServerOutput != "" {
