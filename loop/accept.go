@@ -84,7 +84,7 @@ func (s *Server) acceptLoop(ln net.Listener, stop <-chan struct{}) error {
 				slog.Int("failed_accepts", burst))
 			delay, burst = 0, 0
 		}
-		if err := s.admit(nc); err != nil {
+		if err := s.admit(nc, stop); err != nil {
 			// dup(2) failed (EMFILE): the accepted client is lost, but the
 			// others wait in the backlog while we back off.
 			delay = max(delay, acceptBackoffMin)
@@ -111,7 +111,7 @@ func sleep(d time.Duration, stop <-chan struct{}) bool {
 // admit applies the connection limits and hands nc to an event loop. It
 // returns the error of a failed hand-over (gnet dups the socket, which can
 // meet EMFILE too); the client then sees a closed connection.
-func (s *Server) admit(nc net.Conn) error {
+func (s *Server) admit(nc net.Conn, stop <-chan struct{}) error {
 	ip := addrIP(nc.RemoteAddr())
 	switch {
 	case s.draining.Load():
@@ -122,6 +122,10 @@ func (s *Server) admit(nc net.Conn) error {
 		return nil
 	case !s.takeIP(ip):
 		s.refuse(nc, refusalPerIP)
+		return nil
+	}
+	if s.tlsConf != nil {
+		s.startHandshake(nc, ip, stop)
 		return nil
 	}
 	if _, err := s.cli.Enroll(nc); err != nil {
@@ -142,6 +146,12 @@ var (
 // socket is new, so the short write goes straight to the kernel.
 func (s *Server) refuse(nc net.Conn, msg []byte) {
 	s.refused.Add(1)
+	if s.tlsConf != nil {
+		// A TLS client would read plain text as a bad record: it sees the
+		// connection closed, before any handshake work is spent on it.
+		_ = nc.Close()
+		return
+	}
 	_ = nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	_, _ = nc.Write(msg)
 	_ = nc.Close()

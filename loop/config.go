@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"runtime"
 	"syscall"
@@ -106,6 +107,22 @@ type Config struct {
 	// It needs a fixed port (Serve refuses ":0").
 	ReusePort bool
 
+	// TLS, when set, makes the server speak HTTPS (and wss) on Addr with
+	// crypto/tls: TLS 1.2 at least, ALPN "http/1.1" unless NextProtos is
+	// set ("h2" is refused: the loop speaks HTTP/1.1). The server uses a
+	// clone; to rotate certificates, set GetCertificate. Session tickets
+	// are on with crypto/tls's automatically rotated keys unless the
+	// config says otherwise. See tls.go for how TLS runs on the loop.
+	TLS *tls.Config
+	// TLSHandshakeTimeout bounds a TLS handshake, from accept to its end.
+	// Default DefaultTLSHandshakeTimeout.
+	TLSHandshakeTimeout time.Duration
+	// MaxTLSHandshakes bounds the handshakes in flight (each runs on a
+	// goroutine of its own, off the loops). At the limit, accepting waits
+	// for one to end: new clients queue in the listen backlog. Default
+	// DefaultMaxTLSHandshakes.
+	MaxTLSHandshakes int
+
 	// Logger receives structured logs. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -129,6 +146,8 @@ func (c *Config) setDefaults() {
 	orDefault(&c.MaxPendingInput, DefaultMaxPendingInput)
 	orDefault(&c.MaxBufferedInput, DefaultMaxBufferedInput)
 	c.MaxConnsPerIP = max(c.MaxConnsPerIP, 0)
+	orDefault(&c.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	orDefault(&c.MaxTLSHandshakes, DefaultMaxTLSHandshakes)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

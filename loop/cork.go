@@ -56,7 +56,9 @@ func (el *eventLoop) flushCork() {
 	if len(el.out) == 0 || c == nil {
 		return
 	}
-	if !c.closed {
+	if el.tls != nil && el.tls[c] != nil {
+		el.tlsWrite(c, el.out)
+	} else if !c.closed {
 		c.queuedTotal += uint32(len(el.out))
 		_, _ = c.gc.Write(el.out)
 	}

@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"crypto/tls"
 	"net"
 
 	"github.com/streamd/streamd/httpcodec"
@@ -45,6 +46,10 @@ func (c *Ctx) Request() *httpcodec.Request { return c.req }
 
 // RemoteAddr returns the client's address.
 func (c *Ctx) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// TLS returns the connection's TLS state (version, cipher suite, ALPN
+// protocol, verified client certificates), or nil over plain TCP.
+func (c *Ctx) TLS() *tls.ConnectionState { return c.conn.TLS() }
 
 // Method returns the request method.
 func (c *Ctx) Method() string { return string(c.req.Method) }

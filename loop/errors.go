@@ -47,6 +47,10 @@ var (
 	ErrBadRequest = errors.New("loop: bad request")
 	// ErrShutdown: graceful shutdown ended the connection.
 	ErrShutdown = errors.New("loop: server shutting down")
+	// ErrTLS: a TLS record from the client could not be processed (a bad
+	// record, an unexpected alert, a renegotiation attempt); crypto/tls
+	// sent the client an alert. The debug log has crypto/tls's error.
+	ErrTLS = errors.New("loop: TLS error")
 )
 
 // Hub errors.

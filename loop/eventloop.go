@@ -47,6 +47,12 @@ type eventLoop struct {
 	corked *Conn
 	iov    [4][]byte // reusable iovec for direct writes
 
+	// TLS connections' state and the buffers they share (tls.go).
+	tls      map[*Conn]*tlsTransport
+	tlsIn    []byte // decrypted record
+	tlsOut   []byte // ciphertext on its way to the socket
+	tlsPlain []byte // gathered iovec to encrypt at once
+
 	// processing is the connection whose input process is serving: a
 	// stream of it that ends goes on with its input in the same call;
 	// any other connection's resumes from a task (resumeLater), never

@@ -73,6 +73,13 @@ func (el *eventLoop) dropInput(p *pending) {
 // from gnet appended (pending true), or, when nothing is pending, a view of
 // gnet's read buffer (no copy). The slice is valid until consume or stash.
 func (el *eventLoop) input(c *Conn) (in []byte, pending bool) {
+	if el.tls != nil && el.tls[c] != nil {
+		// Plaintext is always pending input (tls.go).
+		if !el.tlsDecrypt(c) || c.pend == nil {
+			return nil, false
+		}
+		return c.pend.in, true
+	}
 	if p := c.pend; p != nil && len(p.in) > 0 {
 		if c.gc.InboundBuffered() > 0 {
 			b, _ := c.gc.Next(-1)
@@ -126,6 +133,10 @@ func (el *eventLoop) consume(c *Conn, n int) {
 // copies its whole ring buffer on every call).
 func (el *eventLoop) stash(c *Conn) {
 	if c.closed || c.gc.InboundBuffered() == 0 {
+		return
+	}
+	if el.tls != nil && el.tls[c] != nil {
+		el.tlsDecrypt(c)
 		return
 	}
 	b, _ := c.gc.Next(-1)

@@ -21,6 +21,12 @@ func (el *eventLoop) finishClose(c *Conn) {
 	if c.closed || c.lingering {
 		return
 	}
+	if el.tls != nil {
+		el.tlsCloseNotify(c)
+		if c.closed {
+			return
+		}
+	}
 	if err := unix.Shutdown(c.gc.Fd(), unix.SHUT_WR); err != nil {
 		c.Close()
 		return
@@ -109,6 +115,9 @@ func (el *eventLoop) onClose(c *Conn, err error) {
 	el.srv.releaseIP(c)
 	el.wheel.cancel(c)
 	el.unlinkConn(c)
+	if el.tls != nil {
+		el.closeTLS(c)
+	}
 	if c.wantDrain {
 		c.wantDrain = false
 		el.drainWaiters--

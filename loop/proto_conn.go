@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"crypto/tls"
 	"net"
 	"slices"
 	"time"
@@ -187,7 +188,10 @@ func (c *Conn) writeDirect(iov [][]byte) {
 	if el.corked == c {
 		el.flushCork()
 	}
-	if !c.closed { // a failed flush closes c
+	if el.tls != nil && el.tls[c] != nil {
+		el.tlsWritev(c, iov)
+		c.afterWrite()
+	} else if !c.closed { // a failed flush closes c
 		for _, b := range iov {
 			c.queuedTotal += uint32(len(b))
 		}
@@ -364,4 +368,16 @@ func (c *Conn) mustOnLoop(method string) {
 	if !c.el.onLoop() {
 		panic("loop: " + method + " called off the connection's loop")
 	}
+}
+
+// TLS returns the connection's TLS state (protocol version, cipher suite,
+// ALPN protocol, client certificates), or nil over plain TCP. On the loop (handlers use Ctx.TLS).
+func (c *Conn) TLS() *tls.ConnectionState {
+	c.mustOnLoop("Conn.TLS")
+	tr := c.el.tls[c]
+	if tr == nil {
+		return nil
+	}
+	st := tr.tc.ConnectionState()
+	return &st
 }

@@ -16,6 +16,7 @@ const (
 	reasonOverloaded                       // Config.MaxBufferedInput
 	reasonBadRequest                       // a malformed request (answered 4xx)
 	reasonShutdown                         // graceful shutdown
+	reasonTLS                              // a bad TLS record or alert from the client
 	numReasons
 )
 
@@ -31,6 +32,7 @@ var reasonNames = [numReasons]string{
 	reasonOverloaded:    "input_budget",
 	reasonBadRequest:    "bad_request",
 	reasonShutdown:      "shutdown",
+	reasonTLS:           "tls_error",
 }
 
 var reasonErrs = [numReasons]error{
@@ -42,6 +44,7 @@ var reasonErrs = [numReasons]error{
 	reasonOverloaded:    ErrOverloaded,
 	reasonBadRequest:    ErrBadRequest,
 	reasonShutdown:      ErrShutdown,
+	reasonTLS:           ErrTLS,
 }
 
 func (r closeReason) err() error { return reasonErrs[r] }

@@ -2,6 +2,7 @@ package loop
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -100,6 +101,15 @@ type Server struct {
 	acceptErrors  atomic.Int64
 	refused       atomic.Int64 // refused by the accept loop (MaxConns, MaxConnsPerIP)
 
+	// TLS (tls.go): nil tlsConf = plain TCP.
+	tlsConf     *tls.Config
+	hsSlots     chan struct{} // one per handshake in flight
+	hsWG        sync.WaitGroup
+	hsCtx       context.Context // cancelled when Serve stops accepting
+	handshaking atomic.Int64
+	tlsDone     atomic.Int64
+	tlsFailed   atomic.Int64
+
 	// died receives the error of event loops that stopped on their own.
 	died     chan error
 	stopping atomic.Bool // Serve is stopping the engine itself
@@ -177,7 +187,7 @@ func (s *Server) openConns() int64 {
 	for _, el := range *s.loops.Load() {
 		n += el.stats.open.Load()
 	}
-	return n
+	return n + s.handshaking.Load()
 }
 
 // tickNow is the current wheel tick. It starts at 1: Conn uses tick 0 as
@@ -203,6 +213,17 @@ func (s *Server) Serve(ctx context.Context) error {
 		// Each process would bind its own random port.
 		return errors.New("loop: ReusePort needs a fixed port, not :0")
 	}
+	if s.cfg.TLS != nil {
+		conf, err := serverTLS(s.cfg.TLS)
+		if err != nil {
+			return err
+		}
+		s.tlsConf = conf
+		s.hsSlots = make(chan struct{}, s.cfg.MaxTLSHandshakes)
+	}
+	hsCtx, hsCancel := context.WithCancel(context.Background())
+	defer hsCancel()
+	s.hsCtx = hsCtx
 	ln, err := s.listen(addr)
 	if err != nil {
 		return fmt.Errorf("loop: serve %s: %w", s.cfg.Addr, err)
@@ -251,6 +272,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	close(acceptStop)
 	_ = ln.Close()
 	<-acceptDone
+	// Handshakes in flight end now (crypto/tls closes their sockets); none
+	// is handed to a loop after this.
+	hsCancel()
+	s.hsWG.Wait()
 	if serveErr == nil {
 		s.shutdown()
 	}
@@ -395,12 +420,22 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 }
 
 func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	if _, ok := gc.Context().(placeholder); ok {
+	var tr *tlsTransport
+	switch ctx := gc.Context().(type) {
+	case placeholder:
 		return nil, gnet.None
+	case *tlsTransport:
+		tr = ctx
 	}
 	el := h.srv.loopFor(gc.EventLoop())
-	if _, ok := el.onOpen(gc); !ok {
+	c, ok := el.onOpen(gc)
+	switch {
+	case !ok && tr != nil:
+		return nil, gnet.Close // plain text would be garbage to a TLS client
+	case !ok:
 		return refusal, gnet.Close
+	case tr != nil:
+		el.openTLS(c, tr)
 	}
 	return nil, gnet.None
 }

@@ -25,18 +25,26 @@ type Stats struct {
 	// Closes counts closed connections by reason: "app" (the application
 	// or the end of an HTTP exchange, e.g. "Connection: close"), "peer",
 	// "idle_timeout", "header_timeout", "read_timeout", "write_timeout",
-	// "input_overflow", "input_budget", "bad_request", "shutdown".
+	// "input_overflow", "input_budget", "bad_request", "shutdown",
+	// "tls_error".
 	Closes map[string]int64
+	// TLSHandshakes counts completed TLS handshakes, TLSHandshakeErrors
+	// failed ones (a bad or silent client, TLSHandshakeTimeout, shutdown),
+	// TLSHandshaking the handshakes in flight now (Config.MaxTLSHandshakes).
+	TLSHandshakes, TLSHandshakeErrors, TLSHandshaking int64
 }
 
 // Stats sums the per-loop counters. Safe from any goroutine.
 func (s *Server) Stats() Stats {
 	st := Stats{
-		Refused:           s.refused.Load(),
-		AcceptErrors:      s.acceptErrors.Load(),
-		BufferedInput:     s.bufferedInput.Load(),
-		BufferedInputPeak: s.bufferedPeak.Load(),
-		Closes:            make(map[string]int64, numReasons),
+		Refused:            s.refused.Load(),
+		AcceptErrors:       s.acceptErrors.Load(),
+		BufferedInput:      s.bufferedInput.Load(),
+		BufferedInputPeak:  s.bufferedPeak.Load(),
+		TLSHandshakes:      s.tlsDone.Load(),
+		TLSHandshakeErrors: s.tlsFailed.Load(),
+		TLSHandshaking:     s.handshaking.Load(),
+		Closes:             make(map[string]int64, numReasons),
 	}
 	for r := reasonApp; r < numReasons; r++ {
 		st.Closes[reasonNames[r]] = 0

@@ -1,0 +1,369 @@
+package loop
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/streamd/streamd/internal/testcert"
+)
+
+var (
+	testCertOnce sync.Once
+	testCert     *testcert.Cert
+)
+
+func cert() *testcert.Cert {
+	testCertOnce.Do(func() { testCert = testcert.New() })
+	return testCert
+}
+
+// tlsRoutes: /hello, /len (the body's length), /big?n= (n patterned
+// bytes) and /whoami (the connection's TLS version and ALPN protocol).
+func tlsRoutes(s *Server) {
+	s.GET("/hello", func(c *Ctx) { c.Text(200, "hello") })
+	s.POST("/len", func(c *Ctx) { c.Text(200, strconv.Itoa(len(c.Body()))) })
+	s.GET("/big", func(c *Ctx) {
+		q, _ := c.Query("n")
+		n, _ := strconv.Atoi(q)
+		c.Bytes(200, "application/octet-stream", pattern(n))
+	})
+	s.GET("/whoami", func(c *Ctx) {
+		st := c.TLS()
+		if st == nil {
+			c.Text(200, "plain")
+			return
+		}
+		c.Text(200, fmt.Sprintf("%s %s", tls.VersionName(st.Version), st.NegotiatedProtocol))
+	})
+}
+
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + i%26)
+	}
+	return b
+}
+
+func startTLS(t *testing.T, cfg Config, routes func(*Server)) *testServer {
+	t.Helper()
+	if cfg.TLS == nil {
+		cfg.TLS = cert().Server()
+	}
+	return startServer(t, cfg, routes)
+}
+
+// dialTLS is a TLS client connection (crypto/tls) with testTimeout
+// deadlines.
+func dialTLS(t *testing.T, addr string, conf *tls.Config) (*tls.Conn, *bufio.Reader) {
+	t.Helper()
+	if conf == nil {
+		conf = cert().Client()
+	}
+	d := &net.Dialer{Timeout: testTimeout}
+	tc, err := tls.DialWithDialer(d, "tcp", addr, conf)
+	if err != nil {
+		t.Fatalf("TLS dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { tc.Close() })
+	_ = tc.SetDeadline(time.Now().Add(testTimeout))
+	return tc, bufio.NewReader(tc)
+}
+
+func TestTLSRequests(t *testing.T) {
+	forLoops(t, func(t *testing.T, loops int) {
+		ts := startTLS(t, Config{Loops: loops}, tlsRoutes)
+		for _, v := range []struct {
+			name string
+			max  uint16
+		}{{"TLS 1.3", tls.VersionTLS13}, {"TLS 1.2", tls.VersionTLS12}} {
+			t.Run(v.name, func(t *testing.T) {
+				conf := cert().Client()
+				conf.MaxVersion = v.max
+				conf.NextProtos = []string{"h2", "http/1.1"}
+				tc, br := dialTLS(t, ts.addr, conf)
+				if st := tc.ConnectionState(); st.Version != v.max || st.NegotiatedProtocol != "http/1.1" {
+					t.Errorf("negotiated %s, ALPN %q; want %s, http/1.1", tls.VersionName(st.Version), st.NegotiatedProtocol, v.name)
+				}
+				roundTrip := func(req, method string) (*http.Response, string) {
+					t.Helper()
+					if _, err := io.WriteString(tc, req); err != nil {
+						t.Fatalf("write: %v", err)
+					}
+					resp, body, err := readResponse(br, method)
+					if err != nil {
+						t.Fatalf("read: %v", err)
+					}
+					return resp, body
+				}
+				if _, body := roundTrip(get("/whoami"), "GET"); body != v.name+" http/1.1" {
+					t.Errorf("Conn.TLS in the handler: %q; want %q", body, v.name+" http/1.1")
+				}
+
+				// 64 requests pipelined in one write, answered in order.
+				var reqs strings.Builder
+				for i := range 64 {
+					fmt.Fprintf(&reqs, "GET /big?n=%d HTTP/1.1\r\nHost: t\r\n\r\n", i)
+				}
+				if _, err := io.WriteString(tc, reqs.String()); err != nil {
+					t.Fatal(err)
+				}
+				for i := range 64 {
+					resp, body, err := readResponse(br, "GET")
+					if err != nil {
+						t.Fatalf("pipelined response %d: %v", i, err)
+					}
+					if resp.StatusCode != 200 || body != string(pattern(i)) {
+						t.Fatalf("pipelined response %d: %d, %d bytes; want 200 and %d bytes", i, resp.StatusCode, len(body), i)
+					}
+				}
+
+				// Bodies: Content-Length and chunked, 1 MiB each.
+				body := pattern(1 << 20)
+				if _, got := roundTrip("POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n"+string(body), "POST"); got != "1048576" {
+					t.Errorf("Content-Length upload: server read %s bytes", got)
+				}
+				var chunked strings.Builder
+				chunked.WriteString("POST /len HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+				for i := 0; i < len(body); i += 10000 {
+					part := body[i:min(i+10000, len(body))]
+					fmt.Fprintf(&chunked, "%x\r\n%s\r\n", len(part), part)
+				}
+				chunked.WriteString("0\r\n\r\n")
+				if _, got := roundTrip(chunked.String(), "POST"); got != "1048576" {
+					t.Errorf("chunked upload: server read %s bytes", got)
+				}
+
+				// A response bigger than the high watermark.
+				if _, got := roundTrip(get("/big?n=3000000"), "GET"); got != string(pattern(3000000)) {
+					t.Errorf("3 MB response: got %d bytes, not the pattern", len(got))
+				}
+			})
+		}
+	})
+}
+
+// TestTLSNetHTTPClient: Go's HTTP client over TLS keeps one connection
+// alive for a series of requests.
+func TestTLSNetHTTPClient(t *testing.T) {
+	ts := startTLS(t, Config{Loops: 1}, tlsRoutes)
+	tr := &http.Transport{TLSClientConfig: cert().Client(), MaxConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: testTimeout}
+	reused := 0
+	for i := range 20 {
+		req, _ := http.NewRequest("GET", "https://"+ts.addr+"/big?n="+strconv.Itoa(1000*i), nil)
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(ci httptrace.GotConnInfo) {
+				if ci.Reused {
+					reused++
+				}
+			},
+		}))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || !bytes.Equal(b, pattern(1000*i)) {
+			t.Fatalf("request %d: %d, %d bytes, %v", i, resp.StatusCode, len(b), err)
+		}
+	}
+	if reused != 19 {
+		t.Errorf("%d of 19 requests reused the connection; want all", reused)
+	}
+	if st := ts.Stats(); st.TLSHandshakes != 1 {
+		t.Errorf("Stats.TLSHandshakes = %d; want 1", st.TLSHandshakes)
+	}
+}
+
+// byteWriter writes one byte per system call, so the server receives its
+// records a piece at a time.
+type byteWriter struct{ net.Conn }
+
+func (w byteWriter) Write(p []byte) (int, error) {
+	for i := range p {
+		if _, err := w.Conn.Write(p[i : i+1]); err != nil {
+			return i, err
+		}
+	}
+	return len(p), nil
+}
+
+// TestTLSRecordsByteByByte: records (handshake and application data)
+// arriving a byte at a time are reassembled.
+func TestTLSRecordsByteByByte(t *testing.T) {
+	ts := startTLS(t, Config{Loops: 1}, tlsRoutes)
+	nc, err := net.DialTimeout("tcp", ts.addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(testTimeout))
+	tc := tls.Client(byteWriter{nc}, cert().Client())
+	br := bufio.NewReader(tc)
+	for i := range 3 {
+		if _, err := io.WriteString(tc, "POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: 3000\r\n\r\n"+string(pattern(3000))); err != nil {
+			t.Fatal(err)
+		}
+		resp, body, err := readResponse(br, "POST")
+		if err != nil || resp.StatusCode != 200 || body != "3000" {
+			t.Fatalf("request %d: %v, %q", i, err, body)
+		}
+	}
+}
+
+// TestTLSBadRecord: a record that does not decrypt gets an alert and the
+// connection closes with reason tls_error.
+func TestTLSBadRecord(t *testing.T) {
+	ts := startTLS(t, Config{Loops: 1}, tlsRoutes)
+	nc, err := net.DialTimeout("tcp", ts.addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(testTimeout))
+	tc := tls.Client(nc, cert().Client())
+	br := bufio.NewReader(tc)
+	if _, err := io.WriteString(tc, get("/hello")); err != nil {
+		t.Fatal(err)
+	}
+	if _, body, err := readResponse(br, "GET"); err != nil || body != "hello" {
+		t.Fatalf("first request: %v %q", err, body)
+	}
+	// An application-data record of 32 bytes of garbage, under the TLS
+	// layer.
+	if _, err := nc.Write(append([]byte{23, 3, 3, 0, 32}, bytes.Repeat([]byte{0x5a}, 32)...)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = br.ReadByte()
+	if err == nil || !strings.Contains(err.Error(), "bad record MAC") {
+		t.Errorf("read after a bad record: %v; want the bad_record_mac alert", err)
+	}
+	waitFor(t, "the close counted as tls_error", func() bool { return ts.Stats().Closes["tls_error"] == 1 })
+}
+
+// TestTLSHandshakeFailures: plain HTTP to the TLS port and a client that
+// never starts its handshake both fail the handshake, are closed and are
+// counted; the server goes on serving.
+func TestTLSHandshakeFailures(t *testing.T) {
+	ts := startTLS(t, Config{Loops: 1, TLSHandshakeTimeout: 300 * time.Millisecond}, tlsRoutes)
+
+	plain := dial(t, ts.addr)
+	plain.send(get("/hello"))
+	plain.expectClosed()
+
+	silent := dial(t, ts.addr)
+	silent.expectClosed() // after TLSHandshakeTimeout
+
+	waitFor(t, "two failed handshakes", func() bool { return ts.Stats().TLSHandshakeErrors == 2 })
+	tc, br := dialTLS(t, ts.addr, nil)
+	if _, err := io.WriteString(tc, get("/hello")); err != nil {
+		t.Fatal(err)
+	}
+	if _, body, err := readResponse(br, "GET"); err != nil || body != "hello" {
+		t.Fatalf("after the failures: %v %q", err, body)
+	}
+	if st := ts.Stats(); st.TLSHandshakes != 1 || st.TLSHandshaking != 0 {
+		t.Errorf("Stats: %d handshakes, %d in flight; want 1, 0", st.TLSHandshakes, st.TLSHandshaking)
+	}
+}
+
+// TestTLSHandshakeLimit: with MaxTLSHandshakes 1, a client that never
+// finishes its handshake holds the only slot, and the next client's
+// handshake starts only when that one has timed out.
+func TestTLSHandshakeLimit(t *testing.T) {
+	ts := startTLS(t, Config{Loops: 1, MaxTLSHandshakes: 1, TLSHandshakeTimeout: time.Second}, tlsRoutes)
+	silent := dial(t, ts.addr)
+	waitFor(t, "the silent client's handshake in flight", func() bool { return ts.Stats().TLSHandshaking == 1 })
+
+	tc, br := dialTLS(t, ts.addr, nil) // returns once its handshake is done
+	if st := ts.Stats(); st.TLSHandshakeErrors != 1 {
+		t.Errorf("a second handshake finished while the first held the only slot (%d failed so far; want 1)", st.TLSHandshakeErrors)
+	}
+	silent.expectClosed()
+	if _, err := io.WriteString(tc, get("/hello")); err != nil {
+		t.Fatal(err)
+	}
+	if _, body, err := readResponse(br, "GET"); err != nil || body != "hello" {
+		t.Fatalf("request: %v %q", err, body)
+	}
+}
+
+// TestTLSShutdownDuringHandshake: Serve returns promptly while a handshake
+// waits for its client, and leaves no goroutine behind (TestMain checks).
+func TestTLSShutdownDuringHandshake(t *testing.T) {
+	ts := startTLS(t, Config{Loops: 1, TLSHandshakeTimeout: time.Hour}, tlsRoutes)
+	silent := dial(t, ts.addr)
+	waitFor(t, "the handshake in flight", func() bool { return ts.Stats().TLSHandshaking == 1 })
+	start := time.Now()
+	if err := ts.stop(t); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if d := time.Since(start); d > testTimeout {
+		t.Errorf("shutdown took %v with a handshake in flight", d)
+	}
+	silent.expectClosed()
+	if st := ts.Stats(); st.TLSHandshaking != 0 || st.TLSHandshakeErrors != 1 {
+		t.Errorf("after shutdown: %d in flight, %d failed; want 0, 1", st.TLSHandshaking, st.TLSHandshakeErrors)
+	}
+}
+
+// TestTLSReadBackpressure: a TLS client that pipelines requests and never
+// reads makes the server stop reading it, as over TCP: its writes stall
+// and the server holds a bounded amount of its input.
+func TestTLSReadBackpressure(t *testing.T) {
+	ts := startTLS(t, Config{Loops: 1}, tlsRoutes)
+	tc, _ := dialTLS(t, ts.addr, nil)
+	batch := strings.Repeat(get("/big?n=4096"), 64)
+	sent := 0
+	_ = tc.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	for sent < 256<<20 {
+		n, err := io.WriteString(tc, batch)
+		sent += n
+		if err != nil {
+			break // the server stopped reading: the kernel buffers are full
+		}
+	}
+	if sent >= 256<<20 {
+		t.Fatalf("the server read 256 MiB of requests from a client that reads nothing")
+	}
+	st := ts.Stats()
+	if st.ReadPauses == 0 {
+		t.Errorf("no read pause; want the connection paused")
+	}
+	if st.BufferedInputPeak > 4<<20 {
+		t.Errorf("the server held %d bytes of input; want at most a few reads' worth", st.BufferedInputPeak)
+	}
+}
+
+func TestTLSConfigRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		conf *tls.Config
+		want string
+	}{
+		{"h2", &tls.Config{Certificates: cert().Server().Certificates, NextProtos: []string{"h2", "http/1.1"}}, "h2"},
+		{"no certificate", &tls.Config{}, "no certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(Config{Addr: "127.0.0.1:0", TLS: tc.conf, Logger: testLogger()})
+			err := s.Serve(t.Context())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Serve = %v; want an error about %s", err, tc.want)
+			}
+		})
+	}
+}
