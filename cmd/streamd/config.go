@@ -32,6 +32,9 @@ type config struct {
 	accessLog       bool          // one log line per routed request
 	store           string        // -store: directory of an embedded NATS JetStream store
 	nats            string        // -nats: NATS server URLs, comma-separated
+	tlsCert         string        // -tls-cert: PEM certificate chain; with tlsKey, serve HTTPS
+	tlsKey          string        // -tls-key: PEM private key
+	tlsClientCA     string        // -tls-client-ca: PEM CA(s); client certificates required
 }
 
 // errVersion is parseConfig's answer to -version: print versionText and
@@ -57,13 +60,17 @@ Examples:
       two loops on a local port, one log line per request
   streamd -store /var/lib/streamd
       topic history on disk: clients resume exactly after a restart
+  streamd -addr :8443 -tls-cert cert.pem -tls-key key.pem
+      HTTPS and WSS; kill -HUP reloads the certificate (so does a change
+      of the files), open connections keep theirs
   streamd -nats nats://10.0.0.5:4222,nats://10.0.0.6:4222
       a node of a cluster sharing topics and history through NATS JetStream
   STREAMD_LOG_LEVEL=debug STREAMD_SHUTDOWN_TIMEOUT=30s streamd
       settings from the environment, as a container sets them: debug logs,
       30 s for streams to end on SIGTERM
 
-SIGINT or SIGTERM shut down gracefully (exit 0). Endpoints: README.md.
+SIGINT or SIGTERM shut down gracefully (exit 0); SIGHUP reloads the TLS
+certificate. Endpoints: README.md.
 `
 
 // parseConfig reads the flags in args, with fallbacks from getenv. -h
@@ -100,6 +107,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&cfg.accessLog, "access-log", accessDefault, "log one line per request, at level info: method, path, remote address, duration (env STREAMD_ACCESS_LOG=true)")
 	fs.StringVar(&cfg.store, "store", getenv("STREAMD_STORE"), "keep topic history in `dir` (an embedded NATS JetStream file store), so clients resume exactly across restarts (env STREAMD_STORE)")
 	natsURLs := fs.String("nats", getenv("STREAMD_NATS"), "share topics and history with other nodes through NATS JetStream at these comma-separated `urls` (env STREAMD_NATS)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", getenv("STREAMD_TLS_CERT"), "serve HTTPS/WSS with this PEM certificate `file` (chain); needs -tls-key; reloaded on SIGHUP and when it changes (env STREAMD_TLS_CERT)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", getenv("STREAMD_TLS_KEY"), "the PEM private key `file` of -tls-cert (env STREAMD_TLS_KEY)")
+	fs.StringVar(&cfg.tlsClientCA, "tls-client-ca", getenv("STREAMD_TLS_CLIENT_CA"), "require client certificates signed by a CA in this PEM `file` (mutual TLS; env STREAMD_TLS_CLIENT_CA)")
 	version := fs.Bool("version", false, "print the version and build information, then exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -137,6 +147,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	cfg.readTimeout = d
 	cfg.nats = *natsURLs
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return cfg, errors.New("-tls-cert and -tls-key go together: give both to serve HTTPS, or neither")
+	}
+	if cfg.tlsClientCA != "" && cfg.tlsCert == "" {
+		return cfg, errors.New("-tls-client-ca needs -tls-cert and -tls-key: client certificates are asked for in a TLS handshake")
+	}
 	if cfg.store != "" && cfg.nats != "" {
 		return cfg, errors.New("-store and -nats exclude each other: a node uses its own store or the cluster's")
 	}

@@ -69,6 +69,13 @@ func openSSE(t *testing.T, base, path, lastID string) *sseReader {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return openSSEOver(t, conn, path, lastID)
+}
+
+// openSSEOver opens an event stream on an established connection (plain
+// or TLS) and closes the connection when the test ends.
+func openSSEOver(t *testing.T, conn net.Conn, path, lastID string) *sseReader {
+	t.Helper()
 	t.Cleanup(func() { conn.Close() })
 	req := "GET " + path + " HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n"
 	if lastID != "" {

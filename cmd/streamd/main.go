@@ -13,6 +13,11 @@
 //	-max-conns-per-ip STREAMD_MAX_CONNS_PER_IP  open connections per client IP, 0 = no limit (default 1000)
 //	-read-timeout     STREAMD_READ_TIMEOUT      bound on reading one whole request, head and body (default 30s)
 //	-access-log       STREAMD_ACCESS_LOG        one log line per request (default off)
+//	-store            STREAMD_STORE             topic history on disk (embedded NATS JetStream)
+//	-nats             STREAMD_NATS              share topics through NATS JetStream (URLs)
+//	-tls-cert         STREAMD_TLS_CERT          serve HTTPS/WSS with this certificate (with -tls-key)
+//	-tls-key          STREAMD_TLS_KEY           its private key
+//	-tls-client-ca    STREAMD_TLS_CLIENT_CA     require client certificates from this CA
 //	-version                                    print the version and VCS revision, then exit
 package main
 
@@ -89,14 +94,28 @@ func openBroker(ctx context.Context, cfg config, log *slog.Logger) (loop.Broker,
 }
 
 func run(ctx context.Context, cfg config, log *slog.Logger, ready func(*loop.Server, *app)) error {
-	srv := loop.New(loop.Config{
+	lc := loop.Config{
 		Addr:            cfg.addr,
 		Loops:           cfg.loops,
 		ShutdownTimeout: cfg.shutdownTimeout,
 		MaxConnsPerIP:   cfg.maxConnsPerIP,
 		ReadTimeout:     cfg.readTimeout,
 		Logger:          log,
-	})
+	}
+	if cfg.tlsCert != "" {
+		certs, err := newCertReloader(cfg.tlsCert, cfg.tlsKey, log)
+		if err != nil {
+			return err
+		}
+		if lc.TLS, err = tlsConfig(cfg, certs); err != nil {
+			return err
+		}
+		watchCtx, stopWatch := context.WithCancel(context.Background())
+		watched := make(chan struct{})
+		go func() { certs.watch(watchCtx); close(watched) }()
+		defer func() { stopWatch(); <-watched }()
+	}
+	srv := loop.New(lc)
 	broker, closeBroker, err := openBroker(ctx, cfg, log)
 	if err != nil {
 		return err

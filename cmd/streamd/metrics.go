@@ -18,6 +18,7 @@ type statsCollector struct {
 
 	open, accepted, requests, refused, badRequests *prometheus.Desc
 	acceptErrors, closes                           *prometheus.Desc
+	tlsHandshakes, tlsHandshaking                  *prometheus.Desc
 	subscribers, published, deliveries             *prometheus.Desc
 }
 
@@ -33,10 +34,13 @@ func newStatsCollector(srv *loop.Server, hub *loop.Hub) *statsCollector {
 		acceptErrors: prometheus.NewDesc("streamd_accept_errors_total",
 			"Failed accept(2) calls (EMFILE and the like), each retried after a backoff.", nil, nil),
 		closes: prometheus.NewDesc("streamd_connections_closed_total",
-			"Closed connections by reason: app, peer, idle_timeout, header_timeout, read_timeout, write_timeout, input_overflow, input_budget, bad_request, shutdown.",
+			"Closed connections by reason: app, peer, idle_timeout, header_timeout, read_timeout, write_timeout, input_overflow, input_budget, bad_request, shutdown, tls_error.",
 			[]string{"reason"}, nil),
-		subscribers: prometheus.NewDesc("streamd_topic_subscribers", "Subscribers of a topic.", []string{"topic"}, nil),
-		published:   prometheus.NewDesc("streamd_topic_published_total", "Messages published to a topic.", []string{"topic"}, nil),
+		tlsHandshakes: prometheus.NewDesc("streamd_tls_handshakes_total",
+			"TLS handshakes by result: ok, failed (a bad or silent client, the handshake timeout, shutdown).", []string{"result"}, nil),
+		tlsHandshaking: prometheus.NewDesc("streamd_tls_handshakes_in_flight", "TLS handshakes running now.", nil, nil),
+		subscribers:    prometheus.NewDesc("streamd_topic_subscribers", "Subscribers of a topic.", []string{"topic"}, nil),
+		published:      prometheus.NewDesc("streamd_topic_published_total", "Messages published to a topic.", []string{"topic"}, nil),
 		deliveries: prometheus.NewDesc("streamd_topic_deliveries_total",
 			"Deliveries to subscribers by outcome: written, queued (above the high watermark), dropped, conflated, closed (slow subscriber closed).",
 			[]string{"topic", "outcome"}, nil),
@@ -55,6 +59,9 @@ func (s *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(s.requests, prometheus.CounterValue, float64(st.Requests))
 	ch <- prometheus.MustNewConstMetric(s.badRequests, prometheus.CounterValue, float64(st.BadRequests))
 	ch <- prometheus.MustNewConstMetric(s.acceptErrors, prometheus.CounterValue, float64(st.AcceptErrors))
+	ch <- prometheus.MustNewConstMetric(s.tlsHandshakes, prometheus.CounterValue, float64(st.TLSHandshakes), "ok")
+	ch <- prometheus.MustNewConstMetric(s.tlsHandshakes, prometheus.CounterValue, float64(st.TLSHandshakeErrors), "failed")
+	ch <- prometheus.MustNewConstMetric(s.tlsHandshaking, prometheus.GaugeValue, float64(st.TLSHandshaking))
 	for reason, n := range st.Closes {
 		ch <- prometheus.MustNewConstMetric(s.closes, prometheus.CounterValue, float64(n), reason)
 	}
