@@ -248,7 +248,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	ta, _ := ln.Addr().(*net.TCPAddr)
 	s.addr.Store(ta)
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "listening",
-		slog.String("addr", fmt.Sprint(ta)), slog.Int("loops", s.cfg.Loops),
+		slog.String("addr", fmt.Sprint(ta)), slog.Bool("tls", s.tlsConf != nil), slog.Int("loops", s.cfg.Loops),
 		slog.Int("max_conns", s.cfg.MaxConns), slog.Int("max_conns_per_ip", s.cfg.MaxConnsPerIP))
 	close(s.ready)
 
