@@ -216,6 +216,7 @@ func (s *Server) handshake(nc net.Conn, ip netip.Addr) {
 // already sit decrypted-ready inside crypto/tls, with no read event to come.
 func (el *eventLoop) openTLS(c *Conn, tr *tlsTransport) {
 	tr.c = c
+	tlsTrimHandshake(tr.tc)
 	if el.tls == nil {
 		el.tls = make(map[*Conn]*tlsTransport)
 	}
@@ -244,6 +245,7 @@ func (el *eventLoop) tlsDecrypt(c *Conn) bool {
 		}
 		el.tlsSend(c) // an alert, or the answer to a key update
 		if err == errWouldBlock {
+			tlsTrimRead(tr.tc, c.mode != nil)
 			return !c.closed
 		}
 		if errors.Is(err, io.EOF) {
@@ -255,6 +257,19 @@ func (el *eventLoop) tlsDecrypt(c *Conn) bool {
 		el.srv.logDebug("TLS record rejected", c, err)
 		c.closeWith(reasonTLS)
 		return false
+	}
+}
+
+// tlsStash ends a round of processing: ciphertext still in gnet's buffer
+// is decrypted into the pending input, and crypto/tls's read buffer is
+// released if it is empty and no longer worth keeping (tls_trim.go).
+func (el *eventLoop) tlsStash(c *Conn) {
+	if c.gc.InboundBuffered() > 0 {
+		el.tlsDecrypt(c) // trims at its end
+		return
+	}
+	if tr := el.tls[c]; tr != nil {
+		tlsTrimRead(tr.tc, c.mode != nil)
 	}
 }
 
