@@ -34,6 +34,11 @@ func (el *eventLoop) deadline(c *Conn) int32 {
 			at = t
 		}
 	}
+	if el.tls != nil {
+		if tr := el.tls[c]; tr != nil && tr.partialAt != 0 {
+			earliest(tr.partialAt + ticks(cfg.ReadTimeout))
+		}
+	}
 	switch {
 	case c.mode != nil:
 		earliest(c.modeAt)
@@ -65,6 +70,11 @@ func (el *eventLoop) fire(c *Conn) {
 		} else {
 			el.reschedule(c)
 		}
+		return
+	}
+	if el.tls != nil && el.tlsPartialExpired(c, now) {
+		el.srv.logDebug("TLS record incomplete for ReadTimeout", c, ErrReadTimeout)
+		c.closeWith(reasonReadTimeout)
 		return
 	}
 	if c.pauseUntil != 0 && c.pauseUntil <= now {

@@ -441,3 +441,47 @@ func TestTLSTrim(t *testing.T) {
 		t.Errorf("after a 256 KiB body the read buffer keeps %d bytes; want it released", raw)
 	}
 }
+
+// TestTLSPartialRecordTimeout: a client that starts a record and never
+// finishes it (a 16 KiB record sent a byte at a time holds crypto/tls's
+// read buffer) is closed after ReadTimeout, on a stream and between
+// keep-alive requests alike.
+func TestTLSPartialRecordTimeout(t *testing.T) {
+	ts := startTLS(t, Config{Loops: 1, ReadTimeout: 300 * time.Millisecond, IdleTimeout: time.Hour}, func(s *Server) {
+		tlsRoutes(s)
+		s.GET("/stream", func(c *Ctx) {
+			c.WriteStreamHead(200, "Content-Type: text/event-stream\r\n")
+			c.TakeOver(idleStream{})
+		})
+	})
+	for i, path := range []string{"/stream", "/hello"} {
+		nc, err := net.DialTimeout("tcp", ts.addr, testTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(testTimeout))
+		tc := tls.Client(nc, cert().Client())
+		br := bufio.NewReader(tc)
+		if _, err := io.WriteString(tc, get(path)); err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := http.ReadResponse(br, &http.Request{Method: "GET"}); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if path == "/hello" {
+			if _, err := io.ReadAll(io.LimitReader(br, 5)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The head of a 16,000-byte application-data record and 100 bytes
+		// of it, under the TLS layer; the rest never comes.
+		if _, err := nc.Write(append([]byte{23, 3, 3, 0x3e, 0x80}, make([]byte, 100)...)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, nc); err != nil {
+			t.Fatalf("%s: waiting for the close: %v", path, err)
+		}
+		waitFor(t, "the close counted as read_timeout", func() bool { return ts.Stats().Closes["read_timeout"] == int64(i+1) })
+	}
+}

@@ -76,6 +76,14 @@ func tlsTrimRead(tc *tls.Conn, stream bool) bool {
 	return true
 }
 
+// tlsPartial reports whether crypto/tls holds part of a record.
+func tlsPartial(tc *tls.Conn) bool {
+	if !tlsFields.ok {
+		return false
+	}
+	return (*bytes.Buffer)(unsafe.Add(unsafe.Pointer(tc), tlsFields.rawInput)).Len() > 0
+}
+
 // tlsBufferCaps reports the capacities of the read and handshake buffers
 // (tests).
 func tlsBufferCaps(tc *tls.Conn) (raw, hand int) {
