@@ -44,7 +44,12 @@ func (el *eventLoop) deadline(c *Conn) int32 {
 		earliest(c.modeAt)
 		return at
 	case c.deferred:
-		return at // the handler answers; write progress is watched separately
+		// The handler answers within ReplyTimeout; write progress is
+		// watched separately.
+		if pr, ok := el.replies[c]; ok {
+			earliest(pr.at)
+		}
+		return at
 	}
 	if c.pend != nil && c.pend.reqStart != 0 {
 		earliest(c.pend.reqStart + ticks(cfg.ReadTimeout))
@@ -93,6 +98,9 @@ func (el *eventLoop) fire(c *Conn) {
 			el.uncork(prev)
 		}
 	case c.deferred:
+		if pr, ok := el.replies[c]; ok && pr.at <= now {
+			el.replyTimedOut(c)
+		}
 	case c.pend != nil && c.pend.reqStart != 0 && c.pend.reqStart+ticks(cfg.ReadTimeout) <= now:
 		el.timeoutRequest(c, errReadTimeout, reasonReadTimeout)
 	case c.headerStart != 0:
