@@ -22,6 +22,9 @@ const (
 	defaultReadTimeout   = 30 * time.Second
 )
 
+// maxNATSReplicas is JetStream's limit on a stream's replicas.
+const maxNATSReplicas = 5
+
 type config struct {
 	addr            string
 	loops           int
@@ -32,6 +35,7 @@ type config struct {
 	accessLog       bool          // one log line per routed request
 	store           string        // -store: directory of an embedded NATS JetStream store
 	nats            string        // -nats: NATS server URLs, comma-separated
+	natsReplicas    int           // -nats-replicas: copies of the streams in a JetStream cluster
 }
 
 // errVersion is parseConfig's answer to -version: print versionText and
@@ -59,6 +63,8 @@ Examples:
       topic history on disk: clients resume exactly after a restart
   streamd -nats nats://10.0.0.5:4222,nats://10.0.0.6:4222
       a node of a cluster sharing topics and history through NATS JetStream
+  streamd -nats nats://10.0.0.5:4222 -nats-replicas 3
+      the same on a 3-server NATS cluster, each message kept on all three
   STREAMD_LOG_LEVEL=debug STREAMD_SHUTDOWN_TIMEOUT=30s streamd
       settings from the environment, as a container sets them: debug logs,
       30 s for streams to end on SIGTERM
@@ -100,6 +106,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.BoolVar(&cfg.accessLog, "access-log", accessDefault, "log one line per request, at level info: method, path, remote address, duration (env STREAMD_ACCESS_LOG=true)")
 	fs.StringVar(&cfg.store, "store", getenv("STREAMD_STORE"), "keep topic history in `dir` (an embedded NATS JetStream file store), so clients resume exactly across restarts (env STREAMD_STORE)")
 	natsURLs := fs.String("nats", getenv("STREAMD_NATS"), "share topics and history with other nodes through NATS JetStream at these comma-separated `urls` (env STREAMD_NATS)")
+	replicas := fs.String("nats-replicas", envOr("STREAMD_NATS_REPLICAS", "1"), "with -nats: how many servers of the NATS cluster keep the topics' streams, a `number` from 1 to 5, at most the cluster's size; 3 survives the loss of one server (env STREAMD_NATS_REPLICAS)")
 	version := fs.Bool("version", false, "print the version and build information, then exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -140,6 +147,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if cfg.store != "" && cfg.nats != "" {
 		return cfg, errors.New("-store and -nats exclude each other: a node uses its own store or the cluster's")
 	}
+	n, err = strconv.Atoi(*replicas)
+	if err != nil || n < 1 || n > maxNATSReplicas {
+		return cfg, fmt.Errorf("invalid -nats-replicas %q: want a number from 1 to %d", *replicas, maxNATSReplicas)
+	}
+	if n > 1 && cfg.nats == "" {
+		return cfg, errors.New("-nats-replicas above 1 needs -nats: an embedded store (-store) is one server")
+	}
+	cfg.natsReplicas = n
 	return cfg, nil
 }
 
