@@ -236,15 +236,16 @@ func (h *Hub) replayLater(subs []*Subscription, after, upto uint64) {
 			}
 		}
 		ok := err == nil && complete
-		if conn.PostControl(func(*Conn) { h.replayed(subs, after, missed, ok) }) != nil {
+		if conn.PostControl(func(*Conn) { h.replayed(subs, after, upto, missed, ok) }) != nil {
 			return // the server stopped
 		}
 	}()
 }
 
 // replayed hands the subscriber what it missed after `after`, then the
-// live messages held meanwhile, on its loop.
-func (h *Hub) replayed(all []*Subscription, after uint64, missed []*Publication, ok bool) {
+// live messages held meanwhile (those after upto, the hub's Seq when it
+// resumed), on its loop.
+func (h *Hub) replayed(all []*Subscription, after, upto uint64, missed []*Publication, ok bool) {
 	// Topics left meanwhile are dropped; the others go on.
 	subs := make([]*Subscription, 0, len(all))
 	for _, s := range all {
@@ -268,6 +269,31 @@ func (h *Hub) replayed(all []*Subscription, after uint64, missed []*Publication,
 		missed = kept
 	}
 	reset := !ok
+	if !reset {
+		// A replicated broker's history may come from a replica that
+		// lacks the newest messages, which this hub had already received
+		// when the client resumed (up to upto; later ones are held): they
+		// come from the rings, as far as the rings vouch for them (after
+		// each topic's floor). Left uncovered: a replica that lags by more
+		// than a ring holds.
+		from := after
+		if n := len(missed); n > 0 {
+			from = max(from, missed[n-1].seq)
+		}
+		if from < upto {
+			h.deliverMu.Lock()
+			var fill []*Publication
+			for _, s := range subs {
+				if f := s.sh.t.floor; f < upto {
+					msgs, _ := s.sh.t.after(max(from, f), upto)
+					fill = append(fill, msgs...)
+				}
+			}
+			h.deliverMu.Unlock()
+			sortBySeq(fill, len(subs))
+			missed = append(missed, fill...)
+		}
+	}
 	if reset {
 		h.deliverMu.Lock()
 		missed = h.rings(subs, h.seq)
