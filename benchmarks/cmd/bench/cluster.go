@@ -55,7 +55,7 @@ type ClusterPlan struct {
 }
 
 var (
-	clusterFullPlan = ClusterPlan{Name: "full", Repeats: 3, FanoutConns: 10000, FanoutPubs: 50, FanoutWarm: 3,
+	clusterFullPlan = ClusterPlan{Name: "full", Repeats: 5, FanoutConns: 10000, FanoutPubs: 50, FanoutWarm: 3,
 		PubTopics: 16, PubWarm: time.Second, PubDur: 5 * time.Second, CConns: 45000, CNodes: 3}
 	clusterSmokePlan = ClusterPlan{Name: "smoke", Repeats: 1, FanoutConns: 200, FanoutPubs: 5, FanoutWarm: 2,
 		PubTopics: 4, PubWarm: 200 * time.Millisecond, PubDur: time.Second, CConns: 600, CNodes: 3}
@@ -871,6 +871,9 @@ func writeClusterTable(b *strings.Builder, cols []Column, med map[string]Figures
 	}
 }
 
+// roundRatios lists the per-round ratios num ÷ den of key and, with more
+// than one, their median (paired: each round's two runs ran back to back,
+// so the load they saw was alike).
 func roundRatios(rep *ClusterReport, sc, num, den, key string) string {
 	byRound := map[int]map[string]float64{}
 	for _, r := range rep.Runs {
@@ -882,16 +885,22 @@ func roundRatios(rep *ClusterReport, sc, num, den, key string) string {
 		}
 	}
 	var out []string
+	var rs []Figures
 	for round := 1; round <= len(byRound)+1; round++ {
 		m := byRound[round]
 		if m[num] > 0 && m[den] > 0 {
 			out = append(out, fmt.Sprintf("%.2f×", m[num]/m[den]))
+			rs = append(rs, Figures{"r": m[num] / m[den]})
 		}
 	}
 	if len(out) == 0 {
 		return "—"
 	}
-	return strings.Join(out, ", ")
+	s := strings.Join(out, ", ")
+	if med, _, ok := stats(rs, "r"); ok && len(rs) > 1 {
+		s += fmt.Sprintf("; their median %.2f×", med)
+	}
+	return s
 }
 
 func perProcMedian(rep *ClusterReport, sc, cfg, role string) (us, pct float64, ok bool) {
