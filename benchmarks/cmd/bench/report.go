@@ -546,6 +546,13 @@ func (rep *Report) Write(outPath, rawPath string) error {
 			}
 		}
 	}
+	// The cluster section is written by -cluster runs, not by this one:
+	// keep it as it is.
+	if old, err := os.ReadFile(outPath); err == nil {
+		if cs := clusterSection(old); cs != "" {
+			w("\n%s", cs)
+		}
+	}
 	return os.WriteFile(outPath, []byte(b.String()), 0o644)
 }
 
