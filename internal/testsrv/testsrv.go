@@ -6,8 +6,10 @@ package testsrv
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/streamd/streamd/internal/testcert"
 	"github.com/streamd/streamd/loop"
 )
 
@@ -104,4 +107,74 @@ func Start(t testing.TB, cfg loop.Config, routes func(*loop.Server)) *Server {
 		}
 	})
 	return s
+}
+
+var (
+	certOnce sync.Once
+	cert     *testcert.Cert
+)
+
+// Cert returns the process's test certificate (made on first use): the
+// one Transport "tls" serves and trusts.
+func Cert() *testcert.Cert {
+	certOnce.Do(func() { cert = testcert.New() })
+	return cert
+}
+
+// Transport is how a test reaches its server: plain TCP, or TLS on the
+// loop (loop.Config.TLS) with Cert, so the protocol tests can run the same
+// body over both.
+type Transport struct {
+	Name string // "tcp" or "tls", for subtest names
+	TLS  bool
+}
+
+// Transports are plain TCP and TLS, in that order.
+var Transports = []Transport{{Name: "tcp"}, {Name: "tls", TLS: true}}
+
+// TransportOf returns the transport srv serves.
+func TransportOf(srv *loop.Server) Transport {
+	if srv.Config().TLS != nil {
+		return Transports[1]
+	}
+	return Transports[0]
+}
+
+// Config returns cfg serving this transport: with TLS, Cert's server
+// configuration.
+func (tr Transport) Config(cfg loop.Config) loop.Config {
+	if tr.TLS {
+		cfg.TLS = Cert().Server()
+	}
+	return cfg
+}
+
+// ClientTLS returns a client TLS configuration trusting Cert, or nil for
+// plain TCP.
+func (tr Transport) ClientTLS() *tls.Config {
+	if !tr.TLS {
+		return nil
+	}
+	return Cert().Client()
+}
+
+// Scheme returns the URL scheme of plain ("http" or "ws") on this
+// transport: "https" or "wss" with TLS.
+func (tr Transport) Scheme(plain string) string {
+	if tr.TLS {
+		return plain + "s"
+	}
+	return plain
+}
+
+// Dial connects to addr with d (a zero Dialer with Timeout when nil);
+// with TLS the handshake is done when it returns.
+func (tr Transport) Dial(d *net.Dialer, addr string) (net.Conn, error) {
+	if d == nil {
+		d = &net.Dialer{Timeout: Timeout}
+	}
+	if tr.TLS {
+		return tls.DialWithDialer(d, "tcp", addr, tr.ClientTLS())
+	}
+	return d.Dial("tcp", addr)
 }
