@@ -85,7 +85,7 @@ func dialSSE(t *testing.T, srv *loop.Server, path string, o dialOpts) *client {
 			return serr
 		}
 	}
-	conn, err := testsrv.TransportOf(srv).Dial(&d, srv.Addr().String())
+	conn, err := testsrv.TransportOf(srv).Dial(&d, testsrv.HostPortOf(srv))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"os"
 	"sync"
 	"testing"
@@ -76,8 +77,39 @@ func (s *Server) Stop() error {
 	return s.err
 }
 
+// Backend names the backend Start serves with, from the environment
+// variable STREAMD_TEST_BACKEND: "gnet" (the default: Serve on the event
+// loops) or "nethttp" (Server.HTTPHandler inside a net/http server, from
+// net/http/httptest). make test runs the protocol packages' tests with
+// each.
+func Backend() string {
+	if b := os.Getenv("STREAMD_TEST_BACKEND"); b != "" {
+		return b
+	}
+	return "gnet"
+}
+
+// GnetOnly skips a test on the net/http backend: what it checks is one of
+// the differences loop's nethttp.go lists (why says which).
+func GnetOnly(t testing.TB, why string) {
+	t.Helper()
+	if Backend() == "nethttp" {
+		t.Skip("gnet backend only: " + why)
+	}
+}
+
+var hostPorts sync.Map // *loop.Server → "127.0.0.1:PORT"
+
+// HostPortOf returns the address Start serves srv on.
+func HostPortOf(srv *loop.Server) string {
+	hp, _ := hostPorts.Load(srv)
+	s, _ := hp.(string)
+	return s
+}
+
 // Start serves routes on 127.0.0.1:0 until the test ends, then stops the
-// server and checks that Serve returned nil.
+// server and checks that Serve returned nil. It uses the backend Backend
+// names.
 func Start(t testing.TB, cfg loop.Config, routes func(*loop.Server)) *Server {
 	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
@@ -87,6 +119,13 @@ func Start(t testing.TB, cfg loop.Config, routes func(*loop.Server)) *Server {
 	srv := loop.New(cfg)
 	if routes != nil {
 		routes(srv)
+	}
+	switch b := Backend(); b {
+	case "nethttp":
+		return startHTTP(t, srv)
+	case "gnet":
+	default:
+		t.Fatalf("STREAMD_TEST_BACKEND=%q: want gnet or nethttp", b)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{Server: srv, cancel: cancel, done: make(chan error, 1)}
@@ -101,6 +140,7 @@ func Start(t testing.TB, cfg loop.Config, routes func(*loop.Server)) *Server {
 		t.Fatal("server not ready")
 	}
 	s.HostPort = srv.Addr().String()
+	hostPorts.Store(srv, s.HostPort)
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			t.Errorf("Serve returned %v", err)
@@ -177,4 +217,39 @@ func (tr Transport) Dial(d *net.Dialer, addr string) (net.Conn, error) {
 		return tls.DialWithDialer(d, "tcp", addr, tr.ClientTLS())
 	}
 	return d.Dial("tcp", addr)
+}
+
+// startHTTP serves srv's routes with its net/http backend in an httptest
+// server (HTTP/1.1). Stop shuts the backend down gracefully, then the
+// net/http server.
+func startHTTP(t testing.TB, srv *loop.Server) *Server {
+	h := srv.HTTPHandler()
+	hs := httptest.NewUnstartedServer(h)
+	if conf := srv.Config().TLS; conf != nil {
+		hs.TLS = conf.Clone() // net/http's TLS, with the same certificate
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
+	s := &Server{Server: srv, HostPort: hs.Listener.Addr().String(), done: make(chan error, 1)}
+	hostPorts.Store(srv, s.HostPort)
+	var once sync.Once
+	shutdown := func() {
+		once.Do(func() {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*Timeout)
+				defer cancel()
+				err := h.Shutdown(ctx)
+				hs.Close()
+				s.done <- err
+			}()
+		})
+	}
+	s.cancel = shutdown
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("HTTPHandler.Shutdown returned %v", err)
+		}
+	})
+	return s
 }
