@@ -22,7 +22,7 @@ define each
 	  if [ -n "$$fail" ]; then echo "FAILED in:$$fail" >&2; exit 1; fi
 endef
 
-.PHONY: run test test-go test-norace test-portable test-bench-smoke deps fuzz vet check-modules tidy bench
+.PHONY: run test test-go test-nethttp test-norace test-portable test-bench-smoke deps fuzz vet check-modules tidy bench
 
 # cmd/streamd is its own module: run it from its directory (ARGS are its flags).
 run:
@@ -31,7 +31,7 @@ run:
 deps:
 	./scripts/test-deps.sh
 
-test: deps vet test-go test-norace test-portable test-bench-smoke
+test: deps vet test-go test-nethttp test-norace test-portable test-bench-smoke
 
 vet: check-modules
 	$(call each,$(MODULES),$(GO) vet ./...)
@@ -48,6 +48,11 @@ tidy:
 
 test-go:
 	$(call each,$(TEST_MODULES),$(GO) test -race -count=1 -timeout 15m ./...)
+
+# The protocol packages' tests again on the net/http backend
+# (Server.HTTPHandler inside net/http; tests of what differs skip there).
+test-nethttp:
+	STREAMD_TEST_BACKEND=nethttp $(GO) test -race -count=1 -timeout 15m ./sse/... ./ws/... ./chunked/...
 
 # What -race cannot run: the zero-allocation tests (//go:build !race) and
 # every Example, without the race detector.

@@ -164,6 +164,7 @@ func rawExchange(t *testing.T, tr testsrv.Transport, addr, req string) string {
 
 // TestHTTP10HEADAndPipelining runs over plain TCP and over TLS.
 func TestHTTP10HEADAndPipelining(t *testing.T) {
+	testsrv.GnetOnly(t, "HTTP/1.0, HEAD and pipelining on the wire are net/http's")
 	for _, tr := range testsrv.Transports {
 		t.Run(tr.Name, func(t *testing.T) { testHTTP10HEADAndPipelining(t, tr) })
 	}

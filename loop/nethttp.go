@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -141,14 +142,15 @@ func (h *HTTPHandler) ticker() {
 
 // Shutdown ends the backend gracefully: new requests get 503, streams are
 // told to end (their modes' OnShutdown), and what is left open when ctx
-// ends or Config.ShutdownTimeout passes is closed; then the loops stop.
-// ServeHTTP calls still running return. Safe from any goroutine; later
-// calls return at once.
-func (h *HTTPHandler) Shutdown(ctx context.Context) error {
+// ends or Config.ShutdownTimeout passes is closed; then the loops stop and
+// the ServeHTTP calls still running return. It returns ctx's error if ctx
+// ended first, else nil (as Serve does, also when the timeout cut
+// streams). Safe from any goroutine; later calls return nil at once.
+func (h *HTTPHandler) Shutdown(parent context.Context) error {
 	if !h.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.s.cfg.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(parent, h.s.cfg.ShutdownTimeout)
 	defer cancel()
 	for _, el := range h.loops {
 		_ = el.postControl(el.shutdown)
@@ -174,7 +176,7 @@ func (h *HTTPHandler) Shutdown(ctx context.Context) error {
 		el.queue.stop()
 		el.stopTimers()
 	}
-	return ctx.Err()
+	return parent.Err()
 }
 
 func (h *HTTPHandler) open() int64 {
@@ -207,7 +209,7 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	el := h.loops[int(h.next.Add(1))%len(h.loops)]
 	vc := &vconn{el: el, in: req, signal: make(chan struct{}, 1), tls: r.TLS}
 	vc.remote, vc.local = tcpAddr(r.RemoteAddr), localAddr(r)
-	vc.resp.w, vc.resp.rc, vc.resp.head = w, http.NewResponseController(w), r.Method == http.MethodHead
+	vc.resp.w, vc.resp.rc, vc.resp.head, vc.resp.h1 = w, http.NewResponseController(w), r.Method == http.MethodHead, r.ProtoMajor == 1
 	if el.postControl(vc.open) != nil {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
@@ -240,7 +242,11 @@ func requestBytes(r *http.Request, limit int64) ([]byte, error) {
 	b = append(b, r.Method...)
 	b = append(b, ' ')
 	b = append(b, target...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
+		b = append(b, " HTTP/1.0\r\nHost: "...)
+	} else {
+		b = append(b, " HTTP/1.1\r\nHost: "...)
+	}
 	b = append(b, r.Host...)
 	b = append(b, "\r\n"...)
 	for name, values := range r.Header {
@@ -298,7 +304,8 @@ type vconn struct {
 	closed  bool // the loop closed the connection: the writer stops
 	signal  chan struct{}
 
-	resp respWriter // the writer's
+	resp       respWriter // the writer's
+	onProgress func()     // the writer's: its task for progress
 }
 
 // open runs on the loop: the virtual connection opens with the request as
@@ -379,6 +386,9 @@ func (vc *vconn) InboundBuffered() int { return len(vc.in) }
 func (vc *vconn) OutboundBuffered() int {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
+	if vc.closed {
+		return 0
+	}
 	return vc.pending
 }
 
@@ -386,12 +396,13 @@ func (vc *vconn) Fd() int              { return -1 }
 func (vc *vconn) LocalAddr() net.Addr  { return vc.local }
 func (vc *vconn) RemoteAddr() net.Addr { return vc.remote }
 
-// closeNow is the loop closing the connection: queued output is dropped
-// (as gnet drops a closed socket's) and the writer stops.
+// closeNow is the loop closing the connection. What the loop wrote before
+// is still written (within WriteTimeout: gnet would have handed it to the
+// kernel at once), then the writer ends the response, or cuts it if it is
+// incomplete; the loop sees nothing queued from here on.
 func (vc *vconn) closeNow() {
 	vc.mu.Lock()
 	vc.closed = true
-	vc.out = nil
 	vc.pending = 0
 	vc.mu.Unlock()
 	vc.notify()
@@ -410,44 +421,65 @@ func (vc *vconn) serve(ctx context.Context) {
 			case <-vc.signal:
 			case <-ctx.Done():
 				if vc.resp.hijacked == nil {
-					vc.toLoop(func(c *Conn) { c.closeWith(reasonPeer) })
+					vc.peerGone(io.EOF) // net/http does not say how: EOF or reset
 					return
 				}
 				ctx = context.Background() // a hijacked connection outlives the request's context
 			}
 			vc.mu.Lock()
 		}
-		if vc.closed {
+		closed := vc.closed
+		if closed && len(vc.out) == 0 {
 			vc.mu.Unlock()
+			vc.resp.abortIfIncomplete()
 			return
 		}
 		buf := vc.out
 		vc.out, vc.spare = vc.spare[:0], nil
 		vc.mu.Unlock()
 
+		vc.resp.deadline(vc.el.srv.cfg.WriteTimeout)
 		done, err := vc.resp.write(buf)
 
 		vc.mu.Lock()
-		vc.pending = max(vc.pending-len(buf), 0)
+		if !vc.closed {
+			vc.pending = max(vc.pending-len(buf), 0)
+		}
 		if cap(buf) <= 64<<10 {
 			vc.spare = buf[:0]
 		}
 		vc.mu.Unlock()
 		switch {
 		case err != nil:
-			vc.toLoop(func(c *Conn) { c.closeWith(reasonPeer) })
+			vc.peerGone(err)
 			return
 		case done:
-			vc.toLoop(func(c *Conn) { c.Close() })
+			vc.toLoop(closeApp)
 			return
+		case closed:
+			continue // the rest, then the end
 		}
 		if vc.resp.hijacked != nil && !vc.resp.reading {
 			vc.resp.reading = true
 			vc.resp.readers.Add(1)
 			go vc.readHijacked()
 		}
-		vc.toLoop(vc.el.onWritable) // output progress: drains, write deadlines
+		vc.progress() // output progress: drains, write deadlines
 	}
+}
+
+func closeApp(c *Conn) { c.Close() }
+
+// progress tells the loop that output was written.
+func (vc *vconn) progress() {
+	if vc.onProgress == nil {
+		vc.onProgress = func() {
+			if c := vc.c; c != nil && !c.closed {
+				vc.el.onWritable(c)
+			}
+		}
+	}
+	_ = vc.el.postControl(vc.onProgress)
 }
 
 // toLoop runs fn on the loop with the connection, unless it has closed.
@@ -465,27 +497,52 @@ func (vc *vconn) readHijacked() {
 	defer vc.resp.readers.Done()
 	br := vc.resp.br
 	buf := make([]byte, 32<<10)
+	var data, inBuf []byte
+	taken := make(chan struct{}, 1)
+	deliver := func() { // one task for every read: no allocation per message
+		if c := vc.c; c != nil && !c.closed {
+			if len(vc.in) == 0 {
+				// All consumed: the loop holds no view of it any more.
+				if cap(inBuf) < len(data) {
+					inBuf = make([]byte, 0, max(len(data), 4<<10))
+				}
+				vc.in = append(inBuf[:0], data...)
+			} else {
+				vc.in = append(vc.in, data...)
+			}
+			vc.el.onTraffic(c)
+		}
+		taken <- struct{}{}
+	}
 	for {
 		n, err := br.Read(buf)
 		if n > 0 {
-			data := buf[:n]
-			taken := make(chan struct{})
-			if vc.el.postControl(func() {
-				defer close(taken)
-				if c := vc.c; c != nil && !c.closed {
-					vc.in = append(vc.in, data...)
-					vc.el.onTraffic(c)
-				}
-			}) != nil {
+			data = buf[:n]
+			if vc.el.postControl(deliver) != nil {
 				return
 			}
 			<-taken
 		}
 		if err != nil {
-			vc.toLoop(func(c *Conn) { c.closeWith(reasonPeer) })
+			vc.peerGone(err)
 			return
 		}
 	}
+}
+
+// peerGone closes the connection because the client went away (or its
+// write deadline passed: WriteTimeout); its mode's OnClose gets err, as
+// with gnet's error for a socket.
+func (vc *vconn) peerGone(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		vc.toLoop(func(c *Conn) { c.closeWith(reasonWriteTimeout) })
+		return
+	}
+	vc.toLoop(func(c *Conn) {
+		c.reason = reasonPeer
+		vc.closeNow()
+		vc.el.onClose(c, err)
+	})
 }
 
 // respWriter turns the HTTP/1.1 response the loop writes back into calls
@@ -494,6 +551,7 @@ type respWriter struct {
 	w    http.ResponseWriter
 	rc   *http.ResponseController
 	head bool // a HEAD request: the response has no body
+	h1   bool // HTTP/1.x
 
 	acc    []byte // the head, until complete
 	state  uint8
@@ -633,6 +691,17 @@ func (p *respWriter) write(b []byte) (done bool, err error) {
 	return false, p.flush()
 }
 
+// deadline bounds the next write (Config.WriteTimeout, as the loop's own
+// check): a client that stops reading cannot hold the writer for longer.
+func (p *respWriter) deadline(d time.Duration) {
+	t := time.Now().Add(d)
+	if p.hijacked != nil {
+		_ = p.hijacked.SetWriteDeadline(t)
+		return
+	}
+	_ = p.rc.SetWriteDeadline(t)
+}
+
 func (p *respWriter) flush() error {
 	if err := p.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
@@ -677,7 +746,7 @@ func (p *respWriter) startBody(head []byte) error {
 		}
 		v := string(bytes.TrimSpace(value))
 		switch n := http.CanonicalHeaderKey(string(name)); n {
-		case "Connection", "Keep-Alive", "Proxy-Connection", "Upgrade", "Te", "Trailer":
+		case "Connection", "Keep-Alive", "Proxy-Connection", "Upgrade", "Te":
 		case "Transfer-Encoding":
 			chunked = true
 		case "Content-Length":
@@ -689,7 +758,6 @@ func (p *respWriter) startBody(head []byte) error {
 			hdr.Add(n, v)
 		}
 	}
-	p.w.WriteHeader(status)
 	switch {
 	case p.head || status == http.StatusNoContent || status == http.StatusNotModified || length == 0:
 		p.state = rsDone
@@ -699,8 +767,28 @@ func (p *respWriter) startBody(head []byte) error {
 		p.state, p.remain = rsLength, length
 	default:
 		p.state = rsRaw
+		if p.h1 {
+			// A body delimited by the connection's close, as the loop
+			// sends it (net/http would chunk it): net/http's "identity"
+			// transfer coding.
+			hdr.Set("Transfer-Encoding", "identity")
+		}
 	}
+	p.w.WriteHeader(status)
 	return nil
+}
+
+// abortIfIncomplete cuts a response the loop closed before its end (an
+// aborted chunked body, a connection closed before any response), as the
+// gnet backend cuts the socket: net/http then closes the connection
+// without ending the body (HTTP/1.1) or resets the stream (HTTP/2). A body
+// delimited by the close (a stream) simply ends.
+func (p *respWriter) abortIfIncomplete() {
+	switch p.state {
+	case rsHead, rsLength, rsChunkSize, rsChunkData, rsChunkCRLF, rsTrailers:
+		p.finish()
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // finish closes a hijacked connection and waits for its reader.
