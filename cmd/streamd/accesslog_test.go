@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -26,7 +27,7 @@ func startWithConfig(t *testing.T, cfg config) (base string, logs *syncBuffer) {
 	ready := make(chan string, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, cfg, log, func(srv *loop.Server, _ *app) { ready <- "http://" + srv.Addr().String() })
+		errc <- run(ctx, cfg, log, func(addr net.Addr, _ *loop.Server, _ *app) { ready <- "http://" + addr.String() })
 	}()
 	select {
 	case base = <-ready:

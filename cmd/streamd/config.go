@@ -39,6 +39,7 @@ type config struct {
 	tlsKey          string        // -tls-key: PEM private key
 	tlsClientCA     string        // -tls-client-ca: PEM CA(s); client certificates required
 	natsReplicas    int           // -nats-replicas: copies of the streams in a JetStream cluster
+	backend         string        // -backend: "gnet" (the event loops own the sockets) or "nethttp"
 }
 
 // errVersion is parseConfig's answer to -version: print versionText and
@@ -67,6 +68,9 @@ Examples:
   streamd -addr :8443 -tls-cert cert.pem -tls-key key.pem
       HTTPS and WSS; kill -HUP reloads the certificate (so does a change
       of the files), open connections keep theirs
+  streamd -backend nethttp -addr :8443 -tls-cert cert.pem -tls-key key.pem
+      the same demos served by Go's net/http server: HTTP/2, so a browser
+      opens more than six event streams to the server
   streamd -nats nats://10.0.0.5:4222,nats://10.0.0.6:4222
       a node of a cluster sharing topics and history through NATS JetStream
   streamd -nats nats://10.0.0.5:4222 -nats-replicas 3
@@ -117,6 +121,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.tlsKey, "tls-key", getenv("STREAMD_TLS_KEY"), "the PEM private key `file` of -tls-cert (env STREAMD_TLS_KEY)")
 	fs.StringVar(&cfg.tlsClientCA, "tls-client-ca", getenv("STREAMD_TLS_CLIENT_CA"), "require client certificates signed by a CA in this PEM `file` (mutual TLS; env STREAMD_TLS_CLIENT_CA)")
 	replicas := fs.String("nats-replicas", envOr("STREAMD_NATS_REPLICAS", "1"), "with -nats: how many servers of the NATS cluster keep the topics' streams, a `number` from 1 to 5, at most the cluster's size; 3 survives the loss of one server (env STREAMD_NATS_REPLICAS)")
+	fs.StringVar(&cfg.backend, "backend", envOr("STREAMD_BACKEND", "gnet"), "`name` of the backend that owns the connections: gnet (the event loops, the default) or nethttp (Go's net/http server, with HTTP/2 over TLS; the same handlers on the loops; -max-conns-per-ip does not apply) (env STREAMD_BACKEND)")
 	version := fs.Bool("version", false, "print the version and build information, then exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -154,6 +159,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	cfg.readTimeout = d
 	cfg.nats = *natsURLs
+	if cfg.backend != "gnet" && cfg.backend != "nethttp" {
+		return cfg, fmt.Errorf("invalid -backend %q: want gnet or nethttp", cfg.backend)
+	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return cfg, errors.New("-tls-cert and -tls-key go together: give both to serve HTTPS, or neither")
 	}

@@ -37,13 +37,19 @@ type tlsApp struct {
 
 func startTLSApp(t *testing.T, loops int) *tlsApp {
 	t.Helper()
+	return startTLSAppBackend(t, loops, "gnet")
+}
+
+// startTLSAppBackend is startTLSApp with the given -backend.
+func startTLSAppBackend(t *testing.T, loops int, backend string) *tlsApp {
+	t.Helper()
 	c := testcert.New()
 	ca, certFile, keyFile, err := c.WriteFiles(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ta := startAppConfig(t, config{addr: "127.0.0.1:0", loops: loops, logLevel: slog.LevelInfo,
-		shutdownTimeout: 5 * time.Second, tlsCert: certFile, tlsKey: keyFile})
+		shutdownTimeout: 5 * time.Second, tlsCert: certFile, tlsKey: keyFile, backend: backend})
 	return &tlsApp{sseApp: &sseApp{app: ta.app, base: ta.base}, addr: strings.TrimPrefix(ta.base, "https://"),
 		cert: c, caFile: ca}
 }

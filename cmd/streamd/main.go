@@ -27,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -94,7 +95,10 @@ func openBroker(ctx context.Context, cfg config, log *slog.Logger) (loop.Broker,
 	return nil, func() {}, nil
 }
 
-func run(ctx context.Context, cfg config, log *slog.Logger, ready func(*loop.Server, *app)) error {
+func run(ctx context.Context, cfg config, log *slog.Logger, ready func(net.Addr, *loop.Server, *app)) error {
+	if cfg.backend == "" {
+		cfg.backend = "gnet"
+	}
 	lc := loop.Config{
 		Addr:            cfg.addr,
 		Loops:           cfg.loops,
@@ -128,11 +132,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(*loop.Ser
 	}
 	app.routes()
 	app.start()
-	if ready != nil {
+	if ready != nil && cfg.backend == "gnet" {
 		go func() {
 			select {
 			case <-srv.Ready():
-				ready(srv, app)
+				ready(srv.Addr(), srv, app)
 			case <-ctx.Done():
 			}
 		}()
@@ -152,7 +156,15 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(*loop.Ser
 		case <-served:
 		}
 	}()
-	err = srv.Serve(serveCtx)
+	if cfg.backend == "nethttp" {
+		err = serveNetHTTP(serveCtx, cfg, lc, srv, log, func(a net.Addr) {
+			if ready != nil {
+				ready(a, srv, app)
+			}
+		})
+	} else {
+		err = srv.Serve(serveCtx)
+	}
 	close(served)
 	<-watched
 	app.close()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -69,13 +70,14 @@ func startAppConfig(t *testing.T, cfg config) *testApp {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
 	type started struct {
-		srv *loop.Server
-		app *app
+		addr net.Addr
+		srv  *loop.Server
+		app  *app
 	}
 	ready := make(chan started, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, cfg, log, func(srv *loop.Server, a *app) { ready <- started{srv, a} })
+		errc <- run(ctx, cfg, log, func(addr net.Addr, srv *loop.Server, a *app) { ready <- started{addr, srv, a} })
 	}()
 	var st started
 	select {
@@ -109,7 +111,7 @@ func startAppConfig(t *testing.T, cfg config) *testApp {
 	if cfg.tlsCert != "" {
 		scheme = "https://"
 	}
-	return &testApp{base: scheme + st.srv.Addr().String(), srv: st.srv, app: st.app, logs: logs, stop: stop}
+	return &testApp{base: scheme + st.addr.String(), srv: st.srv, app: st.app, logs: logs, stop: stop}
 }
 
 func get(t *testing.T, url string) (*http.Response, string) {
@@ -137,27 +139,27 @@ func TestParseConfig(t *testing.T) {
 		want    config
 		wantErr string
 	}{
-		{name: "defaults", want: config{addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second,
+		{name: "defaults", want: config{backend: "gnet", addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second,
 			maxConnsPerIP: 1000, readTimeout: 30 * time.Second, natsReplicas: 1}},
 		{name: "flags", args: []string{"-addr", "127.0.0.1:9000", "-loops", "3", "-log-level", "debug", "-shutdown-timeout", "2s",
 			"-max-conns-per-ip", "50", "-read-timeout", "5s"},
-			want: config{addr: "127.0.0.1:9000", loops: 3, logLevel: slog.LevelDebug, shutdownTimeout: 2 * time.Second,
+			want: config{backend: "gnet", addr: "127.0.0.1:9000", loops: 3, logLevel: slog.LevelDebug, shutdownTimeout: 2 * time.Second,
 				maxConnsPerIP: 50, readTimeout: 5 * time.Second, natsReplicas: 1}},
 		{name: "env", env: map[string]string{"STREAMD_ADDR": ":9999", "STREAMD_LOOPS": "2", "STREAMD_LOG_LEVEL": "warn", "STREAMD_SHUTDOWN_TIMEOUT": "1m",
 			"STREAMD_MAX_CONNS_PER_IP": "0", "STREAMD_READ_TIMEOUT": "90s"},
-			want: config{addr: ":9999", loops: 2, logLevel: slog.LevelWarn, shutdownTimeout: time.Minute,
+			want: config{backend: "gnet", addr: ":9999", loops: 2, logLevel: slog.LevelWarn, shutdownTimeout: time.Minute,
 				maxConnsPerIP: 0, readTimeout: 90 * time.Second, natsReplicas: 1}},
 		{name: "flag wins over env", args: []string{"-addr", ":1", "-max-conns-per-ip", "7", "-read-timeout", "1s"},
 			env:  map[string]string{"STREAMD_ADDR": ":2", "STREAMD_MAX_CONNS_PER_IP": "8", "STREAMD_READ_TIMEOUT": "2s"},
-			want: config{addr: ":1", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 7, readTimeout: time.Second, natsReplicas: 1}},
+			want: config{backend: "gnet", addr: ":1", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 7, readTimeout: time.Second, natsReplicas: 1}},
 		{name: "nats replicas flag", args: []string{"-nats", "nats://a:4222,nats://b:4222", "-nats-replicas", "3"},
-			want: config{addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 1000, readTimeout: 30 * time.Second,
+			want: config{backend: "gnet", addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 1000, readTimeout: 30 * time.Second,
 				nats: "nats://a:4222,nats://b:4222", natsReplicas: 3}},
 		{name: "nats replicas env", env: map[string]string{"STREAMD_NATS": "nats://a:4222", "STREAMD_NATS_REPLICAS": "5"},
-			want: config{addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 1000, readTimeout: 30 * time.Second,
+			want: config{backend: "gnet", addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 1000, readTimeout: 30 * time.Second,
 				nats: "nats://a:4222", natsReplicas: 5}},
 		{name: "nats replicas flag wins over env", args: []string{"-nats", "nats://a:4222", "-nats-replicas", "1"}, env: map[string]string{"STREAMD_NATS_REPLICAS": "3"},
-			want: config{addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 1000, readTimeout: 30 * time.Second,
+			want: config{backend: "gnet", addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 1000, readTimeout: 30 * time.Second,
 				nats: "nats://a:4222", natsReplicas: 1}},
 		{name: "bad loops", args: []string{"-loops", "zero"}, wantErr: "invalid -loops"},
 		{name: "loops out of range", env: map[string]string{"STREAMD_LOOPS": "0"}, wantErr: "invalid -loops"},
@@ -168,10 +170,10 @@ func TestParseConfig(t *testing.T) {
 		{name: "zero read timeout", args: []string{"-read-timeout", "0s"}, wantErr: "invalid -read-timeout"},
 		{name: "bad read timeout", env: map[string]string{"STREAMD_READ_TIMEOUT": "30"}, wantErr: "invalid -read-timeout"},
 		{name: "tls", args: []string{"-tls-cert", "c.pem", "-tls-key", "k.pem", "-tls-client-ca", "ca.pem"},
-			want: config{addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 1000,
+			want: config{backend: "gnet", addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 1000,
 				readTimeout: 30 * time.Second, tlsCert: "c.pem", tlsKey: "k.pem", tlsClientCA: "ca.pem", natsReplicas: 1}},
 		{name: "tls from env", env: map[string]string{"STREAMD_TLS_CERT": "c.pem", "STREAMD_TLS_KEY": "k.pem"},
-			want: config{addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 1000,
+			want: config{backend: "gnet", addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 1000,
 				readTimeout: 30 * time.Second, tlsCert: "c.pem", tlsKey: "k.pem", natsReplicas: 1}},
 		{name: "tls cert without key", args: []string{"-tls-cert", "c.pem"}, wantErr: "-tls-cert and -tls-key go together"},
 		{name: "tls key without cert", env: map[string]string{"STREAMD_TLS_KEY": "k.pem"}, wantErr: "-tls-cert and -tls-key go together"},
@@ -181,6 +183,10 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad nats replicas", args: []string{"-nats", "nats://a:4222", "-nats-replicas", "three"}, wantErr: "invalid -nats-replicas"},
 		{name: "nats replicas without nats", args: []string{"-nats-replicas", "3"}, wantErr: "-nats-replicas above 1 needs -nats"},
 		{name: "nats replicas with store", args: []string{"-store", "/tmp/x", "-nats-replicas", "3"}, wantErr: "-nats-replicas above 1 needs -nats"},
+		{name: "nethttp backend", args: []string{"-backend", "nethttp"},
+			want: config{backend: "nethttp", addr: ":8080", logLevel: slog.LevelInfo, shutdownTimeout: 10 * time.Second, maxConnsPerIP: 1000,
+				readTimeout: 30 * time.Second, natsReplicas: 1}},
+		{name: "bad backend", env: map[string]string{"STREAMD_BACKEND": "epoll"}, wantErr: "invalid -backend"},
 		{name: "stray argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
 		{name: "unknown flag", args: []string{"-port", "1"}, wantErr: "flag provided but not defined"},
 	}
