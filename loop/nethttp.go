@@ -610,12 +610,9 @@ func (p *respWriter) write(b []byte) (done bool, err error) {
 				return true, p.flush()
 			}
 		case rsLength:
-			n := min(int64(len(b)), p.remain)
-			if _, err := p.w.Write(b[:n]); err != nil {
+			if b, err = p.writeBody(b); err != nil {
 				return false, err
 			}
-			p.remain -= n
-			b = b[n:]
 			if p.remain == 0 {
 				p.state = rsDone
 				return true, p.flush()
@@ -665,12 +662,9 @@ func (p *respWriter) write(b []byte) (done bool, err error) {
 				p.state, p.remain = rsChunkData, n
 			}
 		case rsChunkData:
-			n := min(int64(len(b)), p.remain)
-			if _, err := p.w.Write(b[:n]); err != nil {
+			if b, err = p.writeBody(b); err != nil {
 				return false, err
 			}
-			p.remain -= n
-			b = b[n:]
 			if p.remain == 0 {
 				p.state, p.remain = rsChunkCRLF, 2
 			}
@@ -700,6 +694,17 @@ func (p *respWriter) deadline(d time.Duration) {
 		return
 	}
 	_ = p.rc.SetWriteDeadline(t)
+}
+
+// writeBody writes what b holds of the p.remain body bytes still due and
+// returns the rest of b.
+func (p *respWriter) writeBody(b []byte) ([]byte, error) {
+	n := min(int64(len(b)), p.remain)
+	if _, err := p.w.Write(b[:n]); err != nil {
+		return nil, err
+	}
+	p.remain -= n
+	return b[n:], nil
 }
 
 func (p *respWriter) flush() error {

@@ -189,6 +189,19 @@ func TestTLSNetHTTPClient(t *testing.T) {
 	}
 }
 
+// dialRawTCP is a TCP connection under a test's own TLS client, closed
+// when the test ends, with testTimeout deadlines.
+func dialRawTCP(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(testTimeout))
+	return nc
+}
+
 // byteWriter writes one byte per system call, so the server receives its
 // records a piece at a time.
 type byteWriter struct{ net.Conn }
@@ -206,12 +219,7 @@ func (w byteWriter) Write(p []byte) (int, error) {
 // arriving a byte at a time are reassembled.
 func TestTLSRecordsByteByByte(t *testing.T) {
 	ts := startTLS(t, Config{Loops: 1}, tlsRoutes)
-	nc, err := net.DialTimeout("tcp", ts.addr, testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	_ = nc.SetDeadline(time.Now().Add(testTimeout))
+	nc := dialRawTCP(t, ts.addr)
 	tc := tls.Client(byteWriter{nc}, cert().Client())
 	br := bufio.NewReader(tc)
 	for i := range 3 {
@@ -229,12 +237,7 @@ func TestTLSRecordsByteByByte(t *testing.T) {
 // connection closes with reason tls_error.
 func TestTLSBadRecord(t *testing.T) {
 	ts := startTLS(t, Config{Loops: 1}, tlsRoutes)
-	nc, err := net.DialTimeout("tcp", ts.addr, testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	_ = nc.SetDeadline(time.Now().Add(testTimeout))
+	nc := dialRawTCP(t, ts.addr)
 	tc := tls.Client(nc, cert().Client())
 	br := bufio.NewReader(tc)
 	if _, err := io.WriteString(tc, get("/hello")); err != nil {
@@ -248,7 +251,7 @@ func TestTLSBadRecord(t *testing.T) {
 	if _, err := nc.Write(append([]byte{23, 3, 3, 0, 32}, bytes.Repeat([]byte{0x5a}, 32)...)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = br.ReadByte()
+	_, err := br.ReadByte()
 	if err == nil || !strings.Contains(err.Error(), "bad record MAC") {
 		t.Errorf("read after a bad record: %v; want the bad_record_mac alert", err)
 	}

@@ -355,17 +355,15 @@ func (b *followerBroker) History(ctx context.Context, topics []string, after uin
 	return ds, complete, err
 }
 
-// TestResumeFromLaggingHistory: the broker's history answers from a
-// replica that lacks the newest messages the hub already had when the
-// client resumed; those come from the rings, so the client misses none.
-// Regression: the client got the history, then the live messages after
-// the resume, and silently lost those in between.
-func TestResumeFromLaggingHistory(t *testing.T) {
-	b := &followerBroker{upto: 5}
-	hub := newHub(t, loop.HubConfig{Default: loop.TopicConfig{RingSize: 3}, Broker: b})
+// laggingResume publishes a1 … a8 to topic a (watched from a1 on by the
+// returned watcher, ring of 3: a6 a7 a8) and resumes a client from a1:
+// what it missed must come from b's history, which lags at Seq b.upto.
+func laggingResume(t *testing.T, b *followerBroker) (hub *loop.Hub, watcher, c *client) {
+	t.Helper()
+	hub = newHub(t, loop.HubConfig{Default: loop.TopicConfig{RingSize: 3}, Broker: b})
 	routes, opened := multiRoutes(hub)
 	srv := startServer(t, loop.Config{Loops: 2}, routes)
-	watcher := dialSSE(t, srv, "/multi?topics=a", dialOpts{}) // the topic is watched from a1 on
+	watcher = dialSSE(t, srv, "/multi?topics=a", dialOpts{})
 	recvStream(t, opened)
 	var ids []string
 	for i := 1; i <= 8; i++ {
@@ -376,9 +374,19 @@ func TestResumeFromLaggingHistory(t *testing.T) {
 		ids = append(ids, id)
 	}
 	expectData(t, watcher.events(8), "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8")
-	// The ring holds a6 a7 a8; the client saw a1; the history has a2 … a5.
-	c := dialSSE(t, srv, "/multi?topics=a", dialOpts{headers: "Last-Event-ID: " + ids[0] + "\r\n"})
+	c = dialSSE(t, srv, "/multi?topics=a", dialOpts{headers: "Last-Event-ID: " + ids[0] + "\r\n"})
 	recvStream(t, opened)
+	return hub, watcher, c
+}
+
+// TestResumeFromLaggingHistory: the broker's history answers from a
+// replica that lacks the newest messages the hub already had when the
+// client resumed; those come from the rings, so the client misses none.
+// Regression: the client got the history, then the live messages after
+// the resume, and silently lost those in between.
+func TestResumeFromLaggingHistory(t *testing.T) {
+	b := &followerBroker{upto: 5}
+	hub, _, c := laggingResume(t, b)
 	expectData(t, c.events(7), "a2", "a3", "a4", "a5", "a6", "a7", "a8")
 	if _, err := Publish(hub, "a", Event{Data: "a9"}); err != nil {
 		t.Fatal(err)
@@ -394,22 +402,7 @@ func TestResumeFromLaggingHistory(t *testing.T) {
 // ring while the history is on its way.
 func TestResumeFromLaggingHistoryRingMoves(t *testing.T) {
 	b := &followerBroker{upto: 5, historyBroker: historyBroker{gate: make(chan struct{})}}
-	hub := newHub(t, loop.HubConfig{Default: loop.TopicConfig{RingSize: 3}, Broker: b})
-	routes, opened := multiRoutes(hub)
-	srv := startServer(t, loop.Config{Loops: 2}, routes)
-	watcher := dialSSE(t, srv, "/multi?topics=a", dialOpts{})
-	recvStream(t, opened)
-	var ids []string
-	for i := 1; i <= 8; i++ {
-		id, err := Publish(hub, "a", Event{Data: "a" + strconv.Itoa(i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	expectData(t, watcher.events(8), "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8")
-	c := dialSSE(t, srv, "/multi?topics=a", dialOpts{headers: "Last-Event-ID: " + ids[0] + "\r\n"})
-	recvStream(t, opened)
+	hub, watcher, c := laggingResume(t, b)
 	waitFor(t, "the history query", func() bool { return b.queries.Load() == 1 })
 	for i := 9; i <= 11; i++ { // the ring now holds a9 a10 a11
 		if _, err := Publish(hub, "a", Event{Data: "a" + strconv.Itoa(i)}); err != nil {
