@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"io"
 	"log"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/streamd/streamd/benchmarks/internal/peer"
 	"github.com/streamd/streamd/chunked"
 	"github.com/streamd/streamd/loop"
 	"github.com/streamd/streamd/sse"
@@ -35,7 +37,9 @@ func main() {
 	memprofile := flag.String("memprofile", "", "write a heap profile to this file on SIGUSR1 (connections still open)")
 	readTimeout := flag.Duration("read-timeout", 0, "loop.Config.ReadTimeout: whole-request read deadline (0: the library default, 60s)")
 	maxBuffered := flag.Int("max-buffered-input", 0, "loop.Config.MaxBufferedInput in bytes: server-wide budget for buffered request input (0: the library default, 64 MiB)")
+	common := peer.CommonFlags()
 	flag.Parse()
+	common.Start()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -47,13 +51,24 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 
-	srv := loop.New(loop.Config{
+	cfg := loop.Config{
 		Addr:             *addr,
 		Loops:            *loops,
 		ReadTimeout:      *readTimeout,
 		MaxBufferedInput: *maxBuffered,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if common.TLS() {
+		// loop.Config.TLS as its docs recommend: a certificate and
+		// crypto/tls's defaults (TLS 1.2+, ALPN http/1.1, session
+		// tickets with automatically rotated keys).
+		cert, err := common.Certificate()
+		if err != nil {
+			log.Fatal(err)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	srv := loop.New(cfg)
 	hub, err := loop.NewHub(loop.HubConfig{})
 	if err != nil {
 		log.Fatal(err)
