@@ -134,7 +134,16 @@ func runOnce(e *Env, sc Scenario, s harness.ServerInfo, v Variant) (Figures, []s
 		e.pinDriver(fmt.Sprintf("0-%d", runtime.NumCPU()-1))
 		defer e.pinDriver(strconv.Itoa(e.clientCPU))
 	}
-	p, err := harness.StartServer(s.Name, e.bins[s.Name], ev.serverCPU, ev.loops, s.Args...)
+	var p *harness.Proc
+	var err error
+	if sc.TLS {
+		ev.tlsOn = true
+		ev.heapFile = filepath.Join(e.tmp, "heap-"+s.Name+".json")
+		args := append(append(e.cert.ServerArgs(), "-heap-file", ev.heapFile), s.Args...)
+		p, err = harness.StartServerTLS(s.Name, e.bins[s.Name], ev.serverCPU, ev.loops, e.cert.Client(false), args...)
+	} else {
+		p, err = harness.StartServer(s.Name, e.bins[s.Name], ev.serverCPU, ev.loops, s.Args...)
+	}
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -164,6 +173,16 @@ func scenarioParam(p Plan, name string) string {
 		return fmt.Sprintf("N = %d conns, %s measured after %s warm-up", p.EchoConns, p.EchoDur, p.Warm)
 	case "chunked":
 		return fmt.Sprintf("%s measured after %s warm-up", p.ChunkDur, p.Warm)
+	case "tls-sse-idle":
+		return fmt.Sprintf("N = %d", p.IdleConns)
+	case "tls-handshake", "tls-resume":
+		return fmt.Sprintf("W = %d workers, %s measured after %s warm-up", p.EchoConns, p.EchoDur, p.Warm)
+	case "tls-keepalive", "tls-pipelined":
+		return fmt.Sprintf("%s measured after %s warm-up", p.PlainDur, p.PlainWarm)
+	case "tls-chunked":
+		return fmt.Sprintf("%s measured after %s warm-up", p.ChunkDur, p.Warm)
+	case "tls-fanout":
+		return fmt.Sprintf("N = %d subscribers, K = %d measured publishes (after %d warm-up), 64-byte payload", p.FanoutConns, p.FanoutPubs, p.FanoutWarm)
 	}
 	return ""
 }
@@ -448,10 +467,28 @@ func (rep *Report) Write(outPath, rawPath string) error {
 		w("- **Skipped (no main.go yet):** %s\n", strings.Join(rep.Skipped, ", "))
 	}
 	w("\nServer efficiency = requests (or messages, or MB) per CPU-second of the server process, from its CPU-time clock (`clock_getcpuclockid`, ns) before and after the measured interval; DESIGN §7 targets compare efficiency unless they say throughput.\n")
+	if err := rep.writeScenarios(&b, chartDir, "##"); err != nil {
+		return err
+	}
+	// The TLS section (go run ./cmd/bench -tls) is not part of this run:
+	// keep the one the file has.
+	if old, err := os.ReadFile(outPath); err == nil {
+		if sec := tlsSection(old); sec != nil {
+			b.WriteString("\n")
+			b.Write(sec)
+			b.WriteString("\n")
+		}
+	}
+	return os.WriteFile(outPath, []byte(b.String()), 0o644)
+}
 
+// writeScenarios renders each scenario's table, target and charts under a
+// heading of level h ("##"), its charts into chartDir.
+func (rep *Report) writeScenarios(b *strings.Builder, chartDir, h string) error {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	scalingSeen := false
 	for _, sr := range rep.Scenarios {
-		w("\n## %s\n\n%s %s.", sr.Title, sr.What, sr.Param)
+		w("\n%s %s\n\n%s %s.", h, sr.Title, sr.What, sr.Param)
 		if lo, hi, ok := sr.loadRange(); ok {
 			w(" Load average (1 min) as the runs started: %.2f–%.2f.", lo, hi)
 			if hi > 0.5 {
@@ -460,7 +497,7 @@ func (rep *Report) Write(outPath, rawPath string) error {
 		}
 		w("\n\n")
 		if sr.Variants != nil {
-			writeScaling(&b, sr, rep.Pinned, !scalingSeen)
+			writeScaling(b, sr, rep.Pinned, !scalingSeen)
 			scalingSeen = true
 			continue
 		}
@@ -546,7 +583,7 @@ func (rep *Report) Write(outPath, rawPath string) error {
 			}
 		}
 	}
-	return os.WriteFile(outPath, []byte(b.String()), 0o644)
+	return nil
 }
 
 // fmtFlags lists every flag with its value; those given on the command
