@@ -18,6 +18,7 @@ const (
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultReplyTimeout      = 30 * time.Second
 	DefaultHighWatermark     = 256 << 10
 	DefaultLowWatermark      = 64 << 10
 	DefaultQueueLimit        = 1 << 16
@@ -70,6 +71,12 @@ type Config struct {
 	// WriteTimeout closes a connection whose queued output has made no
 	// progress for this long (a peer that stopped reading).
 	WriteTimeout time.Duration
+	// ReplyTimeout bounds the time from Ctx.Defer to Deferred.Reply. Past
+	// it the client gets "503 Service Unavailable" and the connection
+	// closes; a later Reply returns ErrReplyTimeout. Without it a reply
+	// that never comes (a lost goroutine, a backend that hangs) would
+	// hold the connection and the requests pipelined behind it forever.
+	ReplyTimeout time.Duration
 	// ShutdownTimeout bounds graceful shutdown; connections still open
 	// after it are closed.
 	ShutdownTimeout time.Duration
@@ -138,6 +145,7 @@ func (c *Config) setDefaults() {
 	orDefault(&c.IdleTimeout, DefaultIdleTimeout)
 	orDefault(&c.WriteTimeout, DefaultWriteTimeout)
 	orDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	orDefault(&c.ReplyTimeout, DefaultReplyTimeout)
 	orDefault(&c.HighWatermark, DefaultHighWatermark)
 	if c.LowWatermark <= 0 || c.LowWatermark >= c.HighWatermark {
 		c.LowWatermark = min(DefaultLowWatermark, c.HighWatermark/4)

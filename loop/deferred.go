@@ -1,6 +1,10 @@
 package loop
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/streamd/streamd/httpcodec"
+)
 
 // Defer tells the loop that the response will come later, from any
 // goroutine, through the returned Deferred. Headers set with SetHeader
@@ -15,7 +19,45 @@ func (c *Ctx) Defer() *Deferred {
 	c.responded, c.deferred = true, true
 	d := &Deferred{conn: c.conn, resp: c.respHead()}
 	d.resp.headers = append([]byte(nil), c.headers...) // Ctx's are reused
+	el := c.conn.el
+	if el.replies == nil {
+		el.replies = make(map[*Conn]pendingReply)
+	}
+	el.replies[c.conn] = pendingReply{d: d, at: el.srv.tickNow() + ticks(el.srv.cfg.ReplyTimeout)}
 	return d
+}
+
+// pendingReply is an outstanding Deferred and the tick its reply is due
+// by (Config.ReplyTimeout).
+type pendingReply struct {
+	d  *Deferred
+	at int32
+}
+
+var errReplyTimeout = &httpcodec.ProtocolError{Status: 503, Reason: "the response did not come in time"}
+
+// replyTimedOut answers 503 for a Deferred that was not replied within
+// Config.ReplyTimeout and closes the connection after it. On the loop.
+func (el *eventLoop) replyTimedOut(c *Conn) {
+	pr, ok := el.replies[c]
+	if !ok {
+		return
+	}
+	delete(el.replies, c)
+	pr.d.mu.Lock()
+	done := pr.d.done
+	pr.d.done, pr.d.timedOut = true, true
+	pr.d.mu.Unlock()
+	if done {
+		return // the reply is on its way in the task queue
+	}
+	el.srv.logDebug("deferred reply timed out", c, ErrReplyTimeout)
+	c.deferred = false
+	c.reason = reasonReplyTimeout
+	prev := el.cork(c)
+	el.out = httpcodec.AppendError(el.out, errReplyTimeout)
+	c.CloseAfterFlush()
+	el.uncork(prev)
 }
 
 // Deferred is a response promised by a handler that called Ctx.Defer.
@@ -25,10 +67,11 @@ func (c *Ctx) Defer() *Deferred {
 // Its methods are safe from any goroutine; only the first reply counts,
 // and SetHeader counts only before it.
 type Deferred struct {
-	conn *Conn
-	mu   sync.Mutex
-	resp respHead // the reply task's alone once done
-	done bool
+	conn     *Conn
+	mu       sync.Mutex
+	resp     respHead // the reply task's alone once done
+	done     bool
+	timedOut bool // Config.ReplyTimeout passed first
 }
 
 // SetHeader adds a header line to the reply, as Ctx.SetHeader does
@@ -48,14 +91,18 @@ func (d *Deferred) SetHeader(name, value string) {
 // for a full queue.
 func (d *Deferred) Reply(status int, contentType string, body []byte) error {
 	d.mu.Lock()
-	done := d.done
+	done, timedOut := d.done, d.timedOut
 	d.done = true
 	d.mu.Unlock()
-	if done {
+	switch {
+	case timedOut:
+		return ErrReplyTimeout
+	case done:
 		return ErrAlreadyResponded
 	}
 	return d.conn.PostControl(func(c *Conn) {
 		el := c.el
+		delete(el.replies, c)
 		h := &d.resp
 		h.keepAlive = h.keepAlive && !el.srv.draining.Load()
 		prev := el.cork(c)

@@ -14,6 +14,9 @@ var (
 	// ErrAlreadyResponded is returned by Deferred.Reply after the first
 	// reply.
 	ErrAlreadyResponded = errors.New("loop: response already written")
+	// ErrReplyTimeout is returned by Deferred.Reply when Config.ReplyTimeout
+	// passed first: the client got 503 and the connection closed.
+	ErrReplyTimeout = errors.New("loop: deferred reply timed out")
 	// ErrEngineStopped is returned by Serve when the event loops stopped
 	// without a shutdown having been asked for.
 	ErrEngineStopped = errors.New("loop: event loops stopped unexpectedly")

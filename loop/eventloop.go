@@ -65,8 +65,9 @@ type eventLoop struct {
 	req      httpcodec.Request
 	ctx      Ctx
 
-	epfd    int               // gnet's epoll fd for read pauses (pause_linux.go); epfdUnknown until known
-	senders map[*Conn]*Sender // goroutine senders waiting for a drain (proto_sender.go)
+	epfd    int                    // gnet's epoll fd for read pauses (pause_linux.go); epfdUnknown until known
+	senders map[*Conn]*Sender      // goroutine senders waiting for a drain (proto_sender.go)
+	replies map[*Conn]pendingReply // outstanding Deferred replies (deferred.go)
 
 	conns        *Conn   // list of open connections (lnext/lprev)
 	watch        []*Conn // connections with queued output

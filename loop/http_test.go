@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -502,4 +503,37 @@ func TestConnectionClose(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestDeferredReplyTimeout: a Deferred not replied within ReplyTimeout
+// gets 503 and the connection closes (the requests pipelined behind it
+// are not served); the late Reply returns ErrReplyTimeout. A reply in time
+// is unaffected.
+func TestDeferredReplyTimeout(t *testing.T) {
+	late := make(chan *Deferred, 1)
+	ts := startServer(t, Config{Loops: 1, ReplyTimeout: 300 * time.Millisecond, IdleTimeout: time.Hour}, func(s *Server) {
+		basicRoutes(s)
+		s.GET("/never", func(c *Ctx) { late <- c.Defer() })
+		s.GET("/soon", func(c *Ctx) {
+			d := c.Defer()
+			go func() { _ = d.Text(200, "soon") }()
+		})
+	})
+	c := dial(t, ts.addr)
+	c.send(get("/soon"))
+	if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "soon" {
+		t.Fatalf("a reply in time: %d %q", resp.StatusCode, body)
+	}
+	c.send(get("/never") + get("/hello"))
+	resp, _ := c.read("GET")
+	checkStatus(t, resp, 503)
+	if !hasConnClose(resp) {
+		t.Errorf("the 503 does not close the connection")
+	}
+	c.expectClosed()
+	d := <-late
+	if err := d.Text(200, "too late"); !errors.Is(err, ErrReplyTimeout) {
+		t.Errorf("Reply after the timeout = %v; want ErrReplyTimeout", err)
+	}
+	waitFor(t, "the close counted as reply_timeout", func() bool { return ts.Stats().Closes["reply_timeout"] == 1 })
 }

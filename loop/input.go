@@ -132,11 +132,14 @@ func (el *eventLoop) consume(c *Conn, n int) {
 // places, and the next read appends instead of re-copying (gnet's Peek
 // copies its whole ring buffer on every call).
 func (el *eventLoop) stash(c *Conn) {
-	if c.closed || c.gc.InboundBuffered() == 0 {
+	if c.closed {
 		return
 	}
 	if el.tls != nil && el.tls[c] != nil {
-		el.tlsDecrypt(c)
+		el.tlsStash(c)
+		return
+	}
+	if c.gc.InboundBuffered() == 0 {
 		return
 	}
 	b, _ := c.gc.Next(-1)

@@ -118,6 +118,9 @@ func (el *eventLoop) onClose(c *Conn, err error) {
 	if el.tls != nil {
 		el.closeTLS(c)
 	}
+	if c.deferred && el.replies != nil {
+		delete(el.replies, c)
+	}
 	if c.wantDrain {
 		c.wantDrain = false
 		el.drainWaiters--

@@ -317,6 +317,7 @@ func (el *eventLoop) serve(c *Conn, req *httpcodec.Request) {
 	}
 	if ctx.deferred {
 		c.deferred = true
+		el.reschedule(c) // the reply is due within ReplyTimeout
 	}
 	if !ctx.keepAlive && !ctx.tookOver && !ctx.deferred {
 		c.CloseAfterFlush()

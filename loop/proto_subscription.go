@@ -176,8 +176,15 @@ func (h *Hub) resumeLocked(subs []*Subscription, lastID string) (missed []*Publi
 		reset, missed = true, h.rings(subs, upto)
 	}
 	sortBySeq(missed, len(subs))
+	last := upto // queued live messages up to here were in missed or before lastID
+	if ok {
+		// The client may come from another node that had more than this
+		// hub (its broker delivers to it later): what it has is not sent
+		// again when it arrives here.
+		last = max(last, after)
+	}
 	for _, s := range subs {
-		s.lastSeq = upto // queued live messages up to here were in missed or before lastID
+		s.lastSeq = last
 	}
 	return missed, reset
 }
@@ -229,15 +236,15 @@ func (h *Hub) replayLater(subs []*Subscription, after, upto uint64) {
 			}
 		}
 		ok := err == nil && complete
-		if conn.PostControl(func(*Conn) { h.replayed(subs, missed, ok) }) != nil {
+		if conn.PostControl(func(*Conn) { h.replayed(subs, after, missed, ok) }) != nil {
 			return // the server stopped
 		}
 	}()
 }
 
-// replayed hands the subscriber what it missed, then the live messages
-// held meanwhile, on its loop.
-func (h *Hub) replayed(all []*Subscription, missed []*Publication, ok bool) {
+// replayed hands the subscriber what it missed after `after`, then the
+// live messages held meanwhile, on its loop.
+func (h *Hub) replayed(all []*Subscription, after uint64, missed []*Publication, ok bool) {
 	// Topics left meanwhile are dropped; the others go on.
 	subs := make([]*Subscription, 0, len(all))
 	for _, s := range all {
@@ -268,8 +275,15 @@ func (h *Hub) replayed(all []*Subscription, missed []*Publication, ok bool) {
 		sortBySeq(missed, len(subs))
 	}
 	var last uint64
+	if !reset {
+		// The client has everything up to its id, also what this hub
+		// had not been delivered yet when it resumed (it came from a node
+		// further on): held or later live messages up to there are not
+		// sent again.
+		last = after
+	}
 	if n := len(missed); n > 0 {
-		last = missed[n-1].seq
+		last = max(last, missed[n-1].seq)
 	}
 	var held []*Publication
 	over := false

@@ -17,6 +17,7 @@ const (
 	reasonBadRequest                       // a malformed request (answered 4xx)
 	reasonShutdown                         // graceful shutdown
 	reasonTLS                              // a bad TLS record or alert from the client
+	reasonReplyTimeout                     // Config.ReplyTimeout
 	numReasons
 )
 
@@ -33,6 +34,7 @@ var reasonNames = [numReasons]string{
 	reasonBadRequest:    "bad_request",
 	reasonShutdown:      "shutdown",
 	reasonTLS:           "tls_error",
+	reasonReplyTimeout:  "reply_timeout",
 }
 
 var reasonErrs = [numReasons]error{
@@ -45,6 +47,7 @@ var reasonErrs = [numReasons]error{
 	reasonBadRequest:    ErrBadRequest,
 	reasonShutdown:      ErrShutdown,
 	reasonTLS:           ErrTLS,
+	reasonReplyTimeout:  ErrReplyTimeout,
 }
 
 func (r closeReason) err() error { return reasonErrs[r] }

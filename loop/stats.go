@@ -26,7 +26,7 @@ type Stats struct {
 	// or the end of an HTTP exchange, e.g. "Connection: close"), "peer",
 	// "idle_timeout", "header_timeout", "read_timeout", "write_timeout",
 	// "input_overflow", "input_budget", "bad_request", "shutdown",
-	// "tls_error".
+	// "tls_error", "reply_timeout".
 	Closes map[string]int64
 	// TLSHandshakes counts completed TLS handshakes, TLSHandshakeErrors
 	// failed ones (a bad or silent client, TLSHandshakeTimeout, shutdown),

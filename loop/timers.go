@@ -34,12 +34,22 @@ func (el *eventLoop) deadline(c *Conn) int32 {
 			at = t
 		}
 	}
+	if el.tls != nil {
+		if tr := el.tls[c]; tr != nil && tr.partialAt != 0 {
+			earliest(tr.partialAt + ticks(cfg.ReadTimeout))
+		}
+	}
 	switch {
 	case c.mode != nil:
 		earliest(c.modeAt)
 		return at
 	case c.deferred:
-		return at // the handler answers; write progress is watched separately
+		// The handler answers within ReplyTimeout; write progress is
+		// watched separately.
+		if pr, ok := el.replies[c]; ok {
+			earliest(pr.at)
+		}
+		return at
 	}
 	if c.pend != nil && c.pend.reqStart != 0 {
 		earliest(c.pend.reqStart + ticks(cfg.ReadTimeout))
@@ -67,6 +77,11 @@ func (el *eventLoop) fire(c *Conn) {
 		}
 		return
 	}
+	if el.tls != nil && el.tlsPartialExpired(c, now) {
+		el.srv.logDebug("TLS record incomplete for ReadTimeout", c, ErrReadTimeout)
+		c.closeWith(reasonReadTimeout)
+		return
+	}
 	if c.pauseUntil != 0 && c.pauseUntil <= now {
 		c.pauseUntil = 0
 		if !c.outPaused {
@@ -83,6 +98,9 @@ func (el *eventLoop) fire(c *Conn) {
 			el.uncork(prev)
 		}
 	case c.deferred:
+		if pr, ok := el.replies[c]; ok && pr.at <= now {
+			el.replyTimedOut(c)
+		}
 	case c.pend != nil && c.pend.reqStart != 0 && c.pend.reqStart+ticks(cfg.ReadTimeout) <= now:
 		el.timeoutRequest(c, errReadTimeout, reasonReadTimeout)
 	case c.headerStart != 0:

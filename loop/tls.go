@@ -70,6 +70,11 @@ type tlsTransport struct {
 	nc net.Conn
 	c  *Conn
 	tc *tls.Conn
+	// partialAt is the tick since which part of a record waits inside
+	// crypto/tls (0 = none): a record must be complete within
+	// Config.ReadTimeout, on a stream too, so a client cannot hold a
+	// 16 KiB record buffer by sending it a byte at a time.
+	partialAt int32
 }
 
 func (t *tlsTransport) Read(p []byte) (int, error) {
@@ -216,6 +221,7 @@ func (s *Server) handshake(nc net.Conn, ip netip.Addr) {
 // already sit decrypted-ready inside crypto/tls, with no read event to come.
 func (el *eventLoop) openTLS(c *Conn, tr *tlsTransport) {
 	tr.c = c
+	tlsTrimHandshake(tr.tc)
 	if el.tls == nil {
 		el.tls = make(map[*Conn]*tlsTransport)
 	}
@@ -244,6 +250,8 @@ func (el *eventLoop) tlsDecrypt(c *Conn) bool {
 		}
 		el.tlsSend(c) // an alert, or the answer to a key update
 		if err == errWouldBlock {
+			el.tlsNotePartial(c, tr)
+			tlsTrimRead(tr.tc, c.mode != nil)
 			return !c.closed
 		}
 		if errors.Is(err, io.EOF) {
@@ -256,6 +264,38 @@ func (el *eventLoop) tlsDecrypt(c *Conn) bool {
 		c.closeWith(reasonTLS)
 		return false
 	}
+}
+
+// tlsStash ends a round of processing: ciphertext still in gnet's buffer
+// is decrypted into the pending input, and crypto/tls's read buffer is
+// released if it is empty and no longer worth keeping (tls_trim.go).
+func (el *eventLoop) tlsStash(c *Conn) {
+	if c.gc.InboundBuffered() > 0 {
+		el.tlsDecrypt(c) // trims at its end
+		return
+	}
+	if tr := el.tls[c]; tr != nil {
+		tlsTrimRead(tr.tc, c.mode != nil)
+	}
+}
+
+// tlsNotePartial starts the ReadTimeout clock of a record left incomplete,
+// and stops it once none is.
+func (el *eventLoop) tlsNotePartial(c *Conn, tr *tlsTransport) {
+	switch partial := tlsPartial(tr.tc); {
+	case partial && tr.partialAt == 0:
+		tr.partialAt = el.srv.tickNow()
+		el.reschedule(c)
+	case !partial:
+		tr.partialAt = 0 // a deadline already on the wheel recomputes when it fires
+	}
+}
+
+// tlsPartialExpired reports whether c has had an incomplete record for
+// Config.ReadTimeout.
+func (el *eventLoop) tlsPartialExpired(c *Conn, now int32) bool {
+	tr := el.tls[c]
+	return tr != nil && tr.partialAt != 0 && tr.partialAt+ticks(el.srv.cfg.ReadTimeout) <= now
 }
 
 // tlsWrite encrypts b for c and writes the records to the socket.

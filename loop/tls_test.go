@@ -367,3 +367,121 @@ func TestTLSConfigRefused(t *testing.T) {
 		})
 	}
 }
+
+// idleStream is a mode that holds a stream open and ignores input.
+type idleStream struct{}
+
+func (idleStream) OnData(_ *Conn, in []byte) (int, error) { return len(in), nil }
+func (idleStream) OnTimer(*Conn)                          {}
+func (idleStream) OnDrain(*Conn)                          {}
+func (idleStream) OnShutdown(c *Conn)                     { c.Close() }
+func (idleStream) OnClose(*Conn, error)                   {}
+
+// TestTLSTrim: crypto/tls's read and handshake buffers are released once
+// empty on a stream, and after a big record on a keep-alive connection;
+// small ones are kept between keep-alive requests. It also fails when a
+// Go release moves the fields tls_trim.go releases.
+func TestTLSTrim(t *testing.T) {
+	if !tlsFields.ok {
+		t.Fatal("crypto/tls's rawInput, input and hand fields were not found: tls_trim.go needs updating for this Go release")
+	}
+	conns := make(chan *Conn, 4)
+	ts := startTLS(t, Config{Loops: 1}, func(s *Server) {
+		tlsRoutes(s)
+		s.GET("/stream", func(c *Ctx) {
+			c.WriteStreamHead(200, "Content-Type: text/event-stream\r\n")
+			conns <- c.TakeOver(idleStream{})
+		})
+		s.POST("/conn", func(c *Ctx) {
+			conns <- c.Conn()
+			c.Text(200, strconv.Itoa(len(c.Body())))
+		})
+	})
+	caps := func(c *Conn) (raw, hand int) {
+		t.Helper()
+		done := make(chan struct{})
+		if err := c.Post(func(c *Conn) {
+			raw, hand = tlsBufferCaps(c.el.tls[c].tc)
+			close(done)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		return raw, hand
+	}
+
+	tc, br := dialTLS(t, ts.addr, nil)
+	if _, err := io.WriteString(tc, get("/stream")); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.ReadResponse(br, &http.Request{Method: "GET"}); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("stream: %v", err)
+	}
+	if raw, hand := caps(<-conns); raw != 0 || hand != 0 {
+		t.Errorf("an idle stream keeps %d bytes of read buffer and %d of handshake buffer; want 0, 0", raw, hand)
+	}
+
+	kc, kbr := dialTLS(t, ts.addr, nil)
+	post := func(n int) *Conn {
+		t.Helper()
+		if _, err := io.WriteString(kc, "POST /conn HTTP/1.1\r\nHost: t\r\nContent-Length: "+strconv.Itoa(n)+"\r\n\r\n"+string(pattern(n))); err != nil {
+			t.Fatal(err)
+		}
+		if _, body, err := readResponse(kbr, "POST"); err != nil || body != strconv.Itoa(n) {
+			t.Fatalf("POST %d bytes: %v %q", n, err, body)
+		}
+		return <-conns
+	}
+	c := post(10)
+	if raw, hand := caps(c); raw == 0 || raw > maxKeptTLSRead || hand != 0 {
+		t.Errorf("after a small request: read buffer %d, handshake buffer %d; want a small read buffer kept and no handshake buffer", raw, hand)
+	}
+	post(256 << 10)
+	if raw, _ := caps(c); raw > maxKeptTLSRead {
+		t.Errorf("after a 256 KiB body the read buffer keeps %d bytes; want it released", raw)
+	}
+}
+
+// TestTLSPartialRecordTimeout: a client that starts a record and never
+// finishes it (a 16 KiB record sent a byte at a time holds crypto/tls's
+// read buffer) is closed after ReadTimeout, on a stream and between
+// keep-alive requests alike.
+func TestTLSPartialRecordTimeout(t *testing.T) {
+	ts := startTLS(t, Config{Loops: 1, ReadTimeout: 300 * time.Millisecond, IdleTimeout: time.Hour}, func(s *Server) {
+		tlsRoutes(s)
+		s.GET("/stream", func(c *Ctx) {
+			c.WriteStreamHead(200, "Content-Type: text/event-stream\r\n")
+			c.TakeOver(idleStream{})
+		})
+	})
+	for i, path := range []string{"/stream", "/hello"} {
+		nc, err := net.DialTimeout("tcp", ts.addr, testTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(testTimeout))
+		tc := tls.Client(nc, cert().Client())
+		br := bufio.NewReader(tc)
+		if _, err := io.WriteString(tc, get(path)); err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := http.ReadResponse(br, &http.Request{Method: "GET"}); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if path == "/hello" {
+			if _, err := io.ReadAll(io.LimitReader(br, 5)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The head of a 16,000-byte application-data record and 100 bytes
+		// of it, under the TLS layer; the rest never comes.
+		if _, err := nc.Write(append([]byte{23, 3, 3, 0x3e, 0x80}, make([]byte, 100)...)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, nc); err != nil {
+			t.Fatalf("%s: waiting for the close: %v", path, err)
+		}
+		waitFor(t, "the close counted as read_timeout", func() bool { return ts.Stats().Closes["read_timeout"] == int64(i+1) })
+	}
+}

@@ -67,7 +67,10 @@ type Options struct {
 	// MaxAge is how long a message is kept. Default DefaultMaxAge; negative:
 	// no limit.
 	MaxAge time.Duration
-	// Replicas of the stream in a JetStream cluster. Default 1.
+	// Replicas is how many servers of a JetStream cluster hold each of the
+	// two streams (the topics' and "<Stream>_TOPICS"): at most the cluster's
+	// size; 3 keeps them available, nothing lost, while one server is down
+	// (TestClusterReplicas3). Default 1; Embedded ignores it.
 	Replicas int
 	// MemoryStorage keeps the stream in memory instead of files.
 	MemoryStorage bool

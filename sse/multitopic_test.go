@@ -234,3 +234,105 @@ func TestResumeFromBrokerHistoryLeave(t *testing.T) {
 	}
 	expectData(t, c.events(1), "a7")
 }
+
+// lagBroker is a historyBroker whose deliveries to the hub lag: Publish
+// stores a message (History has it at once), and the hub gets it only when
+// the test calls release. So is a streamd node whose NATS consumer is
+// behind the node a client comes from.
+type lagBroker struct {
+	historyBroker
+	delivered int          // how many of all were handed to deliver
+	answered  atomic.Int32 // History calls returned
+}
+
+func (b *lagBroker) History(ctx context.Context, topics []string, after uint64, limit int) ([]loop.Delivery, bool, error) {
+	defer b.answered.Add(1)
+	return b.historyBroker.History(ctx, topics, after, limit)
+}
+
+func (b *lagBroker) Publish(_ context.Context, topic string, d loop.Delivery) (uint64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d.Topic, d.Seq = topic, uint64(len(b.all)+1)
+	b.all = append(b.all, d)
+	return d.Seq, nil
+}
+
+// release hands the hub the stored messages up to Seq upto.
+func (b *lagBroker) release(t *testing.T, upto int) {
+	t.Helper()
+	b.mu.Lock()
+	ds := b.all[b.delivered:upto]
+	b.delivered = upto
+	b.mu.Unlock()
+	for _, d := range ds {
+		if err := b.deliver(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestResumeAheadOfHub: a client resumes with the id of a message this
+// hub has not been delivered yet (it comes from a node further on): it
+// gets only what follows its id, not the messages before it when they
+// reach this hub. Regression: the subscription started from the hub's
+// last Seq, so the client got them again (a duplicate, and its ids went
+// back), whether the ring answered the resume or the broker's history.
+func TestResumeAheadOfHub(t *testing.T) {
+	t.Run("ring", func(t *testing.T) {
+		b := &lagBroker{}
+		hub := newHub(t, loop.HubConfig{Default: loop.TopicConfig{RingSize: 16}, Broker: b})
+		routes, opened := multiRoutes(hub)
+		srv := startServer(t, loop.Config{Loops: 2}, routes)
+		x := dialSSE(t, srv, "/multi?topics=a", dialOpts{})
+		recvStream(t, opened)
+		var ids []string
+		for i := 1; i <= 5; i++ {
+			id, err := Publish(hub, "a", Event{Data: "a" + strconv.Itoa(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		b.release(t, 2)
+		expectData(t, x.events(2), "a1", "a2")
+		// The hub has a1 a2 (its ring answers: complete from a1 on); the
+		// client saw a4 elsewhere.
+		y := dialSSE(t, srv, "/multi?topics=a", dialOpts{headers: "Last-Event-ID: " + ids[3] + "\r\n"})
+		recvStream(t, opened)
+		b.release(t, 5)
+		expectData(t, y.events(1), "a5")
+		expectData(t, x.events(3), "a3", "a4", "a5")
+		if n := b.queries.Load(); n != 0 {
+			t.Errorf("broker history queried %d times; want 0 (the ring answers)", n)
+		}
+	})
+	t.Run("history", func(t *testing.T) {
+		b := &lagBroker{historyBroker: historyBroker{gate: make(chan struct{})}}
+		hub := newHub(t, loop.HubConfig{Default: loop.TopicConfig{RingSize: 16}, Broker: b})
+		routes, opened := multiRoutes(hub)
+		srv := startServer(t, loop.Config{Loops: 2}, routes)
+		var ids []string
+		for i := 1; i <= 4; i++ {
+			id, err := Publish(hub, "a", Event{Data: "a" + strconv.Itoa(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		// The topic's first subscriber: the hub does not know where its
+		// broker starts, so it asks the history, and holds what is
+		// delivered meanwhile: a1 … a4, which the client has.
+		y := dialSSE(t, srv, "/multi?topics=a", dialOpts{headers: "Last-Event-ID: " + ids[3] + "\r\n"})
+		recvStream(t, opened)
+		waitFor(t, "the history query", func() bool { return b.queries.Load() == 1 })
+		b.release(t, 4)
+		close(b.gate)
+		waitFor(t, "the history answer", func() bool { return b.answered.Load() == 1 })
+		if _, err := Publish(hub, "a", Event{Data: "a5"}); err != nil {
+			t.Fatal(err)
+		}
+		b.release(t, 5)
+		expectData(t, y.events(1), "a5")
+	})
+}

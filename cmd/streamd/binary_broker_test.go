@@ -16,6 +16,23 @@ import (
 	"github.com/streamd/streamd/cmd/streamd/internal/e2e"
 )
 
+// startNATS runs a nats-server with JetStream in the test process on a
+// free port of 127.0.0.1, stopped at the end of the test, and returns its
+// client URL.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(binaryTimeout) {
+		t.Fatal("nats-server not ready")
+	}
+	return ns.ClientURL()
+}
+
 // chatPost posts a chat message and checks the 204.
 func chatPost(t *testing.T, base, msg string) {
 	t.Helper()
@@ -87,16 +104,7 @@ func TestBinaryStoreResumesAcrossRestart(t *testing.T) {
 // node reaches subscribers on both, in order, with the same ids, and a
 // client of A resumes on B with A's id exactly.
 func TestBinaryTwoNodesShareTopics(t *testing.T) {
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(binaryTimeout) {
-		t.Fatal("nats-server not ready")
-	}
-	natsURL := ns.ClientURL()
+	natsURL := startNATS(t)
 	a := startChild(t, freeAddr(t), startOpts{args: []string{"-nats", natsURL}})
 	b := startChild(t, freeAddr(t), startOpts{args: []string{"-nats", natsURL}})
 	a.waitLog("topics shared through NATS JetStream")
@@ -142,17 +150,9 @@ func TestBinaryTwoNodesShareTopics(t *testing.T) {
 // NATS JetStream): a message typed in either tab shows in both, in one
 // order.
 func TestE2EBrowserChatTwoNodes(t *testing.T) {
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(binaryTimeout) {
-		t.Fatal("nats-server not ready")
-	}
-	a := startChild(t, freeAddr(t), startOpts{args: []string{"-nats", ns.ClientURL()}})
-	b := startChild(t, freeAddr(t), startOpts{args: []string{"-nats", ns.ClientURL()}})
+	natsURL := startNATS(t)
+	a := startChild(t, freeAddr(t), startOpts{args: []string{"-nats", natsURL}})
+	b := startChild(t, freeAddr(t), startOpts{args: []string{"-nats", natsURL}})
 	tabA := e2e.NewBrowser(t)
 	tabB := e2e.NewTab(t, tabA)
 	for tab, base := range map[context.Context]string{tabA: a.base, tabB: b.base} {

@@ -22,6 +22,9 @@ const (
 	defaultReadTimeout   = 30 * time.Second
 )
 
+// maxNATSReplicas is JetStream's limit on a stream's replicas.
+const maxNATSReplicas = 5
+
 type config struct {
 	addr            string
 	loops           int
@@ -35,6 +38,7 @@ type config struct {
 	tlsCert         string        // -tls-cert: PEM certificate chain; with tlsKey, serve HTTPS
 	tlsKey          string        // -tls-key: PEM private key
 	tlsClientCA     string        // -tls-client-ca: PEM CA(s); client certificates required
+	natsReplicas    int           // -nats-replicas: copies of the streams in a JetStream cluster
 }
 
 // errVersion is parseConfig's answer to -version: print versionText and
@@ -65,6 +69,8 @@ Examples:
       of the files), open connections keep theirs
   streamd -nats nats://10.0.0.5:4222,nats://10.0.0.6:4222
       a node of a cluster sharing topics and history through NATS JetStream
+  streamd -nats nats://10.0.0.5:4222 -nats-replicas 3
+      the same on a 3-server NATS cluster, each message kept on all three
   STREAMD_LOG_LEVEL=debug STREAMD_SHUTDOWN_TIMEOUT=30s streamd
       settings from the environment, as a container sets them: debug logs,
       30 s for streams to end on SIGTERM
@@ -110,6 +116,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.tlsCert, "tls-cert", getenv("STREAMD_TLS_CERT"), "serve HTTPS/WSS with this PEM certificate `file` (chain); needs -tls-key; reloaded on SIGHUP and when it changes (env STREAMD_TLS_CERT)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", getenv("STREAMD_TLS_KEY"), "the PEM private key `file` of -tls-cert (env STREAMD_TLS_KEY)")
 	fs.StringVar(&cfg.tlsClientCA, "tls-client-ca", getenv("STREAMD_TLS_CLIENT_CA"), "require client certificates signed by a CA in this PEM `file` (mutual TLS; env STREAMD_TLS_CLIENT_CA)")
+	replicas := fs.String("nats-replicas", envOr("STREAMD_NATS_REPLICAS", "1"), "with -nats: how many servers of the NATS cluster keep the topics' streams, a `number` from 1 to 5, at most the cluster's size; 3 survives the loss of one server (env STREAMD_NATS_REPLICAS)")
 	version := fs.Bool("version", false, "print the version and build information, then exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -156,6 +163,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if cfg.store != "" && cfg.nats != "" {
 		return cfg, errors.New("-store and -nats exclude each other: a node uses its own store or the cluster's")
 	}
+	n, err = strconv.Atoi(*replicas)
+	if err != nil || n < 1 || n > maxNATSReplicas {
+		return cfg, fmt.Errorf("invalid -nats-replicas %q: want a number from 1 to %d", *replicas, maxNATSReplicas)
+	}
+	if n > 1 && cfg.nats == "" {
+		return cfg, errors.New("-nats-replicas above 1 needs -nats: an embedded store (-store) is one server")
+	}
+	cfg.natsReplicas = n
 	return cfg, nil
 }
 

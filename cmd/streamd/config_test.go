@@ -29,6 +29,8 @@ func TestUsage(t *testing.T) {
 		"-max-conns-per-ip number", "STREAMD_MAX_CONNS_PER_IP",
 		"-read-timeout duration", "STREAMD_READ_TIMEOUT",
 		"-access-log", "STREAMD_ACCESS_LOG",
+		"-nats urls", "STREAMD_NATS",
+		"-nats-replicas number", "STREAMD_NATS_REPLICAS", `(default "1")`,
 		"-version",
 		"Examples:\n  streamd\n",
 		"streamd -addr 127.0.0.1:9000 -loops 2 -access-log",

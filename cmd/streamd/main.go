@@ -76,11 +76,12 @@ func openBroker(ctx context.Context, cfg config, log *slog.Logger) (loop.Broker,
 	switch {
 	case cfg.nats != "":
 		opts.URLs = strings.Split(cfg.nats, ",")
+		opts.Replicas = cfg.natsReplicas
 		b, err := natsbroker.New(ctx, opts)
 		if err != nil {
 			return nil, nil, fmt.Errorf("NATS %s: %w", cfg.nats, err)
 		}
-		log.Info("topics shared through NATS JetStream", slog.String("nats", cfg.nats), slog.String("epoch", b.Epoch()))
+		log.Info("topics shared through NATS JetStream", slog.String("nats", cfg.nats), slog.Int("replicas", max(cfg.natsReplicas, 1)), slog.String("epoch", b.Epoch()))
 		return b, func() { _ = b.Close() }, nil
 	case cfg.store != "":
 		b, stop, err := natsbroker.Embedded(ctx, cfg.store, opts)

@@ -34,7 +34,7 @@ func newStatsCollector(srv *loop.Server, hub *loop.Hub) *statsCollector {
 		acceptErrors: prometheus.NewDesc("streamd_accept_errors_total",
 			"Failed accept(2) calls (EMFILE and the like), each retried after a backoff.", nil, nil),
 		closes: prometheus.NewDesc("streamd_connections_closed_total",
-			"Closed connections by reason: app, peer, idle_timeout, header_timeout, read_timeout, write_timeout, input_overflow, input_budget, bad_request, shutdown, tls_error.",
+			"Closed connections by reason: app, peer, idle_timeout, header_timeout, read_timeout, write_timeout, input_overflow, input_budget, bad_request, shutdown, tls_error, reply_timeout.",
 			[]string{"reason"}, nil),
 		tlsHandshakes: prometheus.NewDesc("streamd_tls_handshakes_total",
 			"TLS handshakes by result: ok, failed (a bad or silent client, the handshake timeout, shutdown).", []string{"result"}, nil),
