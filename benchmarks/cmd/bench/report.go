@@ -543,7 +543,7 @@ func (rep *Report) writeScenarios(b *strings.Builder, chartDir, h string) error 
 			if _, spread, _ := stats(row.Runs, sr.Primary); len(row.Runs) > 1 {
 				spreadS = fmt.Sprintf("%.0f%%", 100*spread)
 			}
-			notes := strings.Join(row.Notes, "; ")
+			notes := joinNotes(row.Notes)
 			if row.Err != "" {
 				notes = strings.TrimPrefix(notes+"; error: "+row.Err, "; ")
 			}
@@ -606,4 +606,19 @@ func fmtFlags(fs []FlagValue) string {
 func mdEscape(s string) string {
 	s = strings.ReplaceAll(s, "|", "\\|")
 	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// joinNotes joins a row's notes, each "; "-separated part once (runs after
+// the first repeat the parts they share with it, such as a client's
+// negotiated TLS parameters).
+func joinNotes(notes []string) string {
+	var parts []string
+	for _, n := range notes {
+		for _, p := range strings.Split(n, "; ") {
+			if p != "" && !slices.Contains(parts, p) {
+				parts = append(parts, p)
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
 }
