@@ -3,6 +3,7 @@ package chunked
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -141,11 +142,11 @@ func TestOnLoopWithTimersAndTrailers(t *testing.T) {
 	}
 }
 
-// rawExchange writes req on a raw connection and reads until the server
-// closes it or the deadline passes.
-func rawExchange(t *testing.T, addr, req string) string {
+// rawExchange writes req on a raw connection (plain or TLS, as tr says)
+// and reads until the server closes it or the deadline passes.
+func rawExchange(t *testing.T, tr testsrv.Transport, addr, req string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	c, err := tr.Dial(nil, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,8 +162,15 @@ func rawExchange(t *testing.T, addr, req string) string {
 	return string(out)
 }
 
+// TestHTTP10HEADAndPipelining runs over plain TCP and over TLS.
 func TestHTTP10HEADAndPipelining(t *testing.T) {
-	addr := startServer(t, loop.Config{}, func(s *loop.Server) {
+	for _, tr := range testsrv.Transports {
+		t.Run(tr.Name, func(t *testing.T) { testHTTP10HEADAndPipelining(t, tr) })
+	}
+}
+
+func testHTTP10HEADAndPipelining(t *testing.T, tr testsrv.Transport) {
+	addr := startServer(t, tr.Config(loop.Config{}), func(s *loop.Server) {
 		s.GET("/three", func(c *loop.Ctx) {
 			w := Start(c, Options{})
 			w.Send([]byte("a"))
@@ -173,20 +181,20 @@ func TestHTTP10HEADAndPipelining(t *testing.T) {
 		s.GET("/hello", func(c *loop.Ctx) { c.Text(200, "hi") })
 	})
 	t.Run("HTTP/1.0 gets the raw body until close", func(t *testing.T) {
-		out := rawExchange(t, addr, "GET /three HTTP/1.0\r\n\r\n")
+		out := rawExchange(t, tr, addr, "GET /three HTTP/1.0\r\n\r\n")
 		if strings.Contains(out, "Transfer-Encoding") || !strings.HasSuffix(out, "\r\n\r\nabbccc") {
 			t.Errorf("response = %q; want a raw body and no Transfer-Encoding", out)
 		}
 	})
 	t.Run("HEAD gets the head only", func(t *testing.T) {
-		out := rawExchange(t, addr, "HEAD /three HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		out := rawExchange(t, tr, addr, "HEAD /three HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		first, rest, ok := strings.Cut(out, "\r\n\r\n")
 		if !ok || !strings.Contains(first, "Transfer-Encoding: chunked") || !strings.HasPrefix(rest, "HTTP/1.1 200") || !strings.HasSuffix(rest, "hi") {
 			t.Errorf("response = %q; want a chunked head, no body, then the next response", out)
 		}
 	})
 	t.Run("pipelined requests after the stream are served in order", func(t *testing.T) {
-		out := rawExchange(t, addr, "GET /three HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /three HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		out := rawExchange(t, tr, addr, "GET /three HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /three HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		want := []string{"1\r\na\r\n2\r\nbb\r\n3\r\nccc\r\n0\r\n\r\n", "\r\n\r\nhi", "1\r\na\r\n2\r\nbb\r\n3\r\nccc\r\n0\r\n\r\n"}
 		pos := 0
 		for _, w := range want {
@@ -199,71 +207,159 @@ func TestHTTP10HEADAndPipelining(t *testing.T) {
 	})
 }
 
-// TestProducerBackpressure checks that a producer goroutine is held back
-// by a client that does not read, instead of queueing without bound, and
-// that it gets an error and exits once the client is gone.
-func TestProducerBackpressure(t *testing.T) {
-	const total = 256 << 20
-	var produced atomic.Int64
-	done := make(chan error, 1)
-	addr := startServer(t, loop.Config{}, func(s *loop.Server) {
+// producer serves GET /big: a goroutine (Go) writing total bytes in
+// 32 KiB writes, each 8-byte word its own offset (big-endian), so a lost,
+// repeated or reordered piece shows. produced counts the bytes Write
+// took; done gets the producer's result.
+type producer struct {
+	total    int64
+	produced atomic.Int64
+	done     chan error
+}
+
+func startProducer(t *testing.T, tr testsrv.Transport, total int64) (string, *producer) {
+	t.Helper()
+	p := &producer{total: total, done: make(chan error, 1)}
+	addr := startServer(t, tr.Config(loop.Config{}), func(s *loop.Server) {
 		s.GET("/big", func(c *loop.Ctx) {
 			Go(c, Options{}, func(w *Writer) error {
-				buf := bytes.Repeat([]byte("x"), 32<<10)
-				for produced.Load() < total {
+				buf := make([]byte, 32<<10)
+				for off := int64(0); off < p.total; off += int64(len(buf)) {
+					for i := 0; i < len(buf); i += 8 {
+						binary.BigEndian.PutUint64(buf[i:], uint64(off)+uint64(i))
+					}
 					if _, err := w.Write(buf); err != nil {
-						done <- err
+						p.done <- err
 						return err
 					}
-					produced.Add(int64(len(buf)))
+					p.produced.Add(int64(len(buf)))
 				}
-				done <- nil
+				p.done <- nil
 				return nil
 			})
 		})
 	})
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+	return addr, p
+}
+
+// dialSlowReader connects with a 16 KiB receive buffer, asks for /big and
+// reads the status line only.
+func dialSlowReader(t *testing.T, tr testsrv.Transport, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	d := &net.Dialer{Timeout: testTimeout, Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) {
 			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
 		})
 	}}
-	c, err := d.Dial("tcp", addr)
+	c, err := tr.Dial(d, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(c)
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(testTimeout))
 	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
 		t.Fatalf("status line %q, %v", line, err)
 	}
-	// Wait until the producer stalls: the count stops moving while we do
-	// not read. Bounded polling of a condition, not a timed assumption.
+	return c, br
+}
+
+// waitStalled waits until the producer stalls while the client reads
+// nothing (its count stops moving) and returns how much it produced. It
+// fails the test if that is a quarter of the total or more: kernel socket
+// buffers on loopback hold a few MiB at most, so without backpressure the
+// producer would have pushed everything into the server's memory.
+func (p *producer) waitStalled(t *testing.T) int64 {
+	t.Helper()
+	// Bounded polling of a condition, not a timed assumption.
 	var last int64 = -1
 	deadline := time.Now().Add(20 * time.Second)
 	for stable := 0; stable < 5 && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
-		if p := produced.Load(); p == last {
+		if n := p.produced.Load(); n == last {
 			stable++
 		} else {
-			last, stable = p, 0
+			last, stable = n, 0
 		}
 	}
-	// Kernel socket buffers on loopback hold a few MiB at most; without
-	// backpressure the producer would have pushed all 256 MiB into memory.
-	if p := produced.Load(); p >= total/4 {
-		t.Fatalf("producer wrote %d MiB while the client read nothing; backpressure failed", p>>20)
+	n := p.produced.Load()
+	if n >= p.total/4 {
+		t.Fatalf("producer wrote %d MiB while the client read nothing; backpressure failed", n>>20)
 	}
-	c.Close()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("producer finished although the client left")
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("producer still blocked 20s after the client left")
+	return n
+}
+
+// TestProducerBackpressure checks, over plain TCP and over TLS, that a
+// producer goroutine is held back by a client that does not read,
+// instead of queueing without bound, and that it gets an error and exits
+// once the client is gone.
+func TestProducerBackpressure(t *testing.T) {
+	for _, tr := range testsrv.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			addr, p := startProducer(t, tr, 256<<20)
+			c, _ := dialSlowReader(t, tr, addr)
+			p.waitStalled(t)
+			c.Close()
+			select {
+			case err := <-p.done:
+				if err == nil {
+					t.Fatal("producer finished although the client left")
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("producer still blocked 20s after the client left")
+			}
+		})
+	}
+}
+
+// TestProducerBackpressureSlowReader: a client that reads nothing for a
+// while holds the producer back; once it reads, every byte arrives, in
+// order, and the producer finishes. Over plain TCP and over TLS (where
+// what is held back is ciphertext).
+func TestProducerBackpressureSlowReader(t *testing.T) {
+	for _, tr := range testsrv.Transports {
+		t.Run(tr.Name, func(t *testing.T) {
+			addr, p := startProducer(t, tr, 32<<20)
+			c, br := dialSlowReader(t, tr, addr)
+			stalled := p.waitStalled(t)
+			resp, err := http.ReadResponse(bufio.NewReader(io.MultiReader(strings.NewReader("HTTP/1.1 200 OK\r\n"), br)), &http.Request{Method: "GET"})
+			if err != nil {
+				t.Fatalf("response head: %v", err)
+			}
+			var got int64
+			buf := make([]byte, 64<<10) // the total is a multiple of it
+			for {
+				_ = c.SetReadDeadline(time.Now().Add(testTimeout))
+				n, err := io.ReadFull(resp.Body, buf)
+				for i := 0; i+8 <= n; i += 8 {
+					if w := binary.BigEndian.Uint64(buf[i:]); w != uint64(got) {
+						t.Fatalf("word at offset %d holds %d: lost, repeated or reordered bytes", got, w)
+					}
+					got += 8
+				}
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("body after %d bytes: %v", got, err)
+				}
+			}
+			if got != p.total {
+				t.Fatalf("body of %d bytes; want %d", got, p.total)
+			}
+			select {
+			case err := <-p.done:
+				if err != nil {
+					t.Fatalf("producer: %v", err)
+				}
+			case <-time.After(testTimeout):
+				t.Fatal("producer did not finish after the client read everything")
+			}
+			t.Logf("producer held at %d KiB of %d MiB until the client read", stalled>>10, p.total>>20)
+		})
 	}
 }
 

@@ -7,7 +7,10 @@
 // New makes a Server from a Config; register routes (GET, POST, Handle),
 // each a HandlerFunc answering through its Ctx (Text, Bytes, Error, or
 // Defer and a Deferred replying from a goroutine); then Serve, and watch
-// Stats. A Hub (NewHub, HubConfig, TopicConfig, Policy, TopicStats)
+// Stats. Config.TLS serves HTTPS on the loops. Server.HTTPHandler serves
+// the same routes inside a net/http server instead, or as well (an
+// HTTPHandler, stopped with its Shutdown; see nethttp.go for the
+// differences). A Hub (NewHub, HubConfig, TopicConfig, Policy, TopicStats)
 // publishes a Publication to a topic's subscribers; streams report each
 // send as a WriteResult. A Loop runs work on one event loop.
 //

@@ -1,6 +1,8 @@
 package loop
 
 import (
+	"context"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +35,8 @@ func (l *Loop) OnLoop() bool { return l.el.onLoop() }
 // the task queue, gid and counters is touched only on the loop.
 type eventLoop struct {
 	srv    *Server
-	gl     gnet.EventLoop
+	gl     gnet.EventLoop // nil on the net/http backend's loops
+	vl     *virtualLoop   // the net/http backend's loop driver (nethttp.go), else nil
 	handle *Loop
 	gid    atomic.Uintptr // goroutine.ID of the loop, 0 once it stopped
 
@@ -86,9 +89,46 @@ func newEventLoop(srv *Server, gl gnet.EventLoop, idx int) *eventLoop {
 	el.queue.limit = srv.cfg.QueueLimit
 	el.shared = httpcodec.NewParser(srv.cfg.Limits)
 	el.wheel.now = srv.tickNow()
-	el.dw = newDrainWatcher(el)
 	el.epfd = epfdUnknown
+	if gl != nil {
+		el.dw = newDrainWatcher(el)
+	} else {
+		el.epfd = -1 // the net/http backend's loops: no sockets of their own
+	}
 	return el
+}
+
+// transport is what a Conn needs from its connection: gnet's conn, or the
+// net/http backend's (nethttp.go). gnet.Conn has these methods.
+type transport interface {
+	Write(b []byte) (int, error)
+	Writev(bs [][]byte) (int, error)
+	Next(n int) ([]byte, error)
+	Peek(n int) ([]byte, error)
+	Discard(n int) (int, error)
+	InboundBuffered() int
+	OutboundBuffered() int
+	Fd() int
+	LocalAddr() net.Addr
+	RemoteAddr() net.Addr
+}
+
+// wake schedules a run of the loop's queued tasks.
+func (el *eventLoop) wake() error {
+	if el.vl != nil {
+		return el.vl.wake()
+	}
+	return el.gl.Execute(context.Background(), drainRunnable{el})
+}
+
+// closeConn closes c now, on the loop: its OnClose has run when it returns.
+func (el *eventLoop) closeConn(c *Conn) {
+	if vc, ok := c.gc.(*vconn); ok {
+		vc.closeNow()
+		el.onClose(c, nil)
+		return
+	}
+	_ = el.gl.Close(c.gc.(gnet.Conn))
 }
 
 const epfdUnknown = -2

@@ -47,7 +47,7 @@ type testServer struct {
 }
 
 // wait cancels nothing; it waits for Serve to return and reports its error.
-func (ts *testServer) wait(t *testing.T) error {
+func (ts *testServer) wait(t testing.TB) error {
 	t.Helper()
 	if ts.ended {
 		return ts.err
@@ -63,7 +63,7 @@ func (ts *testServer) wait(t *testing.T) error {
 }
 
 // stop cancels Serve's context and waits for it to return.
-func (ts *testServer) stop(t *testing.T) error {
+func (ts *testServer) stop(t testing.TB) error {
 	t.Helper()
 	ts.cancel()
 	return ts.wait(t)
@@ -72,7 +72,7 @@ func (ts *testServer) stop(t *testing.T) error {
 // startServer runs Serve on 127.0.0.1:0 with cfg (Addr and Logger filled in
 // when empty) and the routes registered by routes. Cleanup cancels the
 // context and waits for Serve to return nil.
-func startServer(t *testing.T, cfg Config, routes func(s *Server)) *testServer {
+func startServer(t testing.TB, cfg Config, routes func(s *Server)) *testServer {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"

@@ -3,7 +3,6 @@ package loop
 import (
 	"time"
 
-	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,7 +48,7 @@ func (el *eventLoop) finishClose(c *Conn) {
 }
 
 // onOpen sets up a new connection.
-func (el *eventLoop) onOpen(gc gnet.Conn) (*Conn, bool) {
+func (el *eventLoop) onOpen(gc transport) (*Conn, bool) {
 	el.noteThread()
 	el.stats.accepted.Add(1)
 	srv := el.srv
@@ -71,7 +70,6 @@ func (el *eventLoop) onOpen(gc gnet.Conn) (*Conn, bool) {
 	el.linkConn(c)
 	el.stats.open.Add(1)
 	el.reschedule(c)
-	gc.SetContext(c)
 	return c, true
 }
 
@@ -112,7 +110,9 @@ func (el *eventLoop) onClose(c *Conn, err error) {
 	if r != reasonApp && r != reasonPeer {
 		el.srv.logDebug("connection closed: "+reasonNames[r], c, err)
 	}
-	el.srv.releaseIP(c)
+	if el.vl == nil {
+		el.srv.releaseIP(c) // the net/http backend's are not counted
+	}
 	el.wheel.cancel(c)
 	el.unlinkConn(c)
 	if el.tls != nil {

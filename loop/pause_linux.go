@@ -3,7 +3,6 @@ package loop
 import (
 	"reflect"
 
-	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,7 +27,7 @@ const (
 )
 
 // gnetEpollFD returns the epoll instance of gc's gnet loop, or -1.
-func gnetEpollFD(gc gnet.Conn) (fd int) {
+func gnetEpollFD(gc transport) (fd int) {
 	defer func() {
 		if recover() != nil {
 			fd = -1 // gnet's internals changed: no read pause

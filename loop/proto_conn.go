@@ -5,8 +5,6 @@ import (
 	"net"
 	"slices"
 	"time"
-
-	"github.com/panjf2000/gnet/v2"
 )
 
 // For protocol packages: Conn is one client connection, owned by one event
@@ -30,7 +28,7 @@ import (
 // stays valid after close (methods then do nothing or report Dropped); it
 // is never reused for another connection.
 type Conn struct {
-	gc gnet.Conn
+	gc transport
 	el *eventLoop
 	id uint64
 
@@ -276,7 +274,7 @@ func (c *Conn) Close() {
 	}
 	// Synchronous on the loop: OnClose (and the mode's OnClose) has run
 	// when Close returns.
-	_ = c.el.gl.Close(c.gc)
+	c.el.closeConn(c)
 }
 
 // CloseAfterFlush closes the connection once its queued output has been
@@ -374,6 +372,9 @@ func (c *Conn) mustOnLoop(method string) {
 // ALPN protocol, client certificates), or nil over plain TCP. On the loop (handlers use Ctx.TLS).
 func (c *Conn) TLS() *tls.ConnectionState {
 	c.mustOnLoop("Conn.TLS")
+	if vc, ok := c.gc.(*vconn); ok {
+		return vc.tls // net/http's
+	}
 	tr := c.el.tls[c]
 	if tr == nil {
 		return nil

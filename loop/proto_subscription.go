@@ -218,11 +218,17 @@ const replayTimeout = 10 * time.Second
 func (h *Hub) replayLater(subs []*Subscription, after, upto uint64) {
 	subs = slices.Clone(subs) // the caller's slice changes as its stream leaves topics
 	topics := make([]string, len(subs))
+	var recent []*Publication // what the rings vouch for after `after`: the newest the hub had
 	for i, s := range subs {
 		s.replay = &replayState{}
 		s.lastSeq = upto
 		topics[i] = s.sh.t.name
+		if f := s.sh.t.floor; f < upto {
+			msgs, _ := s.sh.t.after(max(after, f), upto)
+			recent = append(recent, msgs...)
+		}
 	}
+	sortBySeq(recent, len(subs))
 	conn := subs[0].conn
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), replayTimeout)
@@ -236,15 +242,16 @@ func (h *Hub) replayLater(subs []*Subscription, after, upto uint64) {
 			}
 		}
 		ok := err == nil && complete
-		if conn.PostControl(func(*Conn) { h.replayed(subs, after, missed, ok) }) != nil {
+		if conn.PostControl(func(*Conn) { h.replayed(subs, after, missed, recent, ok) }) != nil {
 			return // the server stopped
 		}
 	}()
 }
 
 // replayed hands the subscriber what it missed after `after`, then the
-// live messages held meanwhile, on its loop.
-func (h *Hub) replayed(all []*Subscription, after uint64, missed []*Publication, ok bool) {
+// live messages held meanwhile, on its loop. recent is what the rings held
+// of the topics when it resumed (in Seq order).
+func (h *Hub) replayed(all []*Subscription, after uint64, missed, recent []*Publication, ok bool) {
 	// Topics left meanwhile are dropped; the others go on.
 	subs := make([]*Subscription, 0, len(all))
 	for _, s := range all {
@@ -268,6 +275,22 @@ func (h *Hub) replayed(all []*Subscription, after uint64, missed []*Publication,
 		missed = kept
 	}
 	reset := !ok
+	if !reset {
+		// A replicated broker's history may come from a replica that
+		// lacks the newest messages, which this hub had already received
+		// when the client resumed (later ones are held): they come from
+		// what the rings held then. Left uncovered: a replica that lags by
+		// more than a ring holds.
+		from := after
+		if n := len(missed); n > 0 {
+			from = max(from, missed[n-1].seq)
+		}
+		for _, m := range recent {
+			if m.seq > from && slices.ContainsFunc(subs, func(s *Subscription) bool { return s.sh.t.name == m.topicName() }) {
+				missed = append(missed, m)
+			}
+		}
+	}
 	if reset {
 		h.deliverMu.Lock()
 		missed = h.rings(subs, h.seq)

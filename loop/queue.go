@@ -79,7 +79,7 @@ func (el *eventLoop) enqueue(fn func(), limited bool) error {
 		return ErrQueueFull
 	}
 	if len(q.tasks) == 0 {
-		if err := el.gl.Execute(context.Background(), drainRunnable{el}); err != nil {
+		if err := el.wake(); err != nil {
 			// The engine is shutting down: nothing will run the queue again.
 			q.stopped = true
 			el.srv.engineStopped(err)

@@ -110,6 +110,12 @@ type Server struct {
 	tlsDone     atomic.Int64
 	tlsFailed   atomic.Int64
 
+	// The net/http backend (nethttp.go), once HTTPHandler was called.
+	httpOnce sync.Once
+	httpH    *HTTPHandler
+	frozen   atomic.Bool // routes are fixed
+	vloops   atomic.Pointer[[]*eventLoop]
+
 	// died receives the error of event loops that stopped on their own.
 	died     chan error
 	stopping atomic.Bool // Serve is stopping the engine itself
@@ -140,8 +146,8 @@ func (s *Server) Config() Config { return s.cfg }
 // the GET handler when no HEAD handler is registered. Panics on a
 // duplicate or malformed route.
 func (s *Server) Handle(method, pattern string, h HandlerFunc) {
-	if s.serving.Load() {
-		panic("BUG: loop: route registered after Serve")
+	if s.serving.Load() || s.frozen.Load() {
+		panic("BUG: loop: route registered after Serve or HTTPHandler")
 	}
 	s.router.add(method, pattern, h)
 }
@@ -429,6 +435,9 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	el := h.srv.loopFor(gc.EventLoop())
 	c, ok := el.onOpen(gc)
+	if ok {
+		gc.SetContext(c)
+	}
 	switch {
 	case !ok && tr != nil:
 		return nil, gnet.Close // plain text would be garbage to a TLS client

@@ -49,7 +49,11 @@ func (s *Server) Stats() Stats {
 	for r := reasonApp; r < numReasons; r++ {
 		st.Closes[reasonNames[r]] = 0
 	}
-	for _, el := range *s.loops.Load() {
+	els := *s.loops.Load()
+	if v := s.vloops.Load(); v != nil {
+		els = append(els[:len(els):len(els)], *v...)
+	}
+	for _, el := range els {
 		st.Open += el.stats.open.Load()
 		st.Accepted += el.stats.accepted.Load()
 		st.Requests += el.stats.requests.Load()

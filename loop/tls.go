@@ -243,6 +243,10 @@ func (el *eventLoop) tlsDecrypt(c *Conn) bool {
 	for {
 		n, err := tr.tc.Read(el.tlsIn)
 		if n > 0 && !el.appendInput(c, el.tlsIn[:n]) {
+			// c is closed, but crypto/tls may have written for it in this
+			// Read (the answer to a KeyUpdate): drop that here, or the
+			// loop's next write to another connection sends it first.
+			el.tlsSend(c)
 			return false
 		}
 		if err == nil {

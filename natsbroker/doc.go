@@ -150,6 +150,9 @@
 // (Options.Replicas > 1) direct gets may be answered by a follower, which can
 // lag the leader by a replication round trip: such a History may miss the
 // newest messages. With one replica (a single server, Embedded) it cannot.
+// loop.Hub covers this: it fills what a resume's History lacks up to the
+// hub's own sequence from its rings (a follower lagging by more than a
+// ring is not covered).
 //
 // # Concurrency
 //

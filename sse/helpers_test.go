@@ -69,6 +69,7 @@ type dialOpts struct {
 	method  string
 }
 
+// dialSSE opens path on srv over srv's transport (plain TCP or TLS).
 func dialSSE(t *testing.T, srv *loop.Server, path string, o dialOpts) *client {
 	t.Helper()
 	d := net.Dialer{Timeout: testTimeout}
@@ -84,7 +85,7 @@ func dialSSE(t *testing.T, srv *loop.Server, path string, o dialOpts) *client {
 			return serr
 		}
 	}
-	conn, err := d.Dial("tcp", srv.Addr().String())
+	conn, err := testsrv.TransportOf(srv).Dial(&d, testsrv.HostPortOf(srv))
 	if err != nil {
 		t.Fatal(err)
 	}

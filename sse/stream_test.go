@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamd/streamd/internal/testsrv"
 	"github.com/streamd/streamd/loop"
 )
 
@@ -76,9 +77,16 @@ func TestStreamHeaders(t *testing.T) {
 	}
 }
 
+// TestStreamFraming runs over plain TCP and over TLS.
 func TestStreamFraming(t *testing.T) {
+	for _, tr := range testsrv.Transports {
+		t.Run(tr.Name, func(t *testing.T) { testStreamFraming(t, tr) })
+	}
+}
+
+func testStreamFraming(t *testing.T, tr testsrv.Transport) {
 	errc := make(chan []error, 1)
-	srv := startServer(t, loop.Config{Loops: 1}, func(srv *loop.Server) {
+	srv := startServer(t, tr.Config(loop.Config{Loops: 1}), func(srv *loop.Server) {
 		srv.GET("/f", func(c *loop.Ctx) {
 			Open(c, Options{Heartbeat: -1, Retry: 1500 * time.Millisecond}, func(s *Stream) {
 				s.Send("hello")
@@ -248,82 +256,99 @@ func TestStreamMaxBuffered(t *testing.T) {
 
 // TestHubOrdering publishes from several goroutines to one topic and
 // checks that subscribers on every loop see the same global order, each
-// publisher's events in its order, and strictly increasing ids.
+// publisher's events in its order, and strictly increasing ids. Over
+// plain TCP on 1 and 2 loops, and over TLS with 200 subscribers on 2
+// loops (TLS on one loop is the same path with less spread).
 func TestHubOrdering(t *testing.T) {
-	forLoops(t, func(t *testing.T, loops int) {
-		const publishers, per, clients = 4, 250, 6
-		hub := newHub(t, loop.HubConfig{})
-		routes, opened := topicRoutes(hub, Options{})
-		srv := startServer(t, loop.Config{Loops: loops}, routes)
-		var cs []*client
-		onLoop := map[int]bool{}
-		for range clients {
-			cs = append(cs, dialSSE(t, srv, "/events?topic=t", dialOpts{}))
-			onLoop[recvStream(t, opened).Conn().Loop().Index()] = true
-		}
-		if got := len(onLoop); got != loops {
-			t.Fatalf("clients spread over %d loops; want %d", got, loops)
-		}
-		var wg sync.WaitGroup
-		for p := range publishers {
-			wg.Go(func() {
-				for i := range per {
-					for {
-						_, err := Publish(hub, "t", Event{Event: "n", Data: fmt.Sprintf("%d:%d", p, i)})
-						if err == nil {
-							break
-						}
-						if !errors.Is(err, loop.ErrBacklog) {
-							t.Errorf("Publish: %v", err)
-							return
-						}
-						time.Sleep(time.Millisecond)
-					}
-				}
+	for _, tt := range []struct {
+		tr      testsrv.Transport
+		clients int
+		loops   []int
+	}{
+		{testsrv.Transports[0], 6, []int{1, 2}},
+		{testsrv.Transports[1], 200, []int{2}},
+	} {
+		for _, loops := range tt.loops {
+			t.Run(fmt.Sprintf("%s/clients=%d/loops=%d", tt.tr.Name, tt.clients, loops), func(t *testing.T) {
+				testHubOrdering(t, tt.tr, loops, tt.clients)
 			})
 		}
-		results := make([][]specEvent, clients)
-		var rwg sync.WaitGroup
-		for i, c := range cs {
-			rwg.Go(func() {
-				for c.next < publishers*per {
-					if c.next >= len(c.p.events) {
-						if err := c.fill(); err != nil {
-							t.Errorf("client %d after %d events: %v", i, c.next, err)
-							return
-						}
-						continue
+	}
+}
+
+func testHubOrdering(t *testing.T, tr testsrv.Transport, loops, clients int) {
+	const publishers, per = 4, 250
+	hub := newHub(t, loop.HubConfig{})
+	routes, opened := topicRoutes(hub, Options{})
+	srv := startServer(t, tr.Config(loop.Config{Loops: loops}), routes)
+	var cs []*client
+	onLoop := map[int]bool{}
+	for range clients {
+		cs = append(cs, dialSSE(t, srv, "/events?topic=t", dialOpts{}))
+		onLoop[recvStream(t, opened).Conn().Loop().Index()] = true
+	}
+	if got := len(onLoop); got != loops {
+		t.Fatalf("clients spread over %d loops; want %d", got, loops)
+	}
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Go(func() {
+			for i := range per {
+				for {
+					_, err := Publish(hub, "t", Event{Event: "n", Data: fmt.Sprintf("%d:%d", p, i)})
+					if err == nil {
+						break
 					}
-					c.next++
+					if !errors.Is(err, loop.ErrBacklog) {
+						t.Errorf("Publish: %v", err)
+						return
+					}
+					time.Sleep(time.Millisecond)
 				}
-				results[i] = c.p.events[:publishers*per]
-			})
-		}
-		wg.Wait()
-		rwg.Wait()
-		if t.Failed() {
-			return
-		}
-		for i, evs := range results {
-			next := make([]int, publishers)
-			prevID := uint64(0)
-			for _, ev := range evs {
-				var p, n int
-				if _, err := fmt.Sscanf(ev.Data, "%d:%d", &p, &n); err != nil || n != next[p] {
-					t.Fatalf("client %d: event %q out of order (want %d:%d)", i, ev.Data, p, next[p])
-				}
-				next[p]++
-				id, err := strconv.ParseUint(seqOf(ev.LastID), 10, 64)
-				if err != nil || id <= prevID {
-					t.Fatalf("client %d: id %q after %d; want strictly increasing", i, ev.LastID, prevID)
-				}
-				prevID = id
 			}
-			if i > 0 && !sameEvents(evs, results[0]) {
-				t.Fatalf("client %d saw a different global order than client 0", i)
+		})
+	}
+	results := make([][]specEvent, clients)
+	var rwg sync.WaitGroup
+	for i, c := range cs {
+		rwg.Go(func() {
+			for c.next < publishers*per {
+				if c.next >= len(c.p.events) {
+					if err := c.fill(); err != nil {
+						t.Errorf("client %d after %d events: %v", i, c.next, err)
+						return
+					}
+					continue
+				}
+				c.next++
 			}
+			results[i] = c.p.events[:publishers*per]
+		})
+	}
+	wg.Wait()
+	rwg.Wait()
+	if t.Failed() {
+		return
+	}
+	for i, evs := range results {
+		next := make([]int, publishers)
+		prevID := uint64(0)
+		for _, ev := range evs {
+			var p, n int
+			if _, err := fmt.Sscanf(ev.Data, "%d:%d", &p, &n); err != nil || n != next[p] {
+				t.Fatalf("client %d: event %q out of order (want %d:%d)", i, ev.Data, p, next[p])
+			}
+			next[p]++
+			id, err := strconv.ParseUint(seqOf(ev.LastID), 10, 64)
+			if err != nil || id <= prevID {
+				t.Fatalf("client %d: id %q after %d; want strictly increasing", i, ev.LastID, prevID)
+			}
+			prevID = id
 		}
-	})
+		if i > 0 && !sameEvents(evs, results[0]) {
+			t.Fatalf("client %d saw a different global order than client 0", i)
+		}
+	}
 }
 
 // seqOf returns the sequence part of a hub-assigned id ("<epoch>-<seq>").

@@ -214,11 +214,21 @@ type nodeLine struct {
 func TestE2ENodeEventSourceResume(t *testing.T) {
 	node := e2e.Node(t, "eventsource")
 	a := startSSEApp(t, 2)
+	runNodeEventSourceResume(t, node, a, nil, func(msg string) { ssePostChat(t, a.base, msg) })
+}
+
+// runNodeEventSourceResume runs sse_resume.mjs on a's chat stream with
+// env as the node process's environment (nil: the test's), posting with
+// post, and checks that 30 messages arrive exactly once, in order, across
+// a reconnect after dropStreams.
+func runNodeEventSourceResume(t *testing.T, node string, a *sseApp, env []string, post func(msg string)) {
+	t.Helper()
 	const batch = 10
 	ctx, cancel := context.WithTimeout(context.Background(), 2*sseTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, filepath.Join(e2e.NodeDir(), "sse_resume.mjs"), a.base+"/sse/chat", strconv.Itoa(3*batch))
 	cmd.Dir = e2e.NodeDir()
+	cmd.Env = env
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -273,7 +283,7 @@ func TestE2ENodeEventSourceResume(t *testing.T) {
 	await("the first open", func(l nodeLine) bool { return l.Type == "open" })
 	waitSubscribers(t, a, "chat", 1)
 	for i := 1; i <= batch; i++ {
-		ssePostChat(t, a.base, msg(i))
+		post(msg(i))
 	}
 	await("the first batch", func(nodeLine) bool { return seen == batch })
 
@@ -283,11 +293,11 @@ func TestE2ENodeEventSourceResume(t *testing.T) {
 		t.Fatalf("dropStreams closed %d streams; want 1", n)
 	}
 	for i := batch + 1; i <= 2*batch; i++ {
-		ssePostChat(t, a.base, msg(i))
+		post(msg(i))
 	}
 	await("the reconnect", func(l nodeLine) bool { return l.Type == "open" && l.N == 2 })
 	for i := 2*batch + 1; i <= 3*batch; i++ {
-		ssePostChat(t, a.base, msg(i))
+		post(msg(i))
 	}
 	await("the result", func(l nodeLine) bool { return l.Type == "done" })
 	if err := cmd.Wait(); err != nil {

@@ -323,52 +323,68 @@ func TestWSE2ENodeWS(t *testing.T) {
 	a := startApp(t, 2)
 	for _, deflate := range []bool{false, true} {
 		t.Run("perMessageDeflate="+strconv.FormatBool(deflate), func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*wsTimeout)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, node, filepath.Join(e2e.NodeDir(), "ws_client.mjs"),
-				wsURL(a, ""), strconv.FormatBool(deflate))
-			cmd.Dir = e2e.NodeDir()
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("node ws_client.mjs: %v\nstderr:\n%s", err, stderr.String())
-			}
-			var r wsNodeResult
-			if err := json.Unmarshal(out, &r); err != nil {
-				t.Fatalf("decoding %q: %v", out, err)
-			}
-			if len(r.Errors) > 0 {
-				t.Fatalf("node client errors: %q", r.Errors)
-			}
-			for _, ext := range r.Extensions {
-				if got := strings.HasPrefix(ext, "permessage-deflate"); got != deflate {
-					t.Errorf("negotiated extensions %q; want permessage-deflate %v", ext, deflate)
-				}
-			}
-			if len(r.Echo) != 6 {
-				t.Errorf("%d echoes; want 6", len(r.Echo))
-			}
-			for _, e := range r.Echo {
-				if !e.OK {
-					t.Errorf("echo %q: %d bytes back for %d sent, or different", e.Name, e.Got, e.Size)
-				}
-			}
-			if r.Ping == nil || *r.Ping != "are you there" {
-				t.Errorf("pong payload %v; want \"are you there\"", r.Ping)
-			}
-			if r.CloseCode == nil || *r.CloseCode != 1000 {
-				t.Errorf("close code %v; want 1000", r.CloseCode)
-			}
-			if len(r.Chat) != 4 || r.Chat[0] != "Welcome to the wall" || r.Chat[1] != "Welcome to the wall" {
-				t.Fatalf("chat %q; want two welcomes and two wall lines", r.Chat)
-			}
-			for _, line := range r.Chat[2:] {
-				if sm := wsChatLine.FindStringSubmatch(line); sm == nil || sm[1] != r.ChatSent {
-					t.Errorf("wall line %.60q; want \"HH:MM:SS: %.40s…\"", line, r.ChatSent)
-				}
-			}
+			runNodeWS(t, node, wsURL(a, ""), deflate, "", nil)
 		})
+	}
+}
+
+// runNodeWS runs ws_client.mjs against base (ws:// or wss://, trusting
+// caFile when given) with env as the node process's environment (nil:
+// the test's), and checks what it saw: the negotiated extension, every
+// echo (up to 70000 bytes), the pong, the close code, and the chat lines.
+func runNodeWS(t *testing.T, node, base string, deflate bool, caFile string, env []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*wsTimeout)
+	defer cancel()
+	args := []string{filepath.Join(e2e.NodeDir(), "ws_client.mjs"), base, strconv.FormatBool(deflate)}
+	if caFile != "" {
+		args = append(args, caFile)
+	}
+	cmd := exec.CommandContext(ctx, node, args...)
+	cmd.Dir = e2e.NodeDir()
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node ws_client.mjs: %v\nstderr:\n%s", err, stderr.String())
+	}
+	var r wsNodeResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("decoding %q: %v", out, err)
+	}
+	if len(r.Errors) > 0 {
+		t.Fatalf("node client errors: %q", r.Errors)
+	}
+	if len(r.Extensions) != 3 {
+		t.Errorf("%d sockets opened; want 3 (echo and two chat)", len(r.Extensions))
+	}
+	for _, ext := range r.Extensions {
+		if got := strings.HasPrefix(ext, "permessage-deflate"); got != deflate {
+			t.Errorf("negotiated extensions %q; want permessage-deflate %v", ext, deflate)
+		}
+	}
+	if len(r.Echo) != 6 {
+		t.Errorf("%d echoes; want 6", len(r.Echo))
+	}
+	for _, e := range r.Echo {
+		if !e.OK {
+			t.Errorf("echo %q: %d bytes back for %d sent, or different", e.Name, e.Got, e.Size)
+		}
+	}
+	if r.Ping == nil || *r.Ping != "are you there" {
+		t.Errorf("pong payload %v; want \"are you there\"", r.Ping)
+	}
+	if r.CloseCode == nil || *r.CloseCode != 1000 {
+		t.Errorf("close code %v; want 1000", r.CloseCode)
+	}
+	if len(r.Chat) != 4 || r.Chat[0] != "Welcome to the wall" || r.Chat[1] != "Welcome to the wall" {
+		t.Fatalf("chat %q; want two welcomes and two wall lines", r.Chat)
+	}
+	for _, line := range r.Chat[2:] {
+		if sm := wsChatLine.FindStringSubmatch(line); sm == nil || sm[1] != r.ChatSent {
+			t.Errorf("wall line %.60q; want \"HH:MM:SS: %.40s…\"", line, r.ChatSent)
+		}
 	}
 }
 

@@ -58,6 +58,13 @@ type testApp struct {
 
 func startApp(t *testing.T, loops int) *testApp {
 	t.Helper()
+	return startAppConfig(t, config{addr: "127.0.0.1:0", loops: loops, logLevel: slog.LevelInfo, shutdownTimeout: 5 * time.Second})
+}
+
+// startAppConfig runs the server with cfg until the test ends; its base
+// is https:// when cfg has a certificate.
+func startAppConfig(t *testing.T, cfg config) *testApp {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -67,7 +74,6 @@ func startApp(t *testing.T, loops int) *testApp {
 	}
 	ready := make(chan started, 1)
 	errc := make(chan error, 1)
-	cfg := config{addr: "127.0.0.1:0", loops: loops, logLevel: slog.LevelInfo, shutdownTimeout: 5 * time.Second}
 	go func() {
 		errc <- run(ctx, cfg, log, func(srv *loop.Server, a *app) { ready <- started{srv, a} })
 	}()
@@ -99,7 +105,11 @@ func startApp(t *testing.T, loops int) *testApp {
 			t.Errorf("run returned %v", err)
 		}
 	})
-	return &testApp{base: "http://" + st.srv.Addr().String(), srv: st.srv, app: st.app, logs: logs, stop: stop}
+	scheme := "http://"
+	if cfg.tlsCert != "" {
+		scheme = "https://"
+	}
+	return &testApp{base: scheme + st.srv.Addr().String(), srv: st.srv, app: st.app, logs: logs, stop: stop}
 }
 
 func get(t *testing.T, url string) (*http.Response, string) {

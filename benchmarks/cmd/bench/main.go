@@ -9,6 +9,8 @@
 //	go run ./cmd/bench -render results/run-X.json -out RESULTS.md   # re-render a report from its raw data
 //	go run ./cmd/bench -hostile               # hostile clients vs memory: HOSTILE.md + results/hostile-*.json
 //	go run ./cmd/bench -hostile -smoke        # the same at tiny sizes, table on stdout, nothing written
+//	go run ./cmd/bench -cluster               # streamd nodes + NATS JetStream: RESULTS.md's cluster section + results/cluster-*.json
+//	go run ./cmd/bench -cluster -smoke        # the same at tiny sizes, section on stdout, nothing written
 //
 // It builds each server under servers/ once, runs each scenario against a
 // fresh server process pinned to CPU 0 (load on CPU 1), measures throughput
@@ -78,6 +80,8 @@ func main() {
 		hostileF  = flag.Bool("hostile", false, "run the hostile-client attacks (-scenarios picks attacks: "+strings.Join(hostileNames(), ",")+"); writes HOSTILE.md and results/hostile-<git describe>.json")
 		note      = flag.String("note", "", "-hostile: a line recorded in HOSTILE.md (e.g. what the code under test is)")
 		tlsF      = flag.Bool("tls", false, "run the TLS scenarios ("+strings.Join(tlsScenarioNames(), ",")+") against the servers that speak TLS; a plain -tls run writes the TLS section of RESULTS.md and results/tls-<git describe>.json; with -smoke, tiny sizes into out/")
+		clusterF  = flag.Bool("cluster", false, "run the cluster scenarios (streamd nodes sharing topics through nats-server JetStream; -scenarios picks: "+strings.Join(clusterNames, ",")+"); a plain -cluster run rewrites the cluster section of RESULTS.md and writes results/cluster-<git describe>.json, anything else out/CLUSTER.md")
+		clusterN  = flag.Int("cluster-conns", 0, "-cluster: streams of cluster-c45k (0: the plan's, 45,000; at most ~15,000 per node)")
 	)
 	flag.Parse()
 	root, err := harness.Root()
@@ -134,6 +138,10 @@ func main() {
 		if bad := rep.failures(); len(bad) > 0 {
 			fatalf("TLS run: %s", strings.Join(bad, "; "))
 		}
+		return
+	}
+	if *clusterF {
+		runClusterMode(root, *scenarios, *smoke, *noPin, *repeats, *clusterN, *out, outSet)
 		return
 	}
 

@@ -470,9 +470,12 @@ func (rep *Report) Write(outPath, rawPath string) error {
 	if err := rep.writeScenarios(&b, chartDir, "##"); err != nil {
 		return err
 	}
-	// The TLS section (go run ./cmd/bench -tls) is not part of this run:
-	// keep the one the file has.
+	// The cluster section is written by -cluster runs and the TLS section
+	// by -tls runs, not by this one: keep them as they are.
 	if old, err := os.ReadFile(outPath); err == nil {
+		if cs := clusterSection(old); cs != "" {
+			w("\n%s", cs)
+		}
 		if sec := tlsSection(old); sec != nil {
 			b.WriteString("\n")
 			b.Write(sec)

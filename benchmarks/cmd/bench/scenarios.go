@@ -353,14 +353,23 @@ func spawnReady(e *Env, p *harness.Proc, total int, timeout time.Duration, args 
 }
 
 func spawn(e *Env, p *harness.Proc, total int, args ...string) (*clients, error) {
+	return spawnAddrs(e, []string{p.Addr}, total, args...)
+}
+
+// spawnAddrs is spawn over several server addresses: the process count is
+// rounded up to a multiple of len(addrs) and process i dials
+// addrs[i%len(addrs)] from source 127.0.0.(2+i), so each address gets the
+// same share of connections.
+func spawnAddrs(e *Env, addrs []string, total int, args ...string) (*clients, error) {
 	nproc := (total + maxPerClient - 1) / maxPerClient
+	nproc = (nproc + len(addrs) - 1) / len(addrs) * len(addrs)
 	cs := &clients{events: make(chan lcEvent, 4096)}
 	for i := range nproc {
 		n := total / nproc
 		if i < total%nproc {
 			n++
 		}
-		a := append([]string{e.bins["loadclient"], "-addr", p.Addr, "-src", fmt.Sprintf("127.0.0.%d", 2+i), "-n", strconv.Itoa(n)}, args...)
+		a := append([]string{e.bins["loadclient"], "-addr", addrs[i%len(addrs)], "-src", fmt.Sprintf("127.0.0.%d", 2+i), "-n", strconv.Itoa(n)}, args...)
 		if e.tlsOn {
 			a = append(a, "-tls-ca", e.cert.CA)
 		}
@@ -529,14 +538,24 @@ func runIdle(e *Env, p *harness.Proc, mode string) (Figures, string, error) {
 
 var pubClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 
-func publish(e *Env, addr string, seq int) error {
+// publish posts message seq to the plain-HTTP server at addr.
+func publish(addr string, seq int) error {
+	return publishWith(pubClient, "http", addr, seq)
+}
+
+// publishTo posts message seq to the scenario run's server at addr, over
+// TLS when it speaks it.
+func publishTo(e *Env, addr string, seq int) error {
+	if e.tlsOn {
+		return publishWith(e.pubTLS, "https", addr, seq)
+	}
+	return publish(addr, seq)
+}
+
+func publishWith(c *http.Client, scheme, addr string, seq int) error {
 	payload := strconv.FormatInt(time.Now().UnixNano(), 10) + "-" + strconv.Itoa(seq) + "-"
 	if pad := 64 - len(payload); pad > 0 {
 		payload += strings.Repeat("x", pad)
-	}
-	c, scheme := pubClient, "http"
-	if e.tlsOn {
-		c, scheme = e.pubTLS, "https"
 	}
 	resp, err := c.Post(scheme+"://"+addr+"/publish?topic=bench", "text/plain", strings.NewReader(payload))
 	if err != nil {
@@ -557,6 +576,14 @@ func runFanout(e *Env, p *harness.Proc, kind string) (Figures, string, error) {
 		return nil, "", err
 	}
 	defer cs.kill()
+	return measureFanout(cs, ready, func(seq int) error { return publishTo(e, p.Addr, seq) }, []int{p.PID()}, n, pubs, warm)
+}
+
+// measureFanout publishes warm+pubs messages with pub, one at a time,
+// each after the previous one reached every subscriber of cs (or 10 s
+// passed), and reports latency, deliveries and deliveries per CPU-second of
+// the processes pids (summed) over the measured publishes.
+func measureFanout(cs *clients, ready []proto.Event, pub func(seq int) error, pids []int, n, pubs, warm int) (Figures, string, error) {
 	conns, failed := sumConns(ready)
 	if conns == 0 {
 		return nil, "", errors.New("no subscriber connected")
@@ -575,10 +602,10 @@ func runFanout(e *Env, p *harness.Proc, kind string) (Figures, string, error) {
 	}
 	for seq := range warm + pubs {
 		if seq == warm {
-			cpu0, _ = harness.CPUTimes(p.PID())
+			cpu0 = cpuOf(pids)
 		}
 		t0 := time.Now()
-		if err := publish(e, p.Addr, seq); err != nil {
+		if err := pub(seq); err != nil {
 			return nil, "", err
 		}
 		deadline := time.NewTimer(perPubMax)
@@ -616,8 +643,7 @@ func runFanout(e *Env, p *harness.Proc, kind string) (Figures, string, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	cpuT, _ := harness.CPUTimes(p.PID())
-	cpuD := cpuT.Sub(cpu0)
+	cpuD := cpuOf(pids).Sub(cpu0)
 	time.Sleep(200 * time.Millisecond)
 	cs.stop()
 	res, err := cs.wait(proto.EvResult, time.Minute)
@@ -655,6 +681,21 @@ func runFanout(e *Env, p *harness.Proc, kind string) (Figures, string, error) {
 		notes = append(notes, s)
 	}
 	return f, strings.Join(notes, "; "), nil
+}
+
+// cpuOf sums the CPU times of pids (a process that cannot be read counts 0).
+func cpuOf(pids []int) harness.CPUTime {
+	var t harness.CPUTime
+	for _, pid := range pids {
+		c, _ := harness.CPUTimes(pid)
+		t = addCPU(t, c)
+	}
+	return t
+}
+
+// addCPU returns a + b.
+func addCPU(a, b harness.CPUTime) harness.CPUTime {
+	return harness.CPUTime{Total: a.Total + b.Total, User: a.User + b.User, Sys: a.Sys + b.Sys}
 }
 
 // --- ws echo ---

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"os"
@@ -239,19 +240,68 @@ type Proc struct {
 // that CPU with taskset and given -loops 1; otherwise it gets -loops loops.
 // Extra arguments follow -addr and -loops.
 func StartServer(name, bin string, cpu, loops int, extra ...string) (*Proc, error) {
-	return StartServerTLS(name, bin, cpu, loops, nil, extra...)
+	return Start(name, bin, StartOpts{CPU: cpu, Loops: loops, Extra: extra})
 }
 
 // StartServerTLS is StartServer for a server that speaks HTTPS (its
 // -tls-cert and -tls-key among extra): the /hello probe uses clientTLS.
-// A nil clientTLS is plain StartServer.
 func StartServerTLS(name, bin string, cpu, loops int, clientTLS *tls.Config, extra ...string) (*Proc, error) {
-	port, err := FreePort()
+	return Start(name, bin, StartOpts{CPU: cpu, Loops: loops, Extra: extra, TLS: clientTLS})
+}
+
+// StartOpts configures Start.
+type StartOpts struct {
+	// Addr is the listen address; "" picks a free port on 127.0.0.1.
+	Addr string
+	// CPU pins the process with taskset when >= 0.
+	CPU int
+	// Loops is passed as -loops.
+	Loops int
+	// Listeners, when > 0, makes Start wait until that many sockets listen
+	// on Addr's port (/proc/net/tcp) before it checks /hello: with
+	// SO_REUSEPORT, the n-th process of a port passes n, since any of them
+	// may answer /hello.
+	Listeners int
+	// Extra arguments follow -addr and -loops.
+	Extra []string
+	// TLS, when set, is the client config of the /hello probe: the server
+	// speaks HTTPS only (its -tls-cert and -tls-key among Extra).
+	TLS *tls.Config
+}
+
+// Start runs bin as a server (see StartOpts) and waits until it answers
+// GET /hello.
+func Start(name, bin string, o StartOpts) (*Proc, error) {
+	addr := o.Addr
+	if addr == "" {
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		addr = "127.0.0.1:" + strconv.Itoa(port)
+	}
+	args := append([]string{bin, "-addr", addr, "-loops", strconv.Itoa(o.Loops)}, o.Extra...)
+	p, err := startProc(name, addr, o.CPU, args)
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	args := append([]string{bin, "-addr", addr, "-loops", strconv.Itoa(loops)}, extra...)
+	p.tls = o.TLS
+	if o.Listeners > 0 {
+		if err := p.waitListeners(o.Listeners, 10*time.Second); err != nil {
+			p.Stop()
+			return nil, fmt.Errorf("%s: %v; output: %s", name, err, strings.TrimSpace(p.errB.String()))
+		}
+	}
+	if err := p.waitHello(10 * time.Second); err != nil {
+		p.Stop()
+		return nil, fmt.Errorf("%s did not answer /hello: %v; output: %s", name, err, strings.TrimSpace(p.errB.String()))
+	}
+	return p, nil
+}
+
+// startProc starts args (pinned to cpu when >= 0) in its own process group,
+// killed if this process dies.
+func startProc(name, addr string, cpu int, args []string) (*Proc, error) {
 	if cpu >= 0 {
 		args = append([]string{"taskset", "-c", strconv.Itoa(cpu)}, args...)
 	}
@@ -263,13 +313,92 @@ func StartServerTLS(name, bin string, cpu, loops int, clientTLS *tls.Config, ext
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &Proc{Name: name, Addr: addr, Cmd: cmd, Args: args, errB: &errB, done: make(chan struct{}), tls: clientTLS}
+	p := &Proc{Name: name, Addr: addr, Cmd: cmd, Args: args, errB: &errB, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(p.done) }()
-	if err := p.waitHello(10 * time.Second); err != nil {
-		p.Stop()
-		return nil, fmt.Errorf("%s did not answer /hello: %v; output: %s", name, err, strings.TrimSpace(errB.String()))
-	}
 	return p, nil
+}
+
+// StartNATS runs a nats-server binary with JetStream, its store in dir, on
+// a free port of 127.0.0.1 (pinned to cpu when >= 0), and waits until it
+// greets a client with INFO. Proc.Addr is host:port; the URL is
+// "nats://" + Addr.
+func StartNATS(bin, dir string, cpu int) (*Proc, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	p, err := startProc("nats-server", addr, cpu, []string{bin, "-js", "-sd", dir, "-a", "127.0.0.1", "-p", strconv.Itoa(port)})
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			b := make([]byte, 4)
+			_, err = io.ReadFull(c, b)
+			c.Close()
+			if err == nil && string(b) == "INFO" {
+				return p, nil
+			}
+		}
+		if !p.Alive() || time.Now().After(deadline) {
+			p.Stop()
+			return nil, fmt.Errorf("nats-server did not start: %v; output: %s", err, strings.TrimSpace(p.errB.String()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitListeners waits until n sockets listen on p.Addr's port.
+func (p *Proc) waitListeners(n int, d time.Duration) error {
+	_, ps, _ := net.SplitHostPort(p.Addr)
+	port, _ := strconv.Atoi(ps)
+	deadline := time.Now().Add(d)
+	for {
+		got, err := Listeners(port)
+		if err == nil && got >= n {
+			return nil
+		}
+		if !p.Alive() {
+			return errors.New("process exited")
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d sockets listen on port %d after %s, want %d (err %v)", got, port, d, n, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Listeners counts the TCP sockets in LISTEN state on port (IPv4 and IPv6),
+// from /proc/net/tcp and /proc/net/tcp6.
+func Listeners(port int) (int, error) {
+	n := 0
+	want := fmt.Sprintf(":%04X", port)
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			if f == "/proc/net/tcp6" {
+				continue
+			}
+			return 0, err
+		}
+		for _, l := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(l)
+			if len(fs) > 3 && fs[3] == "0A" && strings.HasSuffix(fs[1], want) {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// FDs returns the number of open file descriptors of pid.
+func FDs(pid int) (int, error) {
+	es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(es), err
 }
 
 func (p *Proc) waitHello(d time.Duration) error {

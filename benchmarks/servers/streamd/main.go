@@ -2,6 +2,11 @@
 // endpoints as every peer: /hello, /sse, /publish, /ws/echo, /ws/sub,
 // /chunked and /upload. Everything runs on the event loops: no goroutine per
 // connection, SSE and WebSocket fan-out through one loop.Hub.
+//
+// Two flags serve the cluster scenarios (bench -cluster): -nats URLS gives
+// the hub a NATS JetStream broker (natsbroker, as cmd/streamd -nats does),
+// so several processes share topics; -reuseport sets SO_REUSEPORT
+// (loop.Config.ReusePort), so several processes serve one port.
 package main
 
 import (
@@ -16,11 +21,14 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/streamd/streamd/benchmarks/internal/peer"
 	"github.com/streamd/streamd/chunked"
 	"github.com/streamd/streamd/loop"
+	"github.com/streamd/streamd/natsbroker"
 	"github.com/streamd/streamd/sse"
 	"github.com/streamd/streamd/ws"
 )
@@ -37,6 +45,8 @@ func main() {
 	memprofile := flag.String("memprofile", "", "write a heap profile to this file on SIGUSR1 (connections still open)")
 	readTimeout := flag.Duration("read-timeout", 0, "loop.Config.ReadTimeout: whole-request read deadline (0: the library default, 60s)")
 	maxBuffered := flag.Int("max-buffered-input", 0, "loop.Config.MaxBufferedInput in bytes: server-wide budget for buffered request input (0: the library default, 64 MiB)")
+	natsURLs := flag.String("nats", "", "share topics through NATS JetStream at these comma-separated URLs (natsbroker, as cmd/streamd -nats)")
+	reusePort := flag.Bool("reuseport", false, "loop.Config.ReusePort: SO_REUSEPORT on the listener, so several processes serve one port")
 	common := peer.CommonFlags()
 	flag.Parse()
 	common.Start()
@@ -56,6 +66,7 @@ func main() {
 		Loops:            *loops,
 		ReadTimeout:      *readTimeout,
 		MaxBufferedInput: *maxBuffered,
+		ReusePort:        *reusePort,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if common.TLS() {
@@ -69,7 +80,15 @@ func main() {
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
 	srv := loop.New(cfg)
-	hub, err := loop.NewHub(loop.HubConfig{})
+	var broker loop.Broker
+	if *natsURLs != "" {
+		b, err := natsbroker.New(context.Background(), natsbroker.Options{URLs: strings.Split(*natsURLs, ",")})
+		if err != nil {
+			log.Fatal(err)
+		}
+		broker = b
+	}
+	hub, err := loop.NewHub(loop.HubConfig{Broker: broker})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -91,6 +110,24 @@ func main() {
 
 	srv.POST("/publish", func(c *loop.Ctx) {
 		body := append([]byte(nil), c.Body()...)
+		if broker != nil {
+			// JetStream acknowledges after a round trip: answer from a
+			// goroutine, never block the loop (as cmd/streamd's /chat).
+			// 204 = stored in the stream; every node, this one included,
+			// delivers it from its JetStream consumer.
+			dfr := c.Defer()
+			topic := topicOf(c)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if _, err := hub.PublishContext(ctx, topic, loop.Publication{Data: body}); err != nil {
+					_ = dfr.Text(503, err.Error())
+					return
+				}
+				_ = dfr.Reply(204, "", nil)
+			}()
+			return
+		}
 		if _, err := hub.Publish(topicOf(c), loop.Publication{Data: body}); err != nil {
 			c.Error(503, err.Error())
 			return

@@ -3,9 +3,11 @@ package wsinterop
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -69,6 +71,20 @@ type interopClient interface {
 	abort()
 }
 
+// clientTLS is the TLS configuration for url: one trusting the test
+// certificate (testsrv.Cert) for wss://, nil for ws://.
+func clientTLS(url string) *tls.Config {
+	if strings.HasPrefix(url, "wss://") {
+		return testsrv.Transports[1].ClientTLS()
+	}
+	return nil
+}
+
+// wsURL is the URL of path on srv, ws:// or wss:// as srv serves.
+func wsURL(srv *testsrv.Server, path string) string {
+	return testsrv.TransportOf(srv.Server).Scheme("ws") + "://" + srv.HostPort + path
+}
+
 type interopLib struct {
 	name string
 	dial func(t testing.TB, url string, compress bool) interopClient
@@ -76,7 +92,7 @@ type interopLib struct {
 
 var interopLibs = []interopLib{
 	{"gorilla", func(t testing.TB, url string, compress bool) interopClient {
-		d := gorilla.Dialer{EnableCompression: compress, HandshakeTimeout: testTimeout}
+		d := gorilla.Dialer{EnableCompression: compress, HandshakeTimeout: testTimeout, TLSClientConfig: clientTLS(url)}
 		c, resp, err := d.Dial(url, nil)
 		if err != nil {
 			t.Fatalf("gorilla dial %s: %v", url, err)
@@ -94,7 +110,7 @@ var interopLibs = []interopLib{
 		return g
 	}},
 	{"fasthttp", func(t testing.TB, url string, compress bool) interopClient {
-		d := fasthttpws.Dialer{EnableCompression: compress, HandshakeTimeout: testTimeout}
+		d := fasthttpws.Dialer{EnableCompression: compress, HandshakeTimeout: testTimeout, TLSClientConfig: clientTLS(url)}
 		c, resp, err := d.Dial(url, nil)
 		if err != nil {
 			t.Fatalf("fasthttp dial %s: %v", url, err)
@@ -118,7 +134,13 @@ var interopLibs = []interopLib{
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
-		c, resp, err := coder.Dial(ctx, url, &coder.DialOptions{CompressionMode: mode, CompressionThreshold: 1})
+		opts := &coder.DialOptions{CompressionMode: mode, CompressionThreshold: 1}
+		if conf := clientTLS(url); conf != nil {
+			tr := &http.Transport{TLSClientConfig: conf}
+			t.Cleanup(tr.CloseIdleConnections)
+			opts.HTTPClient = &http.Client{Transport: tr}
+		}
+		c, resp, err := coder.Dial(ctx, url, opts)
 		if err != nil {
 			t.Fatalf("coder dial %s: %v", url, err)
 		}
@@ -292,8 +314,8 @@ func newHub(t testing.TB, cfg loop.HubConfig) *loop.Hub {
 
 // interopServer serves /echo (an echo; "close-me" makes the server close
 // with 4001), /chat (welcome, then every text is published to "wall")
-// and /ping (an echo pinging every 300ms).
-func interopServer(t testing.TB, serverNoCtx bool) *testsrv.Server {
+// and /ping (an echo pinging every 300ms), over tr (ws:// or wss://).
+func interopServer(t testing.TB, tr testsrv.Transport, serverNoCtx bool) *testsrv.Server {
 	hub := newHub(t, loop.HubConfig{})
 	opts := ws.Options{
 		Hub:         hub,
@@ -324,7 +346,7 @@ func interopServer(t testing.TB, serverNoCtx bool) *testsrv.Server {
 	// wheel's 100ms tick and a loaded machine's scheduling delays.
 	pingOpts.PingInterval = 300 * time.Millisecond
 	upPing := &ws.Upgrader{Options: pingOpts}
-	return testsrv.Start(t, loop.Config{Loops: 2, ShutdownTimeout: 5 * time.Second}, func(s *loop.Server) {
+	return testsrv.Start(t, tr.Config(loop.Config{Loops: 2, ShutdownTimeout: 5 * time.Second}), func(s *loop.Server) {
 		s.GET("/echo", func(c *loop.Ctx) { up.Upgrade(c, echo) })
 		s.GET("/chat", func(c *loop.Ctx) { up.Upgrade(c, chat) })
 		s.GET("/ping", func(c *loop.Ctx) { upPing.Upgrade(c, echoHandler) })
@@ -361,14 +383,26 @@ func interopPayloads() []struct {
 	}
 }
 
+// TestInteropEcho: every payload (up to 1 MiB, which the Go clients send
+// fragmented) comes back unchanged with and without permessage-deflate,
+// then a ping gets its pong and the close handshake completes. Over ws://
+// with and without server context takeover, and over wss:// (TLS on the
+// loop) with it.
 func TestInteropEcho(t *testing.T) {
-	for _, serverNoCtx := range []bool{false, true} {
-		srv := interopServer(t, serverNoCtx)
+	for _, sv := range []struct {
+		tr          testsrv.Transport
+		serverNoCtx bool
+	}{
+		{testsrv.Transports[0], false},
+		{testsrv.Transports[0], true},
+		{testsrv.Transports[1], false},
+	} {
+		srv := interopServer(t, sv.tr, sv.serverNoCtx)
 		for _, lib := range interopLibs {
 			for _, compress := range []bool{false, true} {
-				name := fmt.Sprintf("%s/compress=%v/server_no_context_takeover=%v", lib.name, compress, serverNoCtx)
+				name := fmt.Sprintf("%s/%s/compress=%v/server_no_context_takeover=%v", sv.tr.Name, lib.name, compress, sv.serverNoCtx)
 				t.Run(name, func(t *testing.T) {
-					url := "ws://" + srv.HostPort + "/echo"
+					url := wsURL(srv, "/echo")
 					c := lib.dial(t, url, compress)
 					if c.compressed() != compress {
 						t.Fatalf("compression negotiated = %v; want %v", c.compressed(), compress)
@@ -398,13 +432,19 @@ func TestInteropEcho(t *testing.T) {
 }
 
 // TestInteropServerClose checks that the clients see the server's close
-// code and reason.
+// code and reason, over ws:// and wss://.
 func TestInteropServerClose(t *testing.T) {
-	srv := interopServer(t, true)
+	for _, tr := range testsrv.Transports {
+		t.Run(tr.Name, func(t *testing.T) { testInteropServerClose(t, tr) })
+	}
+}
+
+func testInteropServerClose(t *testing.T, tr testsrv.Transport) {
+	srv := interopServer(t, tr, true)
 	for _, lib := range interopLibs {
 		for _, compress := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/compress=%v", lib.name, compress), func(t *testing.T) {
-				c := lib.dial(t, "ws://"+srv.HostPort+"/echo", compress)
+				c := lib.dial(t, wsURL(srv, "/echo"), compress)
 				if err := c.write(opText, []byte("close-me")); err != nil {
 					t.Fatal(err)
 				}
@@ -419,13 +459,19 @@ func TestInteropServerClose(t *testing.T) {
 
 // TestInteropKeepalive keeps each client busy for several ping intervals
 // of a server pinging every 300ms: the library's automatic pongs must
-// keep the socket open.
+// keep the socket open, over ws:// and wss://.
 func TestInteropKeepalive(t *testing.T) {
-	srv := interopServer(t, true)
+	for _, tr := range testsrv.Transports {
+		t.Run(tr.Name, func(t *testing.T) { testInteropKeepalive(t, tr) })
+	}
+}
+
+func testInteropKeepalive(t *testing.T, tr testsrv.Transport) {
+	srv := interopServer(t, tr, true)
 	for _, lib := range interopLibs {
 		t.Run(lib.name, func(t *testing.T) {
 			t.Parallel()
-			c := lib.dial(t, "ws://"+srv.HostPort+"/ping", true)
+			c := lib.dial(t, wsURL(srv, "/ping"), true)
 			start := time.Now()
 			// Long enough for several pings; gorilla and fasthttp also count them.
 			for i := 0; time.Since(start) < 1500*time.Millisecond || c.pings() == 0 || c.pings() == 1; i++ {
@@ -449,9 +495,16 @@ func TestInteropKeepalive(t *testing.T) {
 }
 
 // TestInteropChat runs the chat with one client of every library and
-// compression setting: a message from each reaches all of them.
+// compression setting: a message from each reaches all of them, over
+// ws:// and wss://.
 func TestInteropChat(t *testing.T) {
-	srv := interopServer(t, true)
+	for _, tr := range testsrv.Transports {
+		t.Run(tr.Name, func(t *testing.T) { testInteropChat(t, tr) })
+	}
+}
+
+func testInteropChat(t *testing.T, tr testsrv.Transport) {
+	srv := interopServer(t, tr, true)
 	type member struct {
 		name string
 		c    interopClient
@@ -460,7 +513,7 @@ func TestInteropChat(t *testing.T) {
 	for _, lib := range interopLibs {
 		for _, compress := range []bool{false, true} {
 			name := fmt.Sprintf("%s/compress=%v", lib.name, compress)
-			c := lib.dial(t, "ws://"+srv.HostPort+"/chat", compress)
+			c := lib.dial(t, wsURL(srv, "/chat"), compress)
 			if _, p, err := c.read(); err != nil || string(p) != "Welcome to the wall" {
 				t.Fatalf("%s: welcome: %q, %v", name, p, err)
 			}

@@ -28,11 +28,11 @@ func ChromiumPath() string {
 }
 
 // NewBrowser starts a headless Chromium with a fresh profile for t and
-// returns the context of its first tab. The browser stops when t ends
-// (its goroutines and process are gone before the cleanup returns, so
-// goleak stays quiet). Without a browser it skips t, or fails it under
-// CI=true.
-func NewBrowser(t testing.TB) context.Context {
+// returns the context of its first tab; extra options (flags) are added
+// to the usual ones. The browser stops when t ends (its goroutines and
+// process are gone before the cleanup returns, so goleak stays quiet).
+// Without a browser it skips t, or fails it under CI=true.
+func NewBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := ChromiumPath()
 	if path == "" {
@@ -56,6 +56,7 @@ func NewBrowser(t testing.TB) context.Context {
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.UserDataDir(t.TempDir()),
 	}
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
 	t.Cleanup(func() {
@@ -115,4 +116,12 @@ func WaitJS(t testing.TB, ctx context.Context, d time.Duration, what, predicate 
 	if err != nil {
 		t.Fatalf("waiting for %s (%s): %v", what, predicate, err)
 	}
+}
+
+// TrustSPKI is the option that makes the browser accept a server
+// certificate with this public key (base64 of the SHA-256 of its
+// SubjectPublicKeyInfo, testcert.Cert.SPKIHash) for the run, whoever
+// signed it: how a test serves the pages over HTTPS with a throwaway CA.
+func TrustSPKI(hash string) chromedp.ExecAllocatorOption {
+	return chromedp.Flag("ignore-certificate-errors-spki-list", hash)
 }

@@ -1,24 +1,29 @@
 // ws_client.mjs drives streamd's WebSocket demos with the npm `ws` package
 // and prints one JSON object with what it saw, for a Go test to check.
 //
-//   node ws_client.mjs ws://127.0.0.1:8080 true|false
+//   node ws_client.mjs ws://127.0.0.1:8080 true|false [CA.pem]
+//   node ws_client.mjs wss://127.0.0.1:8443 true|false CA.pem
 //
-// The second argument is ws's perMessageDeflate option. The script never
+// The second argument is ws's perMessageDeflate option; the third, for
+// wss://, a PEM file of the CA to trust (ws's `ca` option, handed to
+// tls.connect: nothing else is trusted then). The script never
 // judges the results itself beyond recording them; it exits 0 unless it
 // could not run at all.
+import { readFileSync } from "node:fs";
 import { WebSocket } from "ws";
 
-const [base, deflateArg] = process.argv.slice(2);
+const [base, deflateArg, caFile] = process.argv.slice(2);
 if (!base || !["true", "false"].includes(deflateArg)) {
-  console.error("usage: node ws_client.mjs ws://host:port true|false");
+  console.error("usage: node ws_client.mjs ws[s]://host:port true|false [CA.pem]");
   process.exit(2);
 }
 const perMessageDeflate = deflateArg === "true";
+const ca = caFile ? readFileSync(caFile) : undefined;
 const result = { extensions: [], echo: [], ping: null, chat: [], closeCode: null, errors: [] };
 
 function open(path) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(base + path, { perMessageDeflate });
+    const ws = new WebSocket(base + path, ca ? { perMessageDeflate, ca } : { perMessageDeflate });
     ws.binaryType = "nodebuffer";
     const queue = [];
     const waiters = [];
