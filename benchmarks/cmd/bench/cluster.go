@@ -282,7 +282,7 @@ func (c *clusterEnv) fanout(r *ClusterRun, cluster bool) error {
 		pids = append(pids, p.PID())
 	}
 	cpu0 := cpuByProc(pids)
-	f, note, err := measureFanout(cs, ready, addrs[0], pids, n, pubs, warm)
+	f, note, err := measureFanout(cs, ready, func(seq int) error { return publish(addrs[0], seq) }, pids, n, pubs, warm)
 	if err != nil {
 		return err
 	}

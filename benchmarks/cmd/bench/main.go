@@ -25,6 +25,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,6 +79,7 @@ func main() {
 		render    = flag.String("render", "", "re-render a report from its raw data file (results/run-*.json) and exit; runs nothing")
 		hostileF  = flag.Bool("hostile", false, "run the hostile-client attacks (-scenarios picks attacks: "+strings.Join(hostileNames(), ",")+"); writes HOSTILE.md and results/hostile-<git describe>.json")
 		note      = flag.String("note", "", "-hostile: a line recorded in HOSTILE.md (e.g. what the code under test is)")
+		tlsF      = flag.Bool("tls", false, "run the TLS scenarios ("+strings.Join(tlsScenarioNames(), ",")+") against the servers that speak TLS; a plain -tls run writes the TLS section of RESULTS.md and results/tls-<git describe>.json; with -smoke, tiny sizes into out/")
 		clusterF  = flag.Bool("cluster", false, "run the cluster scenarios (streamd nodes sharing topics through nats-server JetStream; -scenarios picks: "+strings.Join(clusterNames, ",")+"); a plain -cluster run rewrites the cluster section of RESULTS.md and writes results/cluster-<git describe>.json, anything else out/CLUSTER.md")
 		clusterN  = flag.Int("cluster-conns", 0, "-cluster: streams of cluster-c45k (0: the plan's, 45,000; at most ~15,000 per node)")
 	)
@@ -106,6 +108,38 @@ func main() {
 		return
 	}
 
+	if *tlsF {
+		plain := want == nil && *scenarios == "" && !*smoke && *repeats == 0 && *idleConns == 0 && !*noPin && *baseline == ""
+		outPath := *out
+		switch {
+		case outSet:
+		case plain:
+			outPath = "RESULTS.md"
+		default:
+			outPath = filepath.Join("out", "RESULTS-tls.md")
+		}
+		if !filepath.IsAbs(outPath) {
+			outPath = filepath.Join(root, outPath)
+		}
+		plan := tlsPlan
+		if *smoke {
+			plan = tlsSmokePlan
+		}
+		if *repeats > 0 {
+			plan.Repeats = *repeats
+		}
+		if *idleConns > 0 {
+			plan.IdleConns = *idleConns
+		}
+		rep, err := runTLS(root, want, splitSet(*scenarios), plan, *noPin, outPath)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		if bad := rep.failures(); len(bad) > 0 {
+			fatalf("TLS run: %s", strings.Join(bad, "; "))
+		}
+		return
+	}
 	if *clusterF {
 		runClusterMode(root, *scenarios, *smoke, *noPin, *repeats, *clusterN, *out, outSet)
 		return
@@ -129,7 +163,7 @@ func main() {
 		if err != nil {
 			fatalf("%v", err)
 		}
-		outPath, err := reportPath(root, *out, outSet, rep.Plan.Name == fullPlan.Name)
+		outPath, err := reportPath(root, *out, outSet, rep.Plan.Name == fullPlan.Name || rep.Plan.Name == tlsPlan.Name)
 		if err != nil {
 			fatalf("%v", err)
 		}
@@ -137,7 +171,12 @@ func main() {
 		if err != nil {
 			fatalf("%v", err)
 		}
-		if err := rep.render(root, outPath, raw); err != nil {
+		if strings.HasPrefix(rep.Plan.Name, "tls") {
+			err = rep.renderTLS(outPath, raw)
+		} else {
+			err = rep.render(root, outPath, raw)
+		}
+		if err != nil {
 			fatalf("%v", err)
 		}
 		logf("rendered %s from %s", outPath, *render)
@@ -280,6 +319,10 @@ type Env struct {
 	wrk       string
 	luaPipe   string
 	baseline  string // -baseline: the full commit hash the @ servers are built from
+	cert      *harness.TLSCert
+	pubTLS    *http.Client // publishes to a server speaking HTTPS
+	tlsOn     bool         // this scenario run's server speaks HTTPS (the load client too)
+	heapFile  string       // TLS runs: the server's -heap-file
 }
 
 // withVariant returns the environment a row with variant v runs in.
@@ -392,6 +435,11 @@ func setup(root string, want map[string]bool, noPin, needWrk bool) (*Env, error)
 		return nil, err
 	}
 	env.tmp = tmp
+	if env.cert, err = harness.NewTLSCert(tmp); err != nil {
+		return nil, err
+	}
+	env.pubTLS = &http.Client{Timeout: 10 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 1, TLSClientConfig: env.cert.Client(false)}}
 	logf("building loadclient and servers ...")
 	env.bins, err = harness.Build(context.Background(), root, tmp, map[string]string{"loadclient": "./cmd/loadclient"})
 	if err != nil {

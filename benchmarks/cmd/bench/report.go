@@ -134,7 +134,16 @@ func runOnce(e *Env, sc Scenario, s harness.ServerInfo, v Variant) (Figures, []s
 		e.pinDriver(fmt.Sprintf("0-%d", runtime.NumCPU()-1))
 		defer e.pinDriver(strconv.Itoa(e.clientCPU))
 	}
-	p, err := harness.StartServer(s.Name, e.bins[s.Name], ev.serverCPU, ev.loops, s.Args...)
+	var p *harness.Proc
+	var err error
+	if sc.TLS {
+		ev.tlsOn = true
+		ev.heapFile = filepath.Join(e.tmp, "heap-"+s.Name+".json")
+		args := append(append(e.cert.ServerArgs(), "-heap-file", ev.heapFile), s.Args...)
+		p, err = harness.StartServerTLS(s.Name, e.bins[s.Name], ev.serverCPU, ev.loops, e.cert.Client(false), args...)
+	} else {
+		p, err = harness.StartServer(s.Name, e.bins[s.Name], ev.serverCPU, ev.loops, s.Args...)
+	}
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -164,6 +173,16 @@ func scenarioParam(p Plan, name string) string {
 		return fmt.Sprintf("N = %d conns, %s measured after %s warm-up", p.EchoConns, p.EchoDur, p.Warm)
 	case "chunked":
 		return fmt.Sprintf("%s measured after %s warm-up", p.ChunkDur, p.Warm)
+	case "tls-sse-idle":
+		return fmt.Sprintf("N = %d", p.IdleConns)
+	case "tls-handshake", "tls-resume":
+		return fmt.Sprintf("W = %d workers, %s measured after %s warm-up", p.EchoConns, p.EchoDur, p.Warm)
+	case "tls-keepalive", "tls-pipelined":
+		return fmt.Sprintf("%s measured after %s warm-up", p.PlainDur, p.PlainWarm)
+	case "tls-chunked":
+		return fmt.Sprintf("%s measured after %s warm-up", p.ChunkDur, p.Warm)
+	case "tls-fanout":
+		return fmt.Sprintf("N = %d subscribers, K = %d measured publishes (after %d warm-up), 64-byte payload", p.FanoutConns, p.FanoutPubs, p.FanoutWarm)
 	}
 	return ""
 }
@@ -448,10 +467,31 @@ func (rep *Report) Write(outPath, rawPath string) error {
 		w("- **Skipped (no main.go yet):** %s\n", strings.Join(rep.Skipped, ", "))
 	}
 	w("\nServer efficiency = requests (or messages, or MB) per CPU-second of the server process, from its CPU-time clock (`clock_getcpuclockid`, ns) before and after the measured interval; DESIGN §7 targets compare efficiency unless they say throughput.\n")
+	if err := rep.writeScenarios(&b, chartDir, "##"); err != nil {
+		return err
+	}
+	// The cluster section is written by -cluster runs and the TLS section
+	// by -tls runs, not by this one: keep them as they are.
+	if old, err := os.ReadFile(outPath); err == nil {
+		if cs := clusterSection(old); cs != "" {
+			w("\n%s", cs)
+		}
+		if sec := tlsSection(old); sec != nil {
+			b.WriteString("\n")
+			b.Write(sec)
+			b.WriteString("\n")
+		}
+	}
+	return os.WriteFile(outPath, []byte(b.String()), 0o644)
+}
 
+// writeScenarios renders each scenario's table, target and charts under a
+// heading of level h ("##"), its charts into chartDir.
+func (rep *Report) writeScenarios(b *strings.Builder, chartDir, h string) error {
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	scalingSeen := false
 	for _, sr := range rep.Scenarios {
-		w("\n## %s\n\n%s %s.", sr.Title, sr.What, sr.Param)
+		w("\n%s %s\n\n%s %s.", h, sr.Title, sr.What, sr.Param)
 		if lo, hi, ok := sr.loadRange(); ok {
 			w(" Load average (1 min) as the runs started: %.2f–%.2f.", lo, hi)
 			if hi > 0.5 {
@@ -460,7 +500,7 @@ func (rep *Report) Write(outPath, rawPath string) error {
 		}
 		w("\n\n")
 		if sr.Variants != nil {
-			writeScaling(&b, sr, rep.Pinned, !scalingSeen)
+			writeScaling(b, sr, rep.Pinned, !scalingSeen)
 			scalingSeen = true
 			continue
 		}
@@ -506,7 +546,7 @@ func (rep *Report) Write(outPath, rawPath string) error {
 			if _, spread, _ := stats(row.Runs, sr.Primary); len(row.Runs) > 1 {
 				spreadS = fmt.Sprintf("%.0f%%", 100*spread)
 			}
-			notes := strings.Join(row.Notes, "; ")
+			notes := joinNotes(row.Notes)
 			if row.Err != "" {
 				notes = strings.TrimPrefix(notes+"; error: "+row.Err, "; ")
 			}
@@ -546,14 +586,7 @@ func (rep *Report) Write(outPath, rawPath string) error {
 			}
 		}
 	}
-	// The cluster section is written by -cluster runs, not by this one:
-	// keep it as it is.
-	if old, err := os.ReadFile(outPath); err == nil {
-		if cs := clusterSection(old); cs != "" {
-			w("\n%s", cs)
-		}
-	}
-	return os.WriteFile(outPath, []byte(b.String()), 0o644)
+	return nil
 }
 
 // fmtFlags lists every flag with its value; those given on the command
@@ -576,4 +609,19 @@ func fmtFlags(fs []FlagValue) string {
 func mdEscape(s string) string {
 	s = strings.ReplaceAll(s, "|", "\\|")
 	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// joinNotes joins a row's notes, each "; "-separated part once (runs after
+// the first repeat the parts they share with it, such as a client's
+// negotiated TLS parameters).
+func joinNotes(notes []string) string {
+	var parts []string
+	for _, n := range notes {
+		for _, p := range strings.Split(n, "; ") {
+			if p != "" && !slices.Contains(parts, p) {
+				parts = append(parts, p)
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
 }

@@ -119,7 +119,7 @@ func fromRunFile(rf *RunFile) (*Report, error) {
 		Started: rf.Started, Elapsed: elapsed, Pinned: rf.Pinned, LoadStart: rf.LoadStart, LoadEnd: rf.LoadEnd,
 		Machine: rf.Machine, Servers: rf.Servers, Skipped: rf.Skipped, Partial: rf.Partial}
 	defs := map[string]Scenario{}
-	for _, sc := range knownScenarios() {
+	for _, sc := range append(knownScenarios(), tlsScenarios()...) {
 		defs[sc.Name] = sc
 	}
 	for _, rs := range rf.Scenarios {

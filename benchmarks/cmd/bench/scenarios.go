@@ -58,6 +58,9 @@ type Scenario struct {
 	// profile columns (user and kernel µs per Unit) count; see
 	// ProfileSummary.
 	Floor, Unit string
+	// TLS runs the server with the run's certificate (HTTPS only) and the
+	// load client over TLS (see tls.go).
+	TLS bool
 }
 
 func scenarioNames() []string {
@@ -259,12 +262,12 @@ var (
 	reErrors = regexp.MustCompile(`(Socket errors:.*|Non-2xx or 3xx responses:.*)`)
 )
 
-func wrkArgs(e *Env, p *harness.Proc, pipelined bool, d time.Duration) []string {
+func wrkArgs(e *Env, p *harness.Proc, pipelined bool, d time.Duration, scheme string) []string {
 	args := []string{e.wrk, "-t1", "-c64", "-d" + strconv.Itoa(int(d.Seconds())) + "s"}
 	if pipelined {
 		args = append(args, "-s", e.luaPipe)
 	}
-	args = append(args, "http://"+p.Addr+"/hello")
+	args = append(args, scheme+"://"+p.Addr+"/hello")
 	return pinArgs(e.clientCPU, args)
 }
 
@@ -276,14 +279,19 @@ func pinArgs(cpu int, args []string) []string {
 }
 
 func runWrk(e *Env, p *harness.Proc, pipelined bool) (Figures, string, error) {
+	return runWrkScheme(e, p, pipelined, "http")
+}
+
+// runWrkScheme is runWrk against scheme://addr/hello ("http" or "https").
+func runWrkScheme(e *Env, p *harness.Proc, pipelined bool, scheme string) (Figures, string, error) {
 	if e.wrk == "" {
 		return nil, "", errors.New("wrk not installed")
 	}
-	warm := wrkArgs(e, p, pipelined, e.plan.PlainWarm)
+	warm := wrkArgs(e, p, pipelined, e.plan.PlainWarm, scheme)
 	if out, err := exec.Command(warm[0], warm[1:]...).CombinedOutput(); err != nil {
 		return nil, "", fmt.Errorf("wrk warm-up: %v: %s", err, out)
 	}
-	args := wrkArgs(e, p, pipelined, e.plan.PlainDur)
+	args := wrkArgs(e, p, pipelined, e.plan.PlainDur, scheme)
 	cpu0, _ := harness.CPUTimes(p.PID())
 	t0 := time.Now()
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
@@ -362,6 +370,9 @@ func spawnAddrs(e *Env, addrs []string, total int, args ...string) (*clients, er
 			n++
 		}
 		a := append([]string{e.bins["loadclient"], "-addr", addrs[i%len(addrs)], "-src", fmt.Sprintf("127.0.0.%d", 2+i), "-n", strconv.Itoa(n)}, args...)
+		if e.tlsOn {
+			a = append(a, "-tls-ca", e.cert.CA)
+		}
 		a = pinArgs(e.clientCPU, a)
 		cmd := exec.Command(a[0], a[1:]...)
 		cmd.Stderr = os.Stderr
@@ -527,12 +538,26 @@ func runIdle(e *Env, p *harness.Proc, mode string) (Figures, string, error) {
 
 var pubClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 
+// publish posts message seq to the plain-HTTP server at addr.
 func publish(addr string, seq int) error {
+	return publishWith(pubClient, "http", addr, seq)
+}
+
+// publishTo posts message seq to the scenario run's server at addr, over
+// TLS when it speaks it.
+func publishTo(e *Env, addr string, seq int) error {
+	if e.tlsOn {
+		return publishWith(e.pubTLS, "https", addr, seq)
+	}
+	return publish(addr, seq)
+}
+
+func publishWith(c *http.Client, scheme, addr string, seq int) error {
 	payload := strconv.FormatInt(time.Now().UnixNano(), 10) + "-" + strconv.Itoa(seq) + "-"
 	if pad := 64 - len(payload); pad > 0 {
 		payload += strings.Repeat("x", pad)
 	}
-	resp, err := pubClient.Post("http://"+addr+"/publish?topic=bench", "text/plain", strings.NewReader(payload))
+	resp, err := c.Post(scheme+"://"+addr+"/publish?topic=bench", "text/plain", strings.NewReader(payload))
 	if err != nil {
 		return err
 	}
@@ -551,14 +576,14 @@ func runFanout(e *Env, p *harness.Proc, kind string) (Figures, string, error) {
 		return nil, "", err
 	}
 	defer cs.kill()
-	return measureFanout(cs, ready, p.Addr, []int{p.PID()}, n, pubs, warm)
+	return measureFanout(cs, ready, func(seq int) error { return publishTo(e, p.Addr, seq) }, []int{p.PID()}, n, pubs, warm)
 }
 
-// measureFanout publishes warm+pubs messages to pubAddr, one at a time,
+// measureFanout publishes warm+pubs messages with pub, one at a time,
 // each after the previous one reached every subscriber of cs (or 10 s
 // passed), and reports latency, deliveries and deliveries per CPU-second of
 // the processes pids (summed) over the measured publishes.
-func measureFanout(cs *clients, ready []proto.Event, pubAddr string, pids []int, n, pubs, warm int) (Figures, string, error) {
+func measureFanout(cs *clients, ready []proto.Event, pub func(seq int) error, pids []int, n, pubs, warm int) (Figures, string, error) {
 	conns, failed := sumConns(ready)
 	if conns == 0 {
 		return nil, "", errors.New("no subscriber connected")
@@ -580,7 +605,7 @@ func measureFanout(cs *clients, ready []proto.Event, pubAddr string, pids []int,
 			cpu0 = cpuOf(pids)
 		}
 		t0 := time.Now()
-		if err := publish(pubAddr, seq); err != nil {
+		if err := pub(seq); err != nil {
 			return nil, "", err
 		}
 		deadline := time.NewTimer(perPubMax)

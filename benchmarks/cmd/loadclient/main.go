@@ -15,10 +15,20 @@
 //	ws-echo    -n WebSocket /ws/echo conns doing round trips for -duration
 //	chunked    -n conns downloading /chunked?size=&chunk= for -duration; a
 //	           download of the wrong size or chunk sizes counts as bad
+//	handshake  -workers workers, each for -duration: connect, TLS handshake,
+//	           GET /hello, read the answer, close; counts the round and
+//	           whether the session was resumed (needs -tls-ca; -resume
+//	           shares a ClientSessionCache, so all but the first handshake
+//	           of a worker can resume with the ticket the last one got)
+//
+// With -tls-ca every mode speaks TLS (crypto/tls, the CA's certificate
+// trusted, TLS 1.3 negotiated with Go's defaults).
 package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -52,6 +62,9 @@ var (
 	dialPar  = flag.Int("dial-parallel", 64, "concurrent dials")
 	timeout  = flag.Duration("timeout", 10*time.Minute, "hard limit for the whole process")
 	useStdin = flag.Bool("stdin", true, "take go/stop from stdin (false: go at once, stop at -timeout)")
+	tlsCA    = flag.String("tls-ca", "", "PEM CA certificate: speak TLS, trusting it")
+	workers  = flag.Int("workers", 16, "handshake: concurrent workers")
+	resume   = flag.Bool("resume", false, "TLS: a ClientSessionCache shared by all connections (session resumption)")
 )
 
 var (
@@ -132,6 +145,22 @@ func main() {
 	}
 
 	d := client.Dialer{Src: *src}
+	if *tlsCA != "" {
+		pem, err := os.ReadFile(*tlsCA)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadclient:", err)
+			os.Exit(2)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			fmt.Fprintln(os.Stderr, "loadclient: no certificate in", *tlsCA)
+			os.Exit(2)
+		}
+		d.TLS = &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
+		if *resume {
+			d.TLS.ClientSessionCache = tls.NewLRUClientSessionCache(64)
+		}
+	}
 	switch *mode {
 	case "sse-idle", "ws-idle":
 		runIdle(d)
@@ -141,6 +170,8 @@ func main() {
 		runEcho(d)
 	case "chunked":
 		runChunked(d)
+	case "handshake":
+		runHandshake(d)
 	default:
 		fmt.Fprintf(os.Stderr, "loadclient: unknown -mode %q\n", *mode)
 		os.Exit(2)
@@ -504,4 +535,97 @@ func runChunked(d client.Dialer) {
 	}
 	emit(proto.Event{Type: proto.EvResult, Conns: ok, Failed: *n - ok, Bytes: total.Load(),
 		Messages: downloads.Load(), BadBodies: int(bad.Load()), Seconds: secs, Errors: errors.list()})
+}
+
+// tlsInfo describes what a handshake negotiated.
+func tlsInfo(c net.Conn) string {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return ""
+	}
+	cs := tc.ConnectionState()
+	return fmt.Sprintf("%s %s %s ALPN %q", tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), cs.CurveID, cs.NegotiatedProtocol)
+}
+
+func runHandshake(d client.Dialer) {
+	if d.TLS == nil {
+		fmt.Fprintln(os.Stderr, "loadclient: -mode handshake needs -tls-ca")
+		os.Exit(2)
+	}
+	// Prime: one round per worker's cache key (all share one), so with
+	// -resume the measured handshakes can resume from the first.
+	var info string
+	if c, err := d.Dial(*addr); err == nil {
+		info = tlsInfo(c)
+		helloOnce(c)
+		c.Close()
+	} else {
+		errors.add(err)
+	}
+	emit(proto.Event{Type: proto.EvReady, Conns: *workers})
+	select {
+	case <-goCh:
+	case <-stopCh:
+	}
+	var (
+		rounds, resumed atomic.Int64
+		wg              sync.WaitGroup
+		stopping        atomic.Bool
+	)
+	start := time.Now()
+	go func() {
+		select {
+		case <-stopCh:
+		case <-time.After(*duration):
+		}
+		stopping.Store(true)
+	}()
+	for range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stopping.Load() {
+				c, err := d.Dial(*addr)
+				if err != nil {
+					errors.add(err)
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				err = helloOnce(c)
+				did := c.(*tls.Conn).ConnectionState().DidResume
+				c.Close()
+				if err != nil {
+					errors.add(err)
+					continue
+				}
+				rounds.Add(1)
+				if did {
+					resumed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	emit(proto.Event{Type: proto.EvResult, Conns: *workers, Messages: rounds.Load(), Resumed: resumed.Load(),
+		Seconds: secs, TLS: info, Errors: errors.list()})
+}
+
+var helloReq = []byte("GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+
+// helloOnce sends GET /hello on c and reads the answer (reading is also
+// what delivers a TLS 1.3 session ticket to the client's cache).
+func helloOnce(c net.Conn) error {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(helloReq); err != nil {
+		return err
+	}
+	st, body, err := client.ReadResponse(bufio.NewReaderSize(c, 512), "GET")
+	if err != nil {
+		return err
+	}
+	if st != 200 || string(body) != "Hello, World!" {
+		return fmt.Errorf("GET /hello: status %d body %.40q", st, body)
+	}
+	return nil
 }

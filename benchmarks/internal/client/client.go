@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -20,10 +21,14 @@ import (
 	"time"
 )
 
-// Dialer opens TCP connections from an optional fixed loopback source address.
+// Dialer opens TCP connections from an optional fixed loopback source address,
+// over TLS when TLS is set.
 type Dialer struct {
 	Src     string        // source IP ("" = kernel's choice)
 	Timeout time.Duration // connect + handshake timeout (default 10s)
+	// TLS, when set, makes Dial return a *tls.Conn whose handshake is
+	// done. A ClientSessionCache in it resumes sessions (TLS 1.3 tickets).
+	TLS *tls.Config
 }
 
 func (d Dialer) timeout() time.Duration {
@@ -39,7 +44,18 @@ func (d Dialer) Dial(addr string) (net.Conn, error) {
 	if d.Src != "" {
 		nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(d.Src)}
 	}
-	return nd.Dial("tcp", addr)
+	c, err := nd.Dial("tcp", addr)
+	if err != nil || d.TLS == nil {
+		return c, err
+	}
+	tc := tls.Client(c, d.TLS)
+	c.SetDeadline(time.Now().Add(d.timeout()))
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("tls handshake: %w", err)
+	}
+	c.SetDeadline(time.Time{})
+	return tc, nil
 }
 
 // Head is the parsed part of an HTTP response head that the clients need.

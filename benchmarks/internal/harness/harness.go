@@ -5,6 +5,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -29,9 +30,16 @@ const (
 	CapWSEcho  = "ws-echo" // GET /ws/echo
 	CapChunked = "chunked"
 	CapUpload  = "upload" // POST /upload answers the body's length
+	// CapTLS: with -tls-cert and -tls-key the server serves every endpoint
+	// above over HTTPS only (HTTP/1.1), and -heap-file makes SIGUSR2
+	// write its heap figures (peer.HeapOnSignal).
+	CapTLS = "tls"
 )
 
 var allCaps = []string{CapHello, CapSSE, CapWS, CapWSEcho, CapChunked, CapUpload}
+
+// tlsCaps is allCaps plus TLS.
+var tlsCaps = append(slices.Clip(allCaps), CapTLS)
 
 // Known lists the servers in report order, with the endpoints each serves.
 // A directory under servers/ that is not listed is treated as a full server.
@@ -51,16 +59,24 @@ var Known = []struct {
 	// or "*" for every scenario.
 	RowNotes map[string]string
 }{
-	{Name: "streamd", Caps: allCaps, Note: "this project"},
-	{Name: "fasthttp", Caps: allCaps, Note: "valyala/fasthttp v1.78.0 + fasthttp/websocket v1.5.12", RowNotes: map[string]string{
+	{Name: "streamd", Caps: tlsCaps, Note: "this project", RowNotes: map[string]string{
+		"tls-sse-idle,tls-handshake,tls-resume,tls-keepalive,tls-pipelined,tls-chunked,tls-fanout": "loop.Config.TLS with the certificate, crypto/tls defaults",
+	}},
+	{Name: "fasthttp", Caps: tlsCaps, Note: "valyala/fasthttp v1.78.0 + fasthttp/websocket v1.5.12", RowNotes: map[string]string{
 		"sse-idle,fanout":           "SSE as SetBodyStream with a BodyWriterTo: one chunk per event on the conn's goroutine (not SetBodyStreamWriter's pipe and goroutine); opens with a `:ok` comment",
 		"chunked":                   "SetBodyStream with a BodyWriterTo: one 16 KiB chunk per Write, flushed (fasthttp flushes every chunk); Server.WriteBufferSize 16 KiB + 32 (default 4 KiB) so a chunk is one write(2)",
 		"ws-idle,fanout-ws,ws-echo": "fasthttp/websocket: a goroutine per conn (and a read pump per /ws/sub), 1 KiB buffers",
+		"tls-sse-idle,tls-handshake,tls-resume,tls-keepalive,tls-pipelined,tls-chunked,tls-fanout": "Server.ListenAndServeTLS with the PEM files (fasthttp's TLS config over crypto/tls)",
+		"tls-sse-idle,tls-fanout": "SSE as in sse-idle",
+		"tls-chunked":             "as in chunked (WriteBufferSize 16 KiB + 32)",
 	}},
-	{Name: "nethttp", Caps: allCaps, Note: "net/http + gorilla/websocket v1.5.3", RowNotes: map[string]string{
+	{Name: "nethttp", Caps: tlsCaps, Note: "net/http + gorilla/websocket v1.5.3", RowNotes: map[string]string{
 		"sse-idle,fanout":           "Write + http.Flusher per event, a writer goroutine per subscriber",
 		"chunked":                   "one Write per 16 KiB chunk, no Flush; net/http's fixed 4 KiB conn buffer (no knob) makes each chunk two write(2)s",
 		"ws-idle,fanout-ws,ws-echo": "gorilla/websocket: a goroutine per conn (and a read pump per /ws/sub), 1 KiB buffers",
+		"tls-sse-idle,tls-handshake,tls-resume,tls-keepalive,tls-pipelined,tls-chunked,tls-fanout": "http.Server.ServeTLS with the PEM files, crypto/tls defaults; h2 disabled (Server.Protocols HTTP/1.1 only) for parity: no other server speaks h2",
+		"tls-sse-idle,tls-fanout": "SSE as in sse-idle",
+		"tls-chunked":             "as in chunked",
 	}},
 	{Name: "nbio", Caps: allCaps, Note: "lesismal/nbio v1.6.8 nbhttp + websocket, handlers on nbio's default goroutine pool", RowNotes: map[string]string{
 		"*":               "handlers on nbio's default goroutine pool; ReleaseWebsocketPayload on (as nbio's own benchmark)",
@@ -217,6 +233,7 @@ type Proc struct {
 	Args []string // the exact command line
 	errB *bytes.Buffer
 	done chan struct{}
+	tls  *tls.Config // the server speaks HTTPS (StartServerTLS)
 }
 
 // StartServer runs bin on a free port. If cpu >= 0 the process is pinned to
@@ -224,6 +241,12 @@ type Proc struct {
 // Extra arguments follow -addr and -loops.
 func StartServer(name, bin string, cpu, loops int, extra ...string) (*Proc, error) {
 	return Start(name, bin, StartOpts{CPU: cpu, Loops: loops, Extra: extra})
+}
+
+// StartServerTLS is StartServer for a server that speaks HTTPS (its
+// -tls-cert and -tls-key among extra): the /hello probe uses clientTLS.
+func StartServerTLS(name, bin string, cpu, loops int, clientTLS *tls.Config, extra ...string) (*Proc, error) {
+	return Start(name, bin, StartOpts{CPU: cpu, Loops: loops, Extra: extra, TLS: clientTLS})
 }
 
 // StartOpts configures Start.
@@ -241,6 +264,9 @@ type StartOpts struct {
 	Listeners int
 	// Extra arguments follow -addr and -loops.
 	Extra []string
+	// TLS, when set, is the client config of the /hello probe: the server
+	// speaks HTTPS only (its -tls-cert and -tls-key among Extra).
+	TLS *tls.Config
 }
 
 // Start runs bin as a server (see StartOpts) and waits until it answers
@@ -259,6 +285,7 @@ func Start(name, bin string, o StartOpts) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.tls = o.TLS
 	if o.Listeners > 0 {
 		if err := p.waitListeners(o.Listeners, 10*time.Second); err != nil {
 			p.Stop()
@@ -383,7 +410,7 @@ func (p *Proc) waitHello(d time.Duration) error {
 			return errors.New("process exited")
 		default:
 		}
-		st, body, err := hello(p.Addr)
+		st, body, err := hello(p.Addr, p.tls)
 		if err == nil && st == 200 && string(body) == "Hello, World!" {
 			return nil
 		}

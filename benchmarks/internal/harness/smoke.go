@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -17,8 +18,8 @@ import (
 
 var smokeDialer = client.Dialer{Timeout: 5 * time.Second}
 
-func hello(addr string) (int, []byte, error) {
-	return client.Request(client.Dialer{Timeout: time.Second}, addr, "GET", "/hello", nil)
+func hello(addr string, cfg *tls.Config) (int, []byte, error) {
+	return client.Request(client.Dialer{Timeout: time.Second, TLS: cfg}, addr, "GET", "/hello", nil)
 }
 
 // Check is one named smoke check result.
@@ -37,9 +38,10 @@ func Smoke(s ServerInfo, addr string) []Check {
 		err := f()
 		out = append(out, Check{Name: name, Err: err, Took: time.Since(t)})
 	}
-	run("hello", func() error { return checkHello(addr) })
+	d := smokeDialer
+	run("hello", func() error { return checkHello(d, addr) })
 	if s.Has(CapSSE) {
-		run("sse+publish", func() error { return checkSSE(addr) })
+		run("sse+publish", func() error { return checkSSE(d, addr) })
 	}
 	if s.Has(CapWSEcho) {
 		run("ws/echo", func() error { return checkWSEcho(addr) })
@@ -48,12 +50,68 @@ func Smoke(s ServerInfo, addr string) []Check {
 		run("ws/sub+publish", func() error { return checkWSSub(addr) })
 	}
 	if s.Has(CapChunked) {
-		run("chunked", func() error { return checkChunked(addr) })
+		run("chunked", func() error { return checkChunked(d, addr) })
 	}
 	if s.Has(CapUpload) {
 		run("upload", func() error { return checkUpload(addr) })
 	}
 	return out
+}
+
+// SmokeTLS checks a server started with -tls-cert/-tls-key (StartServerTLS)
+// over HTTPS with cfg: /hello (keep-alive, pipelined), SSE with a publish,
+// chunked downloads, and that a second handshake with cfg's session cache
+// (if any) is resumed.
+func SmokeTLS(s ServerInfo, addr string, cfg *tls.Config) []Check {
+	var out []Check
+	run := func(name string, f func() error) {
+		t := time.Now()
+		err := f()
+		out = append(out, Check{Name: name, Err: err, Took: time.Since(t)})
+	}
+	d := smokeDialer
+	d.TLS = cfg
+	run("tls hello", func() error { return checkHello(d, addr) })
+	if s.Has(CapSSE) {
+		run("tls sse+publish", func() error { return checkSSE(d, addr) })
+	}
+	if s.Has(CapChunked) {
+		run("tls chunked", func() error { return checkChunked(d, addr) })
+	}
+	if cfg.ClientSessionCache != nil {
+		run("tls resumed", func() error { return checkResumed(d, addr) })
+	}
+	return out
+}
+
+// checkResumed reads a response on one connection (which delivers the
+// server's TLS 1.3 session ticket), then checks that the next handshake
+// resumed the session.
+func checkResumed(d client.Dialer, addr string) error {
+	for i := range 2 {
+		c, err := d.Dial(addr)
+		if err != nil {
+			return err
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			c.Close()
+			return err
+		}
+		st, _, err := client.ReadResponse(bufio.NewReader(c), "GET")
+		cs := c.(*tls.Conn).ConnectionState()
+		c.Close()
+		if err != nil || st != 200 {
+			return fmt.Errorf("GET /hello: status %d: %v", st, err)
+		}
+		if cs.Version != tls.VersionTLS13 {
+			return fmt.Errorf("negotiated %s, want TLS 1.3", tls.VersionName(cs.Version))
+		}
+		if i == 1 && !cs.DidResume {
+			return fmt.Errorf("second handshake not resumed")
+		}
+	}
+	return nil
 }
 
 // checkUpload posts bodies to /upload with Content-Length and chunked
@@ -94,8 +152,8 @@ func checkUpload(addr string) error {
 	return nil
 }
 
-func checkHello(addr string) error {
-	st, body, err := client.Request(smokeDialer, addr, "GET", "/hello", nil)
+func checkHello(d client.Dialer, addr string) error {
+	st, body, err := client.Request(d, addr, "GET", "/hello", nil)
 	if err != nil {
 		return err
 	}
@@ -103,7 +161,7 @@ func checkHello(addr string) error {
 		return fmt.Errorf("GET /hello: status %d body %q", st, body)
 	}
 	// Keep-alive and pipelining: two requests in one write on one conn.
-	c, err := smokeDialer.Dial(addr)
+	c, err := d.Dial(addr)
 	if err != nil {
 		return err
 	}
@@ -127,12 +185,12 @@ func checkHello(addr string) error {
 
 // publishUntil publishes payload to topic every 200 ms until recv reports it
 // (a subscriber may register just after its head went out) or 5 s pass.
-func publishUntil(addr, topic string, payload []byte, recv <-chan []byte, errc <-chan error) error {
+func publishUntil(d client.Dialer, addr, topic string, payload []byte, recv <-chan []byte, errc <-chan error) error {
 	deadline := time.After(5 * time.Second)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		st, _, err := client.Request(smokeDialer, addr, "POST", "/publish?topic="+topic, payload)
+		st, _, err := client.Request(d, addr, "POST", "/publish?topic="+topic, payload)
 		if err != nil {
 			return fmt.Errorf("POST /publish: %v", err)
 		}
@@ -156,9 +214,9 @@ func publishUntil(addr, topic string, payload []byte, recv <-chan []byte, errc <
 
 func smokeTopic() string { return "smoke" + strconv.Itoa(rand.IntN(1e9)) }
 
-func checkSSE(addr string) error {
+func checkSSE(d client.Dialer, addr string) error {
 	topic := smokeTopic()
-	s, err := smokeDialer.DialSSE(addr, "/sse?topic="+topic)
+	s, err := d.DialSSE(addr, "/sse?topic="+topic)
 	if err != nil {
 		return err
 	}
@@ -175,7 +233,7 @@ func checkSSE(addr string) error {
 		}
 	}()
 	payload := []byte(strconv.FormatInt(time.Now().UnixNano(), 10) + "-0-smoke")
-	return publishUntil(addr, topic, payload, recv, errc)
+	return publishUntil(d, addr, topic, payload, recv, errc)
 }
 
 func checkWSEcho(addr string) error {
@@ -232,11 +290,11 @@ func checkWSSub(addr string) error {
 		}
 	}()
 	payload := []byte(strconv.FormatInt(time.Now().UnixNano(), 10) + "-0-smoke")
-	return publishUntil(addr, topic, payload, recv, errc)
+	return publishUntil(smokeDialer, addr, topic, payload, recv, errc)
 }
 
-func checkChunked(addr string) error {
-	c, err := smokeDialer.Dial(addr)
+func checkChunked(d client.Dialer, addr string) error {
+	c, err := d.Dial(addr)
 	if err != nil {
 		return err
 	}
@@ -275,6 +333,10 @@ func SmokeAll(root string, want map[string]bool, logf func(format string, args .
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
+	cert, err := NewTLSCert(dir)
+	if err != nil {
+		return 0, err
+	}
 	for _, s := range Servers(root) {
 		if want != nil && !want[s.Name] {
 			continue
@@ -313,6 +375,29 @@ func SmokeAll(root string, want map[string]bool, logf func(format string, args .
 		if out := strings.TrimSpace(p.Output()); out != "" {
 			logf("note %-9s printed output (servers should not log): %.200s", s.Name, out)
 		}
+		if !s.Has(CapTLS) {
+			continue
+		}
+		cfg := cert.Client(true)
+		pt, err := StartServerTLS(s.Name, bins[s.Name], -1, 1, cfg, append(cert.ServerArgs(), s.Args...)...)
+		if err != nil {
+			logf("FAIL %-9s start with TLS: %v", s.Name, err)
+			failed++
+			continue
+		}
+		for _, c := range SmokeTLS(s, pt.Addr, cfg) {
+			if c.Err != nil {
+				logf("FAIL %-9s %-15s %v", s.Name, c.Name, c.Err)
+				failed++
+			} else {
+				logf("ok   %-9s %-15s %s", s.Name, c.Name, c.Took.Round(time.Millisecond))
+			}
+		}
+		if !pt.Alive() {
+			logf("FAIL %-9s TLS process died: %s", s.Name, pt.Output())
+			failed++
+		}
+		pt.Stop()
 	}
 	return failed, nil
 }

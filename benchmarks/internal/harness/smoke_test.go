@@ -17,6 +17,10 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	cert, err := NewTLSCert(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range Servers(root) {
 		t.Run(s.Name, func(t *testing.T) {
 			if !s.Present {
@@ -39,6 +43,23 @@ func TestSmoke(t *testing.T) {
 			}
 			if !p.Alive() {
 				t.Errorf("server died: %s", p.Output())
+			}
+			if !s.Has(CapTLS) {
+				return
+			}
+			cfg := cert.Client(true)
+			pt, err := StartServerTLS(s.Name, bins[s.Name], -1, 1, cfg, append(cert.ServerArgs(), s.Args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pt.Stop()
+			for _, c := range SmokeTLS(s, pt.Addr, cfg) {
+				if c.Err != nil {
+					t.Errorf("%s: %v", c.Name, c.Err)
+				}
+			}
+			if !pt.Alive() {
+				t.Errorf("TLS server died: %s", pt.Output())
 			}
 		})
 	}

@@ -25,6 +25,8 @@ type Event struct {
 	Bytes     int64                  `json:"bytes,omitempty"`      // chunked: body bytes
 	BadBodies int                    `json:"bad_bodies,omitempty"` // chunked: downloads of the wrong size
 	Seconds   float64                `json:"seconds,omitempty"`    // measured interval
+	Resumed   int64                  `json:"resumed,omitempty"`    // handshake: TLS sessions resumed
+	TLS       string                 `json:"tls,omitempty"`        // what the first TLS handshake negotiated
 	Errors    []string               `json:"errors,omitempty"`     // first few distinct errors
 	Hist      *hdrhistogram.Snapshot `json:"hist,omitempty"`       // latency in microseconds
 }

@@ -120,7 +120,9 @@ func topicOf(ctx *fasthttp.RequestCtx) string {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	loops := flag.Int("loops", runtime.NumCPU(), "parallelism (GOMAXPROCS)")
+	common := peer.CommonFlags()
 	flag.Parse()
+	common.Start()
 	if *loops > 0 {
 		runtime.GOMAXPROCS(*loops)
 	}
@@ -222,6 +224,12 @@ func main() {
 		NoDefaultServerHeader: true,
 		WriteBufferSize:       writeBufferSize,
 		Logger:                nopLogger{},
+	}
+	if common.TLS() {
+		// fasthttp's own TLS entry point: tls.NewListener over its
+		// listener with the config fasthttp builds (handshake on the
+		// connection's goroutine at its first read).
+		log.Fatal(srv.ListenAndServeTLS(*addr, *common.TLSCert, *common.TLSKey))
 	}
 	log.Fatal(srv.ListenAndServe(*addr))
 }

@@ -25,7 +25,9 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	loops := flag.Int("loops", runtime.NumCPU(), "parallelism (GOMAXPROCS)")
 	upload := flag.String("upload", "copy", "POST /upload reads the body with io.Copy to io.Discard (copy) or io.ReadAll (readall)")
+	common := peer.CommonFlags()
 	flag.Parse()
+	common.Start()
 	if *loops > 0 {
 		runtime.GOMAXPROCS(*loops)
 	}
@@ -190,5 +192,14 @@ func main() {
 		log.Fatal(err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	if common.TLS() {
+		// HTTPS as net/http's docs have it (ServeTLS with the PEM files,
+		// crypto/tls defaults, session tickets on), HTTP/1.1 only: the
+		// other servers do not speak h2, and the load clients would not
+		// use it.
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		log.Fatal(srv.ServeTLS(ln, *common.TLSCert, *common.TLSKey))
+	}
 	log.Fatal(srv.Serve(ln))
 }

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"io"
 	"log"
@@ -24,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/streamd/streamd/benchmarks/internal/peer"
 	"github.com/streamd/streamd/chunked"
 	"github.com/streamd/streamd/loop"
 	"github.com/streamd/streamd/natsbroker"
@@ -45,7 +47,9 @@ func main() {
 	maxBuffered := flag.Int("max-buffered-input", 0, "loop.Config.MaxBufferedInput in bytes: server-wide budget for buffered request input (0: the library default, 64 MiB)")
 	natsURLs := flag.String("nats", "", "share topics through NATS JetStream at these comma-separated URLs (natsbroker, as cmd/streamd -nats)")
 	reusePort := flag.Bool("reuseport", false, "loop.Config.ReusePort: SO_REUSEPORT on the listener, so several processes serve one port")
+	common := peer.CommonFlags()
 	flag.Parse()
+	common.Start()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -57,14 +61,25 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 
-	srv := loop.New(loop.Config{
+	cfg := loop.Config{
 		Addr:             *addr,
 		Loops:            *loops,
 		ReadTimeout:      *readTimeout,
 		MaxBufferedInput: *maxBuffered,
 		ReusePort:        *reusePort,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if common.TLS() {
+		// loop.Config.TLS as its docs recommend: a certificate and
+		// crypto/tls's defaults (TLS 1.2+, ALPN http/1.1, session
+		// tickets with automatically rotated keys).
+		cert, err := common.Certificate()
+		if err != nil {
+			log.Fatal(err)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	srv := loop.New(cfg)
 	var broker loop.Broker
 	if *natsURLs != "" {
 		b, err := natsbroker.New(context.Background(), natsbroker.Options{URLs: strings.Split(*natsURLs, ",")})
