@@ -105,7 +105,8 @@ type Server struct {
 	tlsConf     *tls.Config
 	hsSlots     chan struct{} // one per handshake in flight
 	hsWG        sync.WaitGroup
-	hsCtx       context.Context // cancelled when Serve stops accepting
+	hsMu        sync.Mutex
+	hsConns     map[net.Conn]struct{} // sockets in a handshake; nil once Serve stops accepting
 	handshaking atomic.Int64
 	tlsDone     atomic.Int64
 	tlsFailed   atomic.Int64
@@ -227,9 +228,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.tlsConf = conf
 		s.hsSlots = make(chan struct{}, s.cfg.MaxTLSHandshakes)
 	}
-	hsCtx, hsCancel := context.WithCancel(context.Background())
-	defer hsCancel()
-	s.hsCtx = hsCtx
+	s.hsConns = make(map[net.Conn]struct{})
 	ln, err := s.listen(addr)
 	if err != nil {
 		return fmt.Errorf("loop: serve %s: %w", s.cfg.Addr, err)
@@ -280,7 +279,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	<-acceptDone
 	// Handshakes in flight end now (crypto/tls closes their sockets); none
 	// is handed to a loop after this.
-	hsCancel()
+	s.stopHandshakes()
 	s.hsWG.Wait()
 	if serveErr == nil {
 		s.shutdown()

@@ -193,7 +193,12 @@ func (s *Server) handshake(nc net.Conn, ip netip.Addr) {
 	tr := &tlsTransport{nc: nc}
 	tr.tc = tls.Server(tr, s.tlsConf)
 	_ = nc.SetDeadline(time.Now().Add(s.cfg.TLSHandshakeTimeout))
-	if err := tr.tc.HandshakeContext(s.hsCtx); err != nil {
+	if !s.trackHandshake(nc, true) {
+		_ = nc.Close() // Serve is stopping
+	}
+	err := tr.tc.Handshake() // a closed socket (shutdown) ends it too
+	s.trackHandshake(nc, false)
+	if err != nil {
 		s.tlsFailed.Add(1)
 		if s.log.Enabled(context.Background(), slog.LevelDebug) {
 			s.log.LogAttrs(context.Background(), slog.LevelDebug, "TLS handshake failed",
@@ -213,6 +218,35 @@ func (s *Server) handshake(nc net.Conn, ip netip.Addr) {
 		s.releaseAddr(ip)
 		s.acceptErrors.Add(1)
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "enroll failed", slog.Any("err", err))
+	}
+}
+
+// trackHandshake registers nc as in a handshake (add) or not; stopHandshakes
+// closes those registered. It reports false when Serve stopped accepting.
+// (A handshake's own context would cost a goroutine per handshake.)
+func (s *Server) trackHandshake(nc net.Conn, add bool) bool {
+	s.hsMu.Lock()
+	defer s.hsMu.Unlock()
+	if s.hsConns == nil {
+		return false
+	}
+	if add {
+		s.hsConns[nc] = struct{}{}
+	} else {
+		delete(s.hsConns, nc)
+	}
+	return true
+}
+
+// stopHandshakes closes the sockets of the handshakes in flight, which
+// end them, and refuses new ones.
+func (s *Server) stopHandshakes() {
+	s.hsMu.Lock()
+	conns := s.hsConns
+	s.hsConns = nil
+	s.hsMu.Unlock()
+	for nc := range conns {
+		_ = nc.Close()
 	}
 }
 
