@@ -601,3 +601,25 @@ func TestBinaryConnectionFlags(t *testing.T) {
 		t.Fatalf("streamd exited %d after SIGTERM; want 0", code)
 	}
 }
+
+// TestBinaryReusePort: two streamd processes with -reuseport serve one
+// port (the C45k setup); one without it cannot bind the port taken.
+func TestBinaryReusePort(t *testing.T) {
+	addr := freeAddr(t)
+	a := startChild(t, addr, startOpts{args: []string{"-reuseport"}})
+	b := startChild(t, addr, startOpts{args: []string{"-reuseport"}})
+	for range 20 {
+		if err := healthz(a.base); err != nil {
+			t.Fatalf("healthz with two processes on %s: %v", addr, err)
+		}
+	}
+	if _, err := tryStartChild(t, addr, startOpts{}); err == nil {
+		t.Errorf("a third streamd without -reuseport bound %s too", addr)
+	}
+	for _, c := range []*child{a, b} {
+		c.signal(syscall.SIGTERM)
+		if code := c.wait(binaryTimeout); code != 0 {
+			t.Errorf("streamd exited %d after SIGTERM; want 0", code)
+		}
+	}
+}

@@ -40,6 +40,7 @@ type config struct {
 	tlsClientCA     string        // -tls-client-ca: PEM CA(s); client certificates required
 	natsReplicas    int           // -nats-replicas: copies of the streams in a JetStream cluster
 	backend         string        // -backend: "gnet" (the event loops own the sockets) or "nethttp"
+	reusePort       bool          // -reuseport: SO_REUSEPORT, several processes on one port
 }
 
 // errVersion is parseConfig's answer to -version: print versionText and
@@ -122,6 +123,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.tlsClientCA, "tls-client-ca", getenv("STREAMD_TLS_CLIENT_CA"), "require client certificates signed by a CA in this PEM `file` (mutual TLS; env STREAMD_TLS_CLIENT_CA)")
 	replicas := fs.String("nats-replicas", envOr("STREAMD_NATS_REPLICAS", "1"), "with -nats: how many servers of the NATS cluster keep the topics' streams, a `number` from 1 to 5, at most the cluster's size; 3 survives the loss of one server (env STREAMD_NATS_REPLICAS)")
 	fs.StringVar(&cfg.backend, "backend", envOr("STREAMD_BACKEND", "gnet"), "`name` of the backend that owns the connections: gnet (the event loops, the default) or nethttp (Go's net/http server, with HTTP/2 over TLS; the same handlers on the loops; -max-conns-per-ip does not apply) (env STREAMD_BACKEND)")
+	reuseEnv, reuseEnvErr := false, error(nil)
+	if v := getenv("STREAMD_REUSEPORT"); v != "" {
+		if reuseEnv, reuseEnvErr = strconv.ParseBool(v); reuseEnvErr != nil {
+			reuseEnvErr = fmt.Errorf("invalid STREAMD_REUSEPORT %q: want true or false", v)
+		}
+	}
+	fs.BoolVar(&cfg.reusePort, "reuseport", reuseEnv, "set SO_REUSEPORT on the listener, so several streamd processes serve one port (the kernel spreads connections; share topics with -nats); needs a fixed port and the gnet backend (env STREAMD_REUSEPORT=true)")
 	version := fs.Bool("version", false, "print the version and build information, then exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -159,6 +167,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	cfg.readTimeout = d
 	cfg.nats = *natsURLs
+	if reuseEnvErr != nil && !flagSet(fs, "reuseport") {
+		return cfg, reuseEnvErr
+	}
+	if cfg.reusePort && cfg.backend == "nethttp" {
+		return cfg, errors.New("-reuseport needs the gnet backend")
+	}
 	if cfg.backend != "gnet" && cfg.backend != "nethttp" {
 		return cfg, fmt.Errorf("invalid -backend %q: want gnet or nethttp", cfg.backend)
 	}

@@ -105,6 +105,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready func(net.Addr,
 		ShutdownTimeout: cfg.shutdownTimeout,
 		MaxConnsPerIP:   cfg.maxConnsPerIP,
 		ReadTimeout:     cfg.readTimeout,
+		ReusePort:       cfg.reusePort,
 		Logger:          log,
 	}
 	if cfg.tlsCert != "" {
