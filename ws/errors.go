@@ -83,8 +83,8 @@ func (c StatusCode) String() string {
 // CloseError is the close status the server sent to a client that broke
 // the protocol or the rate limit, with its reason: Handler.OnError
 // receives one (1002 for framing errors and bad close codes, 1007 for
-// invalid UTF-8 or deflate data, 1008 over Options.MessageRate, 1009 over
-// Options.ReadLimit). Match it with errors.As, or take its code with
+// invalid UTF-8 or deflate data, 1008 over Options.MessageRate or for more
+// than 64 empty fragments in one message, 1009 over Options.ReadLimit). Match it with errors.As, or take its code with
 // [CloseStatus]. The error may be shared between sockets: do not modify it.
 type CloseError struct {
 	Code   StatusCode

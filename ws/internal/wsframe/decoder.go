@@ -117,6 +117,7 @@ type message struct {
 	op         Opcode
 	utf8       UTF8Validator
 	size       int64 // payload bytes so far (compressed bytes when compressed)
+	empty      int   // empty non-final continuation frames so far (maxEmptyFragments)
 
 	// checked counts the payload bytes of the incomplete uncompressed
 	// text frame at the head of the input that utf8 has already seen.
@@ -318,6 +319,15 @@ func (d *Decoder) Next(b []byte) (ev Event, n int, err error) {
 		return ev, 0, ErrNeedMore
 	}
 	end := hl + int(length)
+	if op == OpContinuation && length == 0 && !fin {
+		// Empty fragments add nothing to the read limit's count: without
+		// a cap a client could send them forever, each a frame to decode,
+		// within one message and one rate token. (Counted here, once the
+		// frame is whole: an incomplete one is offered again.)
+		if d.msg.empty++; d.msg.empty > maxEmptyFragments {
+			return d.fail(errEmptyFragments)
+		}
+	}
 	p := b[hl:end]
 	MaskBytes([4]byte(b[hl-4:hl]), 0, p)
 	// Payload bytes of a text frame already validated while it was
@@ -387,6 +397,11 @@ func (d *Decoder) Next(b []byte) (ev Event, n int, err error) {
 	return Event{Kind: EventMessage, Op: m.op, Payload: m.buf}, end, nil
 }
 
+// maxEmptyFragments is how many empty non-final continuation frames one
+// message may have; more fail it with 1008. Legitimate senders have no
+// reason to send any.
+const maxEmptyFragments = 64
+
 // startMessage begins a fragmented or compressed message.
 func (d *Decoder) startMessage(op Opcode, compressed bool) {
 	m := d.msg
@@ -394,7 +409,7 @@ func (d *Decoder) startMessage(op Opcode, compressed bool) {
 		m = messagePool.Get().(*message)
 		d.msg = m
 	}
-	m.inMsg, m.op, m.compressed, m.size = true, op, compressed, 0
+	m.inMsg, m.op, m.compressed, m.size, m.empty = true, op, compressed, 0, 0
 	if cap(m.buf) > maxRetainedBuffer {
 		m.buf = nil
 	}

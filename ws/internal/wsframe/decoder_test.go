@@ -284,6 +284,13 @@ func decoderCases(t testing.TB) []decoderCase {
 			want: []rec{msg(OpText, "fragment1fragment2")}},
 		{name: "5.5 text in 3 fragments, empty middle", in: cat(cf(OpText, false, "a"), cf(OpContinuation, false, ""), cf(OpContinuation, true, "b")),
 			want: []rec{msg(OpText, "ab")}},
+		{name: "empty fragments up to the cap", in: cat(cf(OpText, false, "a"), cat(repeatFrames(cf(OpContinuation, false, ""), maxEmptyFragments)...), cf(OpContinuation, true, "b")),
+			want: []rec{msg(OpText, "ab")}},
+		{name: "empty fragments past the cap", in: cat(cf(OpText, false, "a"), cat(repeatFrames(cf(OpContinuation, false, ""), maxEmptyFragments+1)...), cf(OpContinuation, true, "b")),
+			code: ClosePolicy},
+		{name: "the cap counts per message", in: cat(cf(OpText, false, "a"), cat(repeatFrames(cf(OpContinuation, false, ""), maxEmptyFragments)...), cf(OpContinuation, true, "b"),
+			cf(OpBinary, false, "c"), cat(repeatFrames(cf(OpContinuation, false, ""), maxEmptyFragments)...), cf(OpContinuation, true, "d")),
+			want: []rec{msg(OpText, "ab"), msg(OpBinary, "cd")}},
 		{name: "5.6 ping between fragments", in: cat(cf(OpText, false, "fragment1"), cf(OpPing, true, "ping"), cf(OpContinuation, true, "fragment2")),
 			want: []rec{ping("ping"), msg(OpText, "fragment1fragment2")}},
 		{name: "5.8 binary fragments with pong and ping", in: cat(cf(OpBinary, false, "\x00"), cf(OpPong, true, ""), cf(OpContinuation, false, "\x01"), cf(OpPing, true, "p"), cf(OpContinuation, true, "\x02")),
@@ -563,4 +570,13 @@ func TestDecoderUTF8PartialState(t *testing.T) {
 	if d.msg != nil {
 		t.Fatal("message state kept after the frame")
 	}
+}
+
+// repeatFrames returns n copies of frame, for cat.
+func repeatFrames(frame []byte, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = frame
+	}
+	return out
 }

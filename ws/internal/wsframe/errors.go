@@ -25,6 +25,7 @@ const (
 	CloseProtocolError  StatusCode = 1002
 	CloseNoStatus       StatusCode = 1005 // never sent: a close frame without a body
 	CloseInvalidPayload StatusCode = 1007
+	ClosePolicy         StatusCode = 1008
 	CloseMessageTooBig  StatusCode = 1009
 )
 
@@ -81,4 +82,5 @@ var (
 	errTextUTF8           = &CloseError{CloseInvalidPayload, "invalid UTF-8 in text message"}
 	errInflate            = &CloseError{CloseInvalidPayload, "invalid deflate data"}
 	errTooBig             = &CloseError{CloseMessageTooBig, "message exceeds the read limit"}
+	errEmptyFragments     = &CloseError{ClosePolicy, "too many empty fragments in one message"}
 )
