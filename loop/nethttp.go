@@ -197,7 +197,34 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	req, err := requestBytes(r, h.s.cfg.Limits.MaxBodyBytes)
+	// The request is held until its loop has taken it: it counts against
+	// Config.MaxBufferedInput as on the gnet backend, reserved at the most
+	// the body can be before it is read.
+	maxBody := h.s.cfg.Limits.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = httpcodec.DefaultMaxBodyBytes
+	}
+	reserve := int64(4 << 10)
+	if r.Body != nil && r.Body != http.NoBody {
+		reserve += maxBody
+		if r.ContentLength >= 0 {
+			reserve = 4<<10 + min(r.ContentLength, maxBody)
+		}
+	}
+	if h.s.bufferedInput.Add(reserve) > int64(h.s.cfg.MaxBufferedInput) {
+		h.s.bufferedInput.Add(-reserve)
+		http.Error(w, "server busy: too much buffered input", http.StatusServiceUnavailable)
+		return
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			h.s.bufferedInput.Add(-reserve)
+		}
+	}
+	defer release()
+	req, err := requestBytes(r, maxBody)
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
@@ -210,27 +237,29 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	vc := &vconn{el: el, in: req, signal: make(chan struct{}, 1), tls: r.TLS}
 	vc.remote, vc.local = tcpAddr(r.RemoteAddr), localAddr(r)
 	vc.resp.w, vc.resp.rc, vc.resp.head, vc.resp.h1 = w, http.NewResponseController(w), r.Method == http.MethodHead, r.ProtoMajor == 1
+	vc.opened = make(chan struct{})
 	if el.postControl(vc.open) != nil {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	select {
+	case <-vc.opened: // the loop has the request: what it keeps it counts itself
+	case <-r.Context().Done():
+	}
+	release()
 	vc.serve(r.Context())
 }
 
 // requestBytes writes r as an HTTP/1.1 request with its body, at most
-// limit bytes of it (0: no limit).
+// limit bytes of it.
 func requestBytes(r *http.Request, limit int64) ([]byte, error) {
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody {
-		rd := io.Reader(r.Body)
-		if limit > 0 {
-			rd = io.LimitReader(r.Body, limit+1)
-		}
 		var err error
-		if body, err = io.ReadAll(rd); err != nil {
+		if body, err = io.ReadAll(io.LimitReader(r.Body, limit+1)); err != nil {
 			return nil, err
 		}
-		if limit > 0 && int64(len(body)) > limit {
+		if int64(len(body)) > limit {
 			return nil, errBodyTooLarge
 		}
 	}
@@ -304,13 +333,15 @@ type vconn struct {
 	closed  bool // the loop closed the connection: the writer stops
 	signal  chan struct{}
 
-	resp       respWriter // the writer's
-	onProgress func()     // the writer's: its task for progress
+	opened     chan struct{} // closed once the loop has taken the request
+	resp       respWriter    // the writer's
+	onProgress func()        // the writer's: its task for progress
 }
 
 // open runs on the loop: the virtual connection opens with the request as
 // its input.
 func (vc *vconn) open() {
+	defer close(vc.opened)
 	c, ok := vc.el.onOpen(vc)
 	if !ok {
 		vc.closeNow()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamd/streamd/httpcodec"
 )
 
 // ticker3 is a stream that writes "tick N\n" three times, 10 ms apart,
@@ -111,5 +113,53 @@ func TestHTTPBackend(t *testing.T) {
 				t.Errorf("Ctx.TLS: %q; want %q", body, want)
 			}
 		})
+	}
+}
+
+// TestHTTPBackendInputBudget: a request body the server-wide input budget
+// (Config.MaxBufferedInput) cannot hold gets 503 on the net/http backend
+// too, before it is read; smaller ones go through, and the budget is all
+// given back.
+func TestHTTPBackendInputBudget(t *testing.T) {
+	s, hs := startHTTPBackend(t, Config{Loops: 1, MaxBufferedInput: 64 << 10}, tlsRoutes, false)
+	client := hs.Client()
+	post := func(n int) (int, string) {
+		t.Helper()
+		resp, err := client.Post(hs.URL+"/len", "application/octet-stream", strings.NewReader(strings.Repeat("x", n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, body := post(200 << 10); st != 503 {
+		t.Errorf("a 200 KiB body with a 64 KiB budget: %d %q; want 503", st, body)
+	}
+	if st, body := post(10 << 10); st != 200 || body != "10240" {
+		t.Errorf("a 10 KiB body: %d %q", st, body)
+	}
+	waitFor(t, "the budget given back", func() bool { return s.Stats().BufferedInput == 0 })
+}
+
+// TestHTTPBackendBodyLimit: a body over Limits.MaxBodyBytes gets 413 on the
+// net/http backend, as on the loops, whether its length is announced or
+// not.
+func TestHTTPBackendBodyLimit(t *testing.T) {
+	_, hs := startHTTPBackend(t, Config{Loops: 1, Limits: httpcodec.Limits{MaxBodyBytes: 100 << 10}}, tlsRoutes, false)
+	client := hs.Client()
+	for _, announced := range []bool{true, false} {
+		var body io.Reader = strings.NewReader(strings.Repeat("x", 200<<10))
+		if !announced {
+			body = io.MultiReader(body) // no length: sent chunked
+		}
+		resp, err := client.Post(hs.URL+"/len", "application/octet-stream", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 413 {
+			t.Errorf("a 200 KiB body over a 100 KiB limit (length announced: %v): %d; want 413", announced, resp.StatusCode)
+		}
 	}
 }
