@@ -18,6 +18,9 @@
 //	-tls-cert         STREAMD_TLS_CERT          serve HTTPS/WSS with this certificate (with -tls-key)
 //	-tls-key          STREAMD_TLS_KEY           its private key
 //	-tls-client-ca    STREAMD_TLS_CLIENT_CA     require client certificates from this CA
+//	-nats-replicas    STREAMD_NATS_REPLICAS     servers of a NATS cluster keeping each message (default 1)
+//	-backend          STREAMD_BACKEND           gnet (default) or nethttp (Go's net/http owns the sockets)
+//	-reuseport        STREAMD_REUSEPORT         SO_REUSEPORT: several processes on one port
 //	-version                                    print the version and VCS revision, then exit
 package main
 
