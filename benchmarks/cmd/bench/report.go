@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"os"
@@ -314,7 +315,7 @@ func judgeFanout(med map[string]Figures) (string, bool, bool) {
 	}
 	best, bestName := math.Inf(1), ""
 	for name, f := range med {
-		if name == "streamd" || harness.IsCeiling(name) {
+		if name == "streamd" || harness.IsCeiling(name) || harness.IsOwn(name) {
 			continue
 		}
 		if v, ok := f["p99"]; ok && v < best {
@@ -481,8 +482,32 @@ func (rep *Report) Write(outPath, rawPath string) error {
 			b.Write(sec)
 			b.WriteString("\n")
 		}
+		if sec := markedSection(old, nethttpStart, nethttpEnd); sec != nil {
+			b.WriteString("\n")
+			b.Write(sec)
+			b.WriteString("\n")
+		}
 	}
 	return os.WriteFile(outPath, []byte(b.String()), 0o644)
+}
+
+// The "net/http backend" section of RESULTS.md (issue 12) is written by
+// hand from a subset run's raw data (results/nethttp-backend-*.json, its
+// command in the section); a -full run keeps it as it is.
+const (
+	nethttpStart = "<!-- bench:nethttp:start (written from a subset run's raw data it links; a -full run keeps this section) -->"
+	nethttpEnd   = "<!-- bench:nethttp:end -->"
+)
+
+// markedSection returns the part of doc from start to end, both markers
+// included, or nil.
+func markedSection(doc []byte, start, end string) []byte {
+	i := bytes.Index(doc, []byte(start))
+	j := bytes.Index(doc, []byte(end))
+	if i < 0 || j < i {
+		return nil
+	}
+	return doc[i : j+len(end)]
 }
 
 // writeScenarios renders each scenario's table, target and charts under a

@@ -205,3 +205,30 @@ func TestREADMEHeadlineMatchesResults(t *testing.T) {
 		t.Errorf("README headline differs from what %s renders to; run go run ./cmd/bench -render %s -out RESULTS.md\n--- README\n%s\n--- rendered\n%s", m[1], m[1], got, want)
 	}
 }
+
+// A -full run's report keeps the hand-written net/http backend section,
+// after the TLS section.
+func TestNetHTTPSectionKept(t *testing.T) {
+	tls := tlsStart + "\n\n## TLS\n\nfigures\n\n" + tlsEnd
+	sec := nethttpStart + "\n\n## net/http backend\n\nfigures\n\n" + nethttpEnd
+	doc := []byte("# results\n\nold\n\n" + tls + "\n\n" + sec + "\n")
+	if got := string(markedSection(doc, nethttpStart, nethttpEnd)); got != sec {
+		t.Fatalf("markedSection = %q; want %q", got, sec)
+	}
+	if got := markedSection([]byte("# r\n"), nethttpStart, nethttpEnd); got != nil {
+		t.Fatalf("markedSection of a doc without one = %q", got)
+	}
+	rep := testReport(t)
+	out := filepath.Join(t.TempDir(), "RESULTS.md")
+	if err := os.WriteFile(out, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.writeAll(t.TempDir(), out); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(out)
+	g := string(got)
+	if !strings.Contains(g, sec) || strings.Contains(g, "\nold\n") || strings.Index(g, tls) > strings.Index(g, sec) {
+		t.Errorf("rewritten report lost the net/http section, its order, or kept the old body:\n%s", got)
+	}
+}

@@ -53,6 +53,7 @@ var Known = []struct {
 	Pkg     string   // directory under servers/ (default Name)
 	Args    []string // extra flags after -addr and -loops
 	Ceiling bool     // a raw ceiling for calibration, not a peer
+	Own     bool     // this project configured another way (streamd-nethttp): not a peer either
 	// RowNotes are the notes in the server's rows: how it is configured
 	// and where it deviates from the fairness rules or from what its own
 	// docs recommend for speed. Keys are comma-separated scenario names,
@@ -62,6 +63,11 @@ var Known = []struct {
 	{Name: "streamd", Caps: tlsCaps, Note: "this project", RowNotes: map[string]string{
 		"tls-sse-idle,tls-handshake,tls-resume,tls-keepalive,tls-pipelined,tls-chunked,tls-fanout": "loop.Config.TLS with the certificate, crypto/tls defaults",
 	}},
+	{Name: "streamd-nethttp", Caps: allCaps, Pkg: "streamd", Args: []string{"-backend", "nethttp"}, Own: true,
+		Note: "streamd's routes and handlers through its net/http backend (loop.Server.HTTPHandler) in a plain HTTP/1.1 http.Server: net/http owns the sockets, the handlers run on the backend's loops",
+		RowNotes: map[string]string{
+			"*": "streamd -backend nethttp: srv.HTTPHandler() in an http.Server (HTTP/1.1 only, ReadHeaderTimeout 10 s, IdleTimeout 60 s), a goroutine per conn (net/http's) plus the backend's loop; not a peer (excluded from \"best peer\")",
+		}},
 	{Name: "fasthttp", Caps: tlsCaps, Note: "valyala/fasthttp v1.78.0 + fasthttp/websocket v1.5.12", RowNotes: map[string]string{
 		"sse-idle,fanout":           "SSE as SetBodyStream with a BodyWriterTo: one chunk per event on the conn's goroutine (not SetBodyStreamWriter's pipe and goroutine); opens with a `:ok` comment",
 		"chunked":                   "SetBodyStream with a BodyWriterTo: one 16 KiB chunk per Write, flushed (fasthttp flushes every chunk); Server.WriteBufferSize 16 KiB + 32 (default 4 KiB) so a chunk is one write(2)",
@@ -144,6 +150,17 @@ func IsCeiling(name string) bool {
 	for _, k := range Known {
 		if k.Name == name {
 			return k.Ceiling
+		}
+	}
+	return false
+}
+
+// IsOwn reports whether name is this project run another way (an Own
+// variant such as streamd-nethttp), neither a peer nor a ceiling.
+func IsOwn(name string) bool {
+	for _, k := range Known {
+		if k.Name == name {
+			return k.Own
 		}
 	}
 	return false

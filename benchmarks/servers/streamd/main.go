@@ -7,15 +7,24 @@
 // the hub a NATS JetStream broker (natsbroker, as cmd/streamd -nats does),
 // so several processes share topics; -reuseport sets SO_REUSEPORT
 // (loop.Config.ReusePort), so several processes serve one port.
+//
+// -backend nethttp serves the same routes, the very same handlers, through
+// the library's net/http backend (loop.Server.HTTPHandler) in a plain
+// HTTP/1.1 http.Server, as cmd/streamd -backend nethttp does: net/http owns
+// the sockets (a goroutine per connection), the handlers run on the
+// backend's -loops loops. The harness runs it as the streamd-nethttp row.
 package main
 
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"io"
 	"log"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -47,9 +56,16 @@ func main() {
 	maxBuffered := flag.Int("max-buffered-input", 0, "loop.Config.MaxBufferedInput in bytes: server-wide budget for buffered request input (0: the library default, 64 MiB)")
 	natsURLs := flag.String("nats", "", "share topics through NATS JetStream at these comma-separated URLs (natsbroker, as cmd/streamd -nats)")
 	reusePort := flag.Bool("reuseport", false, "loop.Config.ReusePort: SO_REUSEPORT on the listener, so several processes serve one port")
+	backend := flag.String("backend", "gnet", "gnet (the event loops own the sockets) or nethttp (srv.HTTPHandler() in a plain HTTP/1.1 http.Server)")
 	common := peer.CommonFlags()
 	flag.Parse()
 	common.Start()
+	if *backend != "gnet" && *backend != "nethttp" {
+		log.Fatalf("-backend %q: want gnet or nethttp", *backend)
+	}
+	if *backend == "nethttp" && (common.TLS() || *reusePort) {
+		log.Fatal("-backend nethttp: no -tls-cert or -reuseport (plain HTTP/1.1 only)")
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -204,10 +220,54 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := srv.Serve(ctx); err != nil {
+	if *backend == "nethttp" {
+		if err := serveNetHTTP(ctx, srv, *addr, *readTimeout); err != nil {
+			log.Print(err)
+		}
+	} else if err := srv.Serve(ctx); err != nil {
 		log.Print(err)
 	}
 	_ = hub.Close()
+}
+
+// serveNetHTTP serves srv's routes through its net/http backend in an
+// http.Server until ctx ends (SIGTERM), then shuts down as cmd/streamd
+// -backend nethttp does: net/http stops accepting while the handler ends
+// the streams, both within 5 s. HTTP/1.1 only (Protocols), plaintext, as
+// the nethttp peer. ReadHeaderTimeout and IdleTimeout are the library's
+// defaults; -read-timeout becomes net/http's ReadTimeout (0: none, as the
+// nethttp peer: net/http keeps that deadline on the connection while a
+// stream runs, so a default would end every stream after it).
+func serveNetHTTP(ctx context.Context, srv *loop.Server, addr string, readTimeout time.Duration) error {
+	h := srv.HTTPHandler()
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: loop.DefaultReadHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       loop.DefaultIdleTimeout,
+		ErrorLog:          log.New(io.Discard, "", 0),
+		Protocols:         new(http.Protocols),
+	}
+	hs.Protocols.SetHTTP1(true)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- hs.Shutdown(sctx) }() // stops accepting at once
+	herr := h.Shutdown(sctx)                    // ends the streams
+	serr := <-closed
+	<-served // http.ErrServerClosed
+	return errors.Join(herr, serr)
 }
 
 func topicOf(c *loop.Ctx) string {
