@@ -9,8 +9,16 @@
 // Defer and a Deferred replying from a goroutine); then Serve, and watch
 // Stats. Config.TLS serves HTTPS on the loops. Server.HTTPHandler serves
 // the same routes inside a net/http server instead, or as well (an
-// HTTPHandler, stopped with its Shutdown; see nethttp.go for the
-// differences). A Hub (NewHub, HubConfig, TopicConfig, Policy, TopicStats)
+// HTTPHandler, stopped with its Shutdown). What differs there, by
+// construction: each request is a connection of its own to the handlers
+// (keep-alive, pipelining, HTTP/1.0 and HEAD framing are net/http's, and a
+// stream's end ends its response); WebSocket needs HTTP/1.1 (a hijack; RFC
+// 8441 is not supported); net/http reads the body before the handler runs
+// (Limits.MaxBodyBytes and MaxBufferedInput still apply; ReadTimeout and
+// 100-continue are net/http's); a client's reset reaches OnClose as
+// io.EOF; MaxConns and MaxConnsPerIP do not apply; output reaches
+// net/http through a goroutine, so a burst queues a little more before it
+// is written. A Hub (NewHub, HubConfig, TopicConfig, Policy, TopicStats)
 // publishes a Publication to a topic's subscribers; streams report each
 // send as a WriteResult. A Loop runs work on one event loop.
 //
