@@ -85,7 +85,7 @@ func (s *Server) HTTPHandler() *HTTPHandler {
 			go func() { defer h.wg.Done(); el.vl.run(h.stop) }()
 		}
 		h.wg.Add(1)
-		go func() { defer h.wg.Done(); h.ticker() }()
+		go func() { defer h.wg.Done(); s.tickLoops(h.stop, func() []*eventLoop { return h.loops }) }()
 		s.httpH = h
 	})
 	return s.httpH
@@ -119,27 +119,6 @@ func (vl *virtualLoop) run(stop <-chan struct{}) {
 	}
 }
 
-func (h *HTTPHandler) ticker() {
-	t := time.NewTicker(TickInterval)
-	defer t.Stop()
-	lastSec := time.Now().Unix()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case now := <-t.C:
-			if sec := now.Unix(); sec != lastSec {
-				lastSec = sec
-				httpcodec.RefreshDate(now)
-			}
-			tick := h.s.tickNow()
-			for _, el := range h.loops {
-				_ = el.post(func() { el.tick(tick) })
-			}
-		}
-	}
-}
-
 // Shutdown ends the backend gracefully: new requests get 503, streams are
 // told to end (their modes' OnShutdown), and what is left open when ctx
 // ends or Config.ShutdownTimeout passes is closed; then the loops stop and
@@ -161,21 +140,11 @@ func (h *HTTPHandler) Shutdown(parent context.Context) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	var closing sync.WaitGroup
-	for _, el := range h.loops {
-		closing.Add(1)
-		if el.postControl(func() { el.closeAll(); closing.Done() }) != nil {
-			closing.Done()
-		}
-	}
-	waitTimeout(&closing, 5*time.Second)
+	closeAll(h.loops)
 	h.served.Wait()
 	close(h.stop)
 	h.wg.Wait()
-	for _, el := range h.loops {
-		el.queue.stop()
-		el.stopTimers()
-	}
+	stopLoops(h.loops)
 	return parent.Err()
 }
 

@@ -289,19 +289,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	<-tickDone
 	// Cut what the drain left before the loops stop (gnet runs its own
 	// stop task before ours, and would close them without a reason).
-	var closing sync.WaitGroup
-	for _, el := range *s.loops.Load() {
-		closing.Add(1)
-		if el.postControl(func() { el.closeAll(); closing.Done() }) != nil {
-			closing.Done()
-		}
-	}
-	waitTimeout(&closing, 5*time.Second)
+	closeAll(*s.loops.Load())
 	_ = cli.Stop()
-	for _, el := range *s.loops.Load() {
-		el.queue.stop()
-		el.stopTimers()
-	}
+	stopLoops(*s.loops.Load())
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "server stopped", slog.Int64("open", s.openConns()))
 	return serveErr
 }
@@ -309,6 +299,13 @@ func (s *Server) Serve(ctx context.Context) error {
 // ticker drives every loop's timing wheel and the Date header cache.
 func (s *Server) ticker(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
+	s.tickLoops(stop, func() []*eventLoop { return *s.loops.Load() })
+}
+
+// tickLoops drives the timing wheels of the loops loops returns, and the
+// Date header cache, until stop is closed (Serve's loops, and the net/http
+// backend's).
+func (s *Server) tickLoops(stop <-chan struct{}, loops func() []*eventLoop) {
 	t := time.NewTicker(TickInterval)
 	defer t.Stop()
 	lastSec := time.Now().Unix()
@@ -322,10 +319,32 @@ func (s *Server) ticker(stop <-chan struct{}, done chan<- struct{}) {
 				httpcodec.RefreshDate(now)
 			}
 			tick := s.tickNow()
-			for _, el := range *s.loops.Load() {
+			for _, el := range loops() {
 				_ = el.post(func() { el.tick(tick) })
 			}
 		}
+	}
+}
+
+// closeAll closes every connection still open on els, on their loops, and
+// waits (at most 5 s) until they have.
+func closeAll(els []*eventLoop) {
+	var closing sync.WaitGroup
+	for _, el := range els {
+		closing.Add(1)
+		if el.postControl(func() { el.closeAll(); closing.Done() }) != nil {
+			closing.Done()
+		}
+	}
+	waitTimeout(&closing, 5*time.Second)
+}
+
+// stopLoops refuses further tasks on els and stops their timers, once
+// their goroutines are gone.
+func stopLoops(els []*eventLoop) {
+	for _, el := range els {
+		el.queue.stop()
+		el.stopTimers()
 	}
 }
 
