@@ -19,7 +19,12 @@
 //	           GET /hello, read the answer, close; counts the round and
 //	           whether the session was resumed (needs -tls-ca; -resume
 //	           shares a ClientSessionCache, so all but the first handshake
-//	           of a worker can resume with the ticket the last one got)
+//	           of a worker can resume with the ticket the last one got);
+//	           worker w binds source address 127.100.w.X (X: the last
+//	           byte of -src, else 1), so each worker has the whole
+//	           ephemeral port range to itself: the client closes first and
+//	           leaves TIME_WAIT behind, and thousands of handshakes a
+//	           second from one address exhaust its ports within a run
 //
 // With -tls-ca every mode speaks TLS (crypto/tls, the CA's certificate
 // trusted, TLS 1.3 negotiated with Go's defaults).
@@ -552,6 +557,10 @@ func runHandshake(d client.Dialer) {
 		fmt.Fprintln(os.Stderr, "loadclient: -mode handshake needs -tls-ca")
 		os.Exit(2)
 	}
+	if *workers < 1 || *workers > 256 {
+		fmt.Fprintln(os.Stderr, "loadclient: -mode handshake: -workers must be 1..256 (one source address each)")
+		os.Exit(2)
+	}
 	// Prime: one round per worker's cache key (all share one), so with
 	// -resume the measured handshakes can resume from the first.
 	var info string
@@ -580,12 +589,14 @@ func runHandshake(d client.Dialer) {
 		}
 		stopping.Store(true)
 	}()
-	for range *workers {
+	for w := range *workers {
+		wd := d
+		wd.Src = workerSrc(d.Src, w)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for !stopping.Load() {
-				c, err := d.Dial(*addr)
+				c, err := wd.Dial(*addr)
 				if err != nil {
 					errors.add(err)
 					time.Sleep(10 * time.Millisecond)
@@ -609,6 +620,16 @@ func runHandshake(d client.Dialer) {
 	secs := time.Since(start).Seconds()
 	emit(proto.Event{Type: proto.EvResult, Conns: *workers, Messages: rounds.Load(), Resumed: resumed.Load(),
 		Seconds: secs, TLS: info, Errors: errors.list()})
+}
+
+// workerSrc is handshake worker w's source address: 127.100.w.X, X the
+// last byte of src (1 if src is not an IPv4 address).
+func workerSrc(src string, w int) string {
+	x := byte(1)
+	if ip := net.ParseIP(src).To4(); ip != nil {
+		x = ip[3]
+	}
+	return net.IPv4(127, 100, byte(w), x).String()
 }
 
 var helloReq = []byte("GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
