@@ -124,9 +124,15 @@ type Config struct {
 	// TLSHandshakeTimeout bounds a TLS handshake, from accept to its end.
 	// Default DefaultTLSHandshakeTimeout.
 	TLSHandshakeTimeout time.Duration
-	// MaxTLSHandshakes bounds the handshakes in flight (each runs on a
-	// goroutine of its own, off the loops). At the limit, accepting waits
-	// for one to end: new clients queue in the listen backlog. Default
+	// MaxTLSHandshakes bounds the TLS handshakes computing at once (each
+	// runs on a goroutine of its own, off the loops): a handshake holds a
+	// slot while crypto/tls works on what its client sent (a ClientHello
+	// until the server's reply is written; the client's Finished), and
+	// gives it back while it waits for the client. At the limit, a
+	// handshake whose client sent something waits for a slot
+	// (Stats.TLSHandshakeWaiting). A client that sends nothing, or sends
+	// slowly, holds no slot: it costs a goroutine and a socket, counted in
+	// MaxConns, for at most TLSHandshakeTimeout. Default
 	// DefaultMaxTLSHandshakes.
 	MaxTLSHandshakes int
 

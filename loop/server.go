@@ -103,7 +103,8 @@ type Server struct {
 
 	// TLS (tls.go): nil tlsConf = plain TCP.
 	tlsConf     *tls.Config
-	hsSlots     chan struct{} // one per handshake in flight
+	hsSlots     chan struct{} // one per handshake computing (hsConn)
+	hsWaiting   atomic.Int64  // handshakes with input, waiting for a slot
 	hsWG        sync.WaitGroup
 	hsMu        sync.Mutex
 	hsConns     map[net.Conn]struct{} // sockets in a handshake; nil once Serve stops accepting

@@ -30,21 +30,24 @@ type Stats struct {
 	Closes map[string]int64
 	// TLSHandshakes counts completed TLS handshakes, TLSHandshakeErrors
 	// failed ones (a bad or silent client, TLSHandshakeTimeout, shutdown),
-	// TLSHandshaking the handshakes in flight now (Config.MaxTLSHandshakes).
-	TLSHandshakes, TLSHandshakeErrors, TLSHandshaking int64
+	// TLSHandshaking the handshakes in flight now (counted in
+	// Config.MaxConns) and TLSHandshakeWaiting those of them waiting for
+	// a slot to compute in (Config.MaxTLSHandshakes).
+	TLSHandshakes, TLSHandshakeErrors, TLSHandshaking, TLSHandshakeWaiting int64
 }
 
 // Stats sums the per-loop counters. Safe from any goroutine.
 func (s *Server) Stats() Stats {
 	st := Stats{
-		Refused:            s.refused.Load(),
-		AcceptErrors:       s.acceptErrors.Load(),
-		BufferedInput:      s.bufferedInput.Load(),
-		BufferedInputPeak:  s.bufferedPeak.Load(),
-		TLSHandshakes:      s.tlsDone.Load(),
-		TLSHandshakeErrors: s.tlsFailed.Load(),
-		TLSHandshaking:     s.handshaking.Load(),
-		Closes:             make(map[string]int64, numReasons),
+		Refused:             s.refused.Load(),
+		AcceptErrors:        s.acceptErrors.Load(),
+		BufferedInput:       s.bufferedInput.Load(),
+		BufferedInputPeak:   s.bufferedPeak.Load(),
+		TLSHandshakes:       s.tlsDone.Load(),
+		TLSHandshakeErrors:  s.tlsFailed.Load(),
+		TLSHandshaking:      s.handshaking.Load(),
+		TLSHandshakeWaiting: s.hsWaiting.Load(),
+		Closes:              make(map[string]int64, numReasons),
 	}
 	for r := reasonApp; r < numReasons; r++ {
 		st.Closes[reasonNames[r]] = 0

@@ -18,10 +18,12 @@ import (
 // A handshake runs off the loops, on a goroutine of its own over the
 // accepted socket in blocking mode: crypto/tls cannot suspend a handshake
 // and resume it later (a failed read ends it for good), so it needs a
-// goroutine while it runs. Config.MaxTLSHandshakes bounds how many run at
-// once (a guard against handshake floods: at the limit, accepting waits
-// and new clients queue in the listen backlog) and
-// Config.TLSHandshakeTimeout bounds each.
+// goroutine while it runs. Config.TLSHandshakeTimeout bounds each, and
+// each counts as an open connection (Config.MaxConns). Config.
+// MaxTLSHandshakes bounds how many compute at once, a guard against
+// handshake floods: a handshake holds a slot only while crypto/tls works
+// on what its client sent, never while it waits for the client (hsConn),
+// so silent or slow clients cannot keep the slots from the others.
 //
 // Once the handshake is done the socket is handed to an event loop like a
 // plain one, and the tls.Conn stays with it over an in-memory transport
@@ -167,37 +169,32 @@ func serverTLS(cfg *tls.Config) (*tls.Config, error) {
 	return c, nil
 }
 
-// startHandshake runs nc's TLS handshake on a goroutine once a slot is
-// free (Config.MaxTLSHandshakes), then hands the connection to a loop. It
-// returns false if stop closed while it waited for a slot (nc is closed).
-func (s *Server) startHandshake(nc net.Conn, ip netip.Addr, stop <-chan struct{}) bool {
-	select {
-	case s.hsSlots <- struct{}{}:
-	case <-stop:
-		_ = nc.Close()
-		s.releaseAddr(ip)
-		return false
-	}
+// startHandshake runs nc's TLS handshake on a goroutine of its own, then
+// hands the connection to a loop. The handshake counts as an open
+// connection (Config.MaxConns) from here on.
+func (s *Server) startHandshake(nc net.Conn, ip netip.Addr, stop <-chan struct{}) {
 	s.handshaking.Add(1)
 	s.hsWG.Add(1)
-	go s.handshake(nc, ip)
-	return true
+	go s.handshake(nc, ip, stop)
 }
 
-func (s *Server) handshake(nc net.Conn, ip netip.Addr) {
+func (s *Server) handshake(nc net.Conn, ip netip.Addr, stop <-chan struct{}) {
+	deadline := time.Now().Add(s.cfg.TLSHandshakeTimeout)
+	hc := &hsConn{Conn: nc, s: s, stop: stop, deadline: deadline}
 	defer func() {
+		hc.release()
 		s.handshaking.Add(-1)
-		<-s.hsSlots
 		s.hsWG.Done()
 	}()
-	tr := &tlsTransport{nc: nc}
+	tr := &tlsTransport{nc: hc}
 	tr.tc = tls.Server(tr, s.tlsConf)
-	_ = nc.SetDeadline(time.Now().Add(s.cfg.TLSHandshakeTimeout))
+	_ = nc.SetDeadline(deadline)
 	if !s.trackHandshake(nc, true) {
 		_ = nc.Close() // Serve is stopping
 	}
 	err := tr.tc.Handshake() // a closed socket (shutdown) ends it too
 	s.trackHandshake(nc, false)
+	hc.release()
 	if err != nil {
 		s.tlsFailed.Add(1)
 		if s.log.Enabled(context.Background(), slog.LevelDebug) {
@@ -218,6 +215,67 @@ func (s *Server) handshake(nc net.Conn, ip netip.Addr) {
 		s.releaseAddr(ip)
 		s.acceptErrors.Add(1)
 		s.log.LogAttrs(context.Background(), slog.LevelDebug, "enroll failed", slog.Any("err", err))
+	}
+}
+
+// errHandshakeSlot ends a handshake that could not get a slot: Serve is
+// stopping, or TLSHandshakeTimeout passed while it waited.
+var errHandshakeSlot = errors.New("loop: no TLS handshake slot (shutdown or handshake timeout)")
+
+// hsConn is the socket as crypto/tls sees it during a handshake. It holds
+// one of the Config.MaxTLSHandshakes slots only while crypto/tls works on
+// what the client sent (a ClientHello up to the server's flight, the
+// client's Finished): it gives the slot back before every read that waits
+// for the client and takes one again when bytes arrive. So the slots bound
+// the handshakes computing at once (the CPU guard), and a client that
+// sends nothing, or trickles its ClientHello, holds a goroutine and a
+// socket (counted in MaxConns, for at most TLSHandshakeTimeout) but never
+// a slot that other clients wait for.
+type hsConn struct {
+	net.Conn
+	s        *Server
+	stop     <-chan struct{}
+	deadline time.Time
+	slot     bool
+}
+
+func (h *hsConn) Read(p []byte) (int, error) {
+	h.release()
+	n, err := h.Conn.Read(p)
+	if n > 0 && !h.acquire() {
+		return 0, errHandshakeSlot
+	}
+	return n, err
+}
+
+// acquire takes a slot, waiting at the limit until one is free, Serve
+// stops or the handshake's deadline passes; it reports whether it got one.
+func (h *hsConn) acquire() bool {
+	slots := h.s.hsSlots
+	select {
+	case slots <- struct{}{}:
+		h.slot = true
+		return true
+	default:
+	}
+	h.s.hsWaiting.Add(1)
+	defer h.s.hsWaiting.Add(-1)
+	t := time.NewTimer(time.Until(h.deadline))
+	defer t.Stop()
+	select {
+	case slots <- struct{}{}:
+		h.slot = true
+		return true
+	case <-h.stop:
+	case <-t.C:
+	}
+	return false
+}
+
+func (h *hsConn) release() {
+	if h.slot {
+		h.slot = false
+		<-h.s.hsSlots
 	}
 }
 

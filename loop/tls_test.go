@@ -286,24 +286,94 @@ func TestTLSHandshakeFailures(t *testing.T) {
 	}
 }
 
-// TestTLSHandshakeLimit: with MaxTLSHandshakes 1, a client that never
-// finishes its handshake holds the only slot, and the next client's
-// handshake starts only when that one has timed out.
-func TestTLSHandshakeLimit(t *testing.T) {
-	ts := startTLS(t, Config{Loops: 1, MaxTLSHandshakes: 1, TLSHandshakeTimeout: time.Second}, tlsRoutes)
-	silent := dial(t, ts.addr)
-	waitFor(t, "the silent client's handshake in flight", func() bool { return ts.Stats().TLSHandshaking == 1 })
-
-	tc, br := dialTLS(t, ts.addr, nil) // returns once its handshake is done
-	if st := ts.Stats(); st.TLSHandshakeErrors != 1 {
-		t.Errorf("a second handshake finished while the first held the only slot (%d failed so far; want 1)", st.TLSHandshakeErrors)
+// TestTLSSilentClientsHoldNoSlot: clients that connect and send nothing,
+// or stop in the middle of their ClientHello, hold no handshake slot: with
+// one slot and five of them waiting for TLSHandshakeTimeout (an hour), a
+// real client's handshake still completes at once. Before, the first
+// silent client held the only slot, and accepting waited behind it.
+func TestTLSSilentClientsHoldNoSlot(t *testing.T) {
+	ts := startTLS(t, Config{Loops: 1, MaxTLSHandshakes: 1, TLSHandshakeTimeout: time.Hour}, tlsRoutes)
+	for range 4 {
+		dial(t, ts.addr)
 	}
-	silent.expectClosed()
+	trickler := dial(t, ts.addr)
+	// A handshake record header announcing 512 bytes, and 3 of them.
+	if _, err := trickler.Write([]byte{22, 3, 1, 2, 0, 1, 0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "five handshakes in flight", func() bool { return ts.Stats().TLSHandshaking == 5 })
+
+	tc, br := dialTLS(t, ts.addr, nil) // fails at testTimeout if it waits for a slot
 	if _, err := io.WriteString(tc, get("/hello")); err != nil {
 		t.Fatal(err)
 	}
 	if _, body, err := readResponse(br, "GET"); err != nil || body != "hello" {
 		t.Fatalf("request: %v %q", err, body)
+	}
+	if st := ts.Stats(); st.TLSHandshakes != 1 || st.TLSHandshaking != 5 || st.TLSHandshakeWaiting != 0 {
+		t.Errorf("stats: %d done, %d in flight, %d waiting; want 1, 5, 0", st.TLSHandshakes, st.TLSHandshaking, st.TLSHandshakeWaiting)
+	}
+}
+
+// TestTLSHandshakeLimit: MaxTLSHandshakes bounds the handshakes computing
+// at once. With one slot, a handshake held inside crypto/tls (its
+// GetConfigForClient blocks, so it holds the slot) makes the next client's
+// handshake wait for the slot once its ClientHello arrived; it goes on
+// when the first one ends.
+func TestTLSHandshakeLimit(t *testing.T) {
+	entered := make(chan string, 2)
+	release := make(chan struct{})
+	base := cert().Server()
+	conf := &tls.Config{
+		Certificates: base.Certificates,
+		GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			entered <- h.ServerName
+			if h.ServerName == "first" {
+				<-release
+			}
+			return nil, nil
+		},
+	}
+	ts := startTLS(t, Config{Loops: 1, MaxTLSHandshakes: 1, TLSHandshakeTimeout: time.Hour, TLS: conf}, tlsRoutes)
+	client := func(name string) chan error {
+		done := make(chan error, 1)
+		go func() {
+			c := cert().Client()
+			c.ServerName = name
+			c.InsecureSkipVerify = true // the certificate is for 127.0.0.1; the names tell the handshakes apart
+			d := &net.Dialer{Timeout: testTimeout}
+			tc, err := tls.DialWithDialer(d, "tcp", ts.addr, c)
+			if err == nil {
+				tc.Close()
+			}
+			done <- err
+		}()
+		return done
+	}
+	first := client("first")
+	if got := <-entered; got != "first" {
+		t.Fatalf("entered %q first", got)
+	}
+	second := client("second")
+	waitFor(t, "the second handshake waiting for the slot", func() bool { return ts.Stats().TLSHandshakeWaiting == 1 })
+	select {
+	case got := <-entered:
+		t.Fatalf("%q computed while the only slot was held", got)
+	default:
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatalf("first handshake: %v", err)
+	}
+	if got := <-entered; got != "second" {
+		t.Fatalf("entered %q; want second", got)
+	}
+	if err := <-second; err != nil {
+		t.Fatalf("second handshake: %v", err)
+	}
+	waitFor(t, "no handshake in flight", func() bool { return ts.Stats().TLSHandshaking == 0 })
+	if st := ts.Stats(); st.TLSHandshakes != 2 || st.TLSHandshakeWaiting != 0 {
+		t.Errorf("stats: %d done, %d waiting; want 2, 0", st.TLSHandshakes, st.TLSHandshakeWaiting)
 	}
 }
 

@@ -18,7 +18,7 @@ type statsCollector struct {
 
 	open, accepted, requests, refused, badRequests *prometheus.Desc
 	acceptErrors, closes                           *prometheus.Desc
-	tlsHandshakes, tlsHandshaking                  *prometheus.Desc
+	tlsHandshakes, tlsHandshaking, tlsWaiting      *prometheus.Desc
 	subscribers, published, deliveries             *prometheus.Desc
 }
 
@@ -39,8 +39,10 @@ func newStatsCollector(srv *loop.Server, hub *loop.Hub) *statsCollector {
 		tlsHandshakes: prometheus.NewDesc("streamd_tls_handshakes_total",
 			"TLS handshakes by result: ok, failed (a bad or silent client, the handshake timeout, shutdown).", []string{"result"}, nil),
 		tlsHandshaking: prometheus.NewDesc("streamd_tls_handshakes_in_flight", "TLS handshakes running now.", nil, nil),
-		subscribers:    prometheus.NewDesc("streamd_topic_subscribers", "Subscribers of a topic.", []string{"topic"}, nil),
-		published:      prometheus.NewDesc("streamd_topic_published_total", "Messages published to a topic.", []string{"topic"}, nil),
+		tlsWaiting: prometheus.NewDesc("streamd_tls_handshakes_waiting",
+			"TLS handshakes whose client sent data, waiting for one of the slots that bound the handshakes computing at once (loop.Config.MaxTLSHandshakes).", nil, nil),
+		subscribers: prometheus.NewDesc("streamd_topic_subscribers", "Subscribers of a topic.", []string{"topic"}, nil),
+		published:   prometheus.NewDesc("streamd_topic_published_total", "Messages published to a topic.", []string{"topic"}, nil),
 		deliveries: prometheus.NewDesc("streamd_topic_deliveries_total",
 			"Deliveries to subscribers by outcome: written, queued (above the high watermark), dropped, conflated, closed (slow subscriber closed).",
 			[]string{"topic", "outcome"}, nil),
@@ -62,6 +64,7 @@ func (s *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(s.tlsHandshakes, prometheus.CounterValue, float64(st.TLSHandshakes), "ok")
 	ch <- prometheus.MustNewConstMetric(s.tlsHandshakes, prometheus.CounterValue, float64(st.TLSHandshakeErrors), "failed")
 	ch <- prometheus.MustNewConstMetric(s.tlsHandshaking, prometheus.GaugeValue, float64(st.TLSHandshaking))
+	ch <- prometheus.MustNewConstMetric(s.tlsWaiting, prometheus.GaugeValue, float64(st.TLSHandshakeWaiting))
 	for reason, n := range st.Closes {
 		ch <- prometheus.MustNewConstMetric(s.closes, prometheus.CounterValue, float64(n), reason)
 	}
