@@ -251,16 +251,17 @@ func TestBufferedInputBudget(t *testing.T) {
 	cfg := Config{Loops: 1, MaxBufferedInput: 2500 << 10}
 	ts := startServer(t, cfg, basicRoutes)
 	const size = 1000000
-	part := strings.Repeat("b", 200<<10)
 	head := "POST /post HTTP/1.1\r\nHost: test\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n"
-	// Two partly sent bodies are charged their declared size: ~2 MB.
+	// Two bodies 900 KiB into their 1 MB are charged what they hold:
+	// buffers of up to their declared size, ~2 MB.
+	part := strings.Repeat("b", 900<<10)
 	a, b := dial(t, ts.addr), dial(t, ts.addr)
 	a.send(head + part)
 	b.send(head + part)
-	waitFor(t, "two bodies to be buffered", func() bool { return ts.Stats().BufferedInput >= 2*size })
-	// A third does not fit the 2.5 MB budget.
+	waitFor(t, "two bodies to be buffered", func() bool { return ts.Stats().BufferedInput >= 2*900<<10 })
+	// A third with 600 KiB sent does not fit the 2.5 MB budget.
 	c := dial(t, ts.addr)
-	c.send(head + part)
+	c.send(head + strings.Repeat("b", 600<<10))
 	resp, _ := c.read("POST")
 	checkStatus(t, resp, 503)
 	c.expectClosed()
@@ -276,6 +277,35 @@ func TestBufferedInputBudget(t *testing.T) {
 		}
 	}
 	waitFor(t, "the budget to be released", func() bool { return ts.Stats().BufferedInput == 0 })
+}
+
+// TestDeclaredBodiesCostWhatArrives: a head that declares a big body and
+// sends one byte of it is charged for what it sent, not for what it
+// declared, so a handful of tiny heads cannot take the input budget and
+// get everyone's uploads refused. Before, each was charged its
+// Content-Length when its head arrived: with a 4 MiB budget the fourth
+// such head, and then a real 1 MB upload, got 503.
+func TestDeclaredBodiesCostWhatArrives(t *testing.T) {
+	ts := startServer(t, Config{Loops: 1, MaxBufferedInput: 4 << 20}, basicRoutes)
+	const size = 1000000
+	head := "POST /post HTTP/1.1\r\nHost: test\r\nContent-Length: " + strconv.Itoa(1<<20) + "\r\n\r\n"
+	const n = 32
+	for range n {
+		dial(t, ts.addr).send(head + "b")
+	}
+	waitFor(t, "the 32 heads to be held", func() bool { return ts.Stats().BufferedInput >= n*int64(len(head)+1) })
+	if held := ts.Stats().BufferedInput; held > n*1024 {
+		t.Errorf("32 heads of %d bytes plus one body byte each hold %d bytes of budget; want about what they sent", len(head)+1, held)
+	}
+	up := dial(t, ts.addr)
+	up.send("POST /post HTTP/1.1\r\nHost: test\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n" + strings.Repeat("u", size))
+	resp, body := up.read("POST")
+	if resp.StatusCode != 200 || len(body) != size {
+		t.Fatalf("an upload beside the parked heads: status %d, %d bytes; want 200 and its body back", resp.StatusCode, len(body))
+	}
+	if peak := ts.Stats().BufferedInputPeak; peak > 2*size+n*1024 {
+		t.Errorf("input peak %d bytes for one 1 MB upload; want at most twice the body", peak)
+	}
 }
 
 // TestMaxConnsPerIP: one address cannot take more than MaxConnsPerIP

@@ -1,10 +1,6 @@
 package loop
 
-import (
-	"slices"
-
-	"github.com/streamd/streamd/httpcodec"
-)
+import "github.com/streamd/streamd/httpcodec"
 
 // pending is what a connection holds between reads while a request (or a
 // stream's unit of input) is incomplete: the parser with its offsets and
@@ -20,7 +16,7 @@ type pending struct {
 	parser   *httpcodec.Parser // nil while only a stream's input waits
 	in       []byte
 	counted  int   // cap(in) as counted in Server.bufferedInput
-	want     int   // size of the request being received, when its head says (Content-Length)
+	want     int   // most the request being received can need, when its head says (Content-Length): the buffer never grows past it
 	reqStart int32 // tick of the request's first byte, for ReadTimeout; 0 = none
 }
 
@@ -149,24 +145,31 @@ func (el *eventLoop) stash(c *Conn) {
 // appendInput appends b to c's pending input, charging the growth to the
 // server's input budget. Over budget, the client gets 503 and the
 // connection closes; it reports false then.
+//
+// The buffer grows by what arrives, by half again each time (so the bytes
+// moved when it grows stay linear in the input), and for a request whose
+// head declared its size (Content-Length) never past that size: a body
+// costs at most 1.5 times what was received of it, and what a head
+// declares costs nothing until the bytes come (a few small heads that
+// declare big bodies cannot take the budget from everyone's uploads).
 func (el *eventLoop) appendInput(c *Conn, b []byte) bool {
 	p := el.pendFor(c)
 	budget := int64(el.srv.cfg.MaxBufferedInput)
-	// Check the budget before allocating: a refused client must not cost
-	// the buffer it was refused.
 	need := len(p.in) + len(b)
-	if p.want > need {
-		need = p.want
-	}
-	if grow := need - p.counted; grow > 0 && el.srv.bufferedInput.Load()+int64(grow) > budget {
-		el.refuseInput(c)
-		return false
-	}
-	if p.want > cap(p.in) {
-		// A Content-Length body: one buffer of the request's size, charged
-		// to the budget when the head arrives, instead of growing by
-		// doubling (which would hold up to twice the body).
-		p.in = slices.Grow(p.in, p.want-len(p.in))
+	if need > cap(p.in) {
+		size := max(need, cap(p.in)+cap(p.in)/2)
+		if p.want >= need {
+			size = min(size, p.want)
+		}
+		// Check the budget before allocating: a refused client must not
+		// cost the buffer it was refused.
+		if grow := size - p.counted; grow > 0 && el.srv.bufferedInput.Load()+int64(grow) > budget {
+			el.refuseInput(c)
+			return false
+		}
+		grown := make([]byte, len(p.in), size)
+		copy(grown, p.in)
+		p.in = grown
 	}
 	p.in = append(p.in, b...)
 	el.stats.copied.Add(int64(len(b)))
