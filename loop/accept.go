@@ -49,12 +49,29 @@ const (
 // acceptLoop accepts connections until ln is closed. It returns nil after
 // the listener was closed by stop, or the error that made accepting
 // impossible.
+//
+// A failed accept(2) (EMFILE, ENFILE, ENOBUFS, ENOMEM and friends) and a
+// failed hand-over to a loop (gnet dups the socket, which meets EMFILE
+// too) are one kind of failure: the clients behind it wait in the
+// backlog while accepting backs off, 5 ms doubling to 1 s. A burst of
+// failures logs one warning when it starts and one line with its count
+// when accepting works again; each failure counts in Stats.AcceptErrors.
 func (s *Server) acceptLoop(ln net.Listener, stop <-chan struct{}) error {
 	var delay time.Duration
 	burst := 0
 	for {
 		nc, err := ln.Accept()
-		if err != nil {
+		if err == nil {
+			if err = s.admit(nc, stop); err == nil {
+				if delay != 0 {
+					s.log.LogAttrs(context.Background(), slog.LevelInfo, "accepting again",
+						slog.Int("failed_accepts", burst))
+					delay, burst = 0, 0
+				}
+				continue
+			}
+			// The accepted client is lost (admit closed it).
+		} else {
 			select {
 			case <-stop:
 				return nil
@@ -63,34 +80,18 @@ func (s *Server) acceptLoop(ln net.Listener, stop <-chan struct{}) error {
 			if errors.Is(err, net.ErrClosed) {
 				return err
 			}
-			// EMFILE, ENFILE, ENOBUFS, ENOMEM and friends: the backlog keeps
-			// the client waiting; try again shortly.
 			s.acceptErrors.Add(1)
-			if delay == 0 {
-				delay = acceptBackoffMin
-				s.log.LogAttrs(context.Background(), slog.LevelWarn, "accept failed; retrying with backoff",
-					slog.Any("err", err))
-			} else {
-				delay = min(2*delay, acceptBackoffMax)
-			}
-			burst++
-			if !sleep(delay, stop) {
-				return nil
-			}
-			continue
 		}
-		if delay != 0 {
-			s.log.LogAttrs(context.Background(), slog.LevelInfo, "accepting again",
-				slog.Int("failed_accepts", burst))
-			delay, burst = 0, 0
+		if delay == 0 {
+			delay = acceptBackoffMin
+			s.log.LogAttrs(context.Background(), slog.LevelWarn, "accept failed; retrying with backoff",
+				slog.Any("err", err))
+		} else {
+			delay = min(2*delay, acceptBackoffMax)
 		}
-		if err := s.admit(nc, stop); err != nil {
-			// dup(2) failed (EMFILE): the accepted client is lost, but the
-			// others wait in the backlog while we back off.
-			delay = max(delay, acceptBackoffMin)
-			if !sleep(delay, stop) {
-				return nil
-			}
+		burst++
+		if !sleep(delay, stop) {
+			return nil
 		}
 	}
 }

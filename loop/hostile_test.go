@@ -425,3 +425,26 @@ func TestAcceptErrorsBackOff(t *testing.T) {
 		t.Errorf("acceptLoop = %v; want nil after stop", err)
 	}
 }
+
+// TestServeReportsEngineStopped: if the event loops stop although Serve
+// did not stop them, Serve returns an error wrapping ErrEngineStopped
+// (cmd/streamd then exits non-zero) instead of running on without loops.
+func TestServeReportsEngineStopped(t *testing.T) {
+	s := New(Config{Addr: "127.0.0.1:0", Loops: 1, Logger: testLogger()})
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(t.Context()) }()
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+	}
+	_ = s.cli.Stop() // as if gnet stopped its engine on its own
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrEngineStopped) {
+			t.Fatalf("Serve returned %v; want ErrEngineStopped", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Serve still running after its event loops stopped")
+	}
+}

@@ -238,7 +238,13 @@ func metricValue(t *testing.T, base, name string) float64 {
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /metrics = %d", resp.StatusCode)
 	}
-	for line := range strings.Lines(body) {
+	return metricIn(t, body, name)
+}
+
+// metricIn reads one unlabelled sample from a /metrics page.
+func metricIn(t *testing.T, page, name string) float64 {
+	t.Helper()
+	for line := range strings.Lines(page) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
@@ -247,8 +253,22 @@ func metricValue(t *testing.T, base, name string) float64 {
 			return f
 		}
 	}
-	t.Fatalf("GET /metrics has no %s", name)
+	t.Fatalf("/metrics has no %s", name)
 	return 0
+}
+
+// getQuiet does one GET on a fresh connection and returns its status and
+// body, or the error.
+func getQuiet(url string) (int, string, error) {
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
 }
 
 // endsCleanly reads the rest of an SSE stream: the server must end it
