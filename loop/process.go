@@ -147,10 +147,11 @@ func (el *eventLoop) parseAndServe(c *Conn, in []byte) (off, partial int, more b
 	high := el.srv.cfg.HighWatermark
 loop:
 	for off < len(in) && !c.closed && !c.stopParsing && !c.deferred && c.mode == nil {
-		if len(el.out) > high {
+		if c.gc.OutboundBuffered()+len(el.out) > high {
 			// Read backpressure: a client pipelining faster than it reads
 			// gets its answers written now, and no more are made until
-			// they drain.
+			// they drain. Checked before each request, so what is queued
+			// stays within the watermark plus one answer.
 			el.flushCork()
 			if c.gc.OutboundBuffered() > high {
 				more = true
