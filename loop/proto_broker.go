@@ -31,13 +31,20 @@ type Delivery struct {
 // for NATS JetStream (module github.com/streamd/streamd/natsbroker) lets
 // several processes share topics and history.
 //
-// Deliveries cross a Broker by value; nobody modifies Data after Publish.
+// Deliveries cross a Broker by value; nobody modifies Data after Publish
+// (Hub.Publish hands the publisher's slice over: the publisher must not
+// modify it afterwards, and the hub builds every frame of the message
+// before any loop or ring sees it, so a delivered message is immutable).
 type Broker interface {
 	// Start is called once, by NewHub, before anything else, with the hub's
 	// delivery function. The broker calls deliver for the messages of the
 	// watched topics in increasing Seq order, one call at a time (never
 	// concurrently), with no gap for a topic while it stays watched. A
 	// message delivered twice (at-least-once brokers) is ignored by the hub.
+	// deliver may be called from any goroutine, a loop's included (the
+	// in-process broker calls it inside Publish, often from a handler):
+	// it takes a short lock, records the message and hands it to each
+	// loop's bounded inbox, and never waits for a loop.
 	Start(deliver func(Delivery) error) error
 	// Epoch names the broker's sequence: the same on every hub sharing it
 	// and for as long as its history lives. Ids carry it, so an id of

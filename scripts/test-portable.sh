@@ -6,7 +6,8 @@
 #     internal/goroutine and loop run as GOARCH=386 binaries, which
 #     linux/amd64 executes natively; no race detector on 386), and the
 #     runtime.Stack parser elsewhere (selected here with -tags
-#     goroutine_stack);
+#     goroutine_stack), and the purego build tag, which turns the
+#     assembly off on amd64 too;
 #   - gnet's other platforms: the library, commands and tests must build
 #     and vet for darwin/arm64 and freebsd/amd64 (kqueue instead of epoll,
 #     loop's *_other.go files), in each module, and build the library for freebsd/386
@@ -32,6 +33,8 @@ if [ "$host" = linux/amd64 ]; then
   # sends from goroutines); its load tests are for the real architecture.
   GOARCH=386 $GO test -count=1 -timeout 10m ./internal/goroutine/ || failed+=("GOARCH=386 tests")
   GOARCH=386 $GO test -count=1 -timeout 10m -run "$ONLOOP_TESTS" ./loop/ || failed+=("GOARCH=386 loop tests")
+  echo "test-portable: internal/goroutine with -tags purego (no assembly: the thread id on amd64)"
+  $GO test -count=1 -tags purego ./internal/goroutine/ || failed+=("purego tests")
 elif [ "${CI:-}" = true ]; then
   echo "test-portable: CI must run on linux/amd64 to test the GOARCH=386 fallback (host is $host)" >&2
   exit 1

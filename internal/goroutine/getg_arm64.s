@@ -1,4 +1,4 @@
-//go:build !goroutine_stack
+//go:build !goroutine_stack && !purego
 
 #include "textflag.h"
 

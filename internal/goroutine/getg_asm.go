@@ -1,4 +1,4 @@
-//go:build (amd64 || arm64) && !goroutine_stack
+//go:build (amd64 || arm64) && !goroutine_stack && !purego
 
 package goroutine
 

@@ -1,4 +1,4 @@
-//go:build !amd64 && !arm64 && linux && !goroutine_stack
+//go:build ((!amd64 && !arm64) || purego) && linux && !goroutine_stack
 
 package goroutine
 

@@ -4,9 +4,12 @@
 // must hand the work to it.
 //
 // On amd64 and arm64 the identity is the runtime's g pointer, read with
-// one instruction; elsewhere it falls back to the OS thread id, which is
-// exact because event loops are locked to their threads, but costs a
-// system call.
+// one instruction; elsewhere it falls back to the OS thread id on Linux,
+// which is exact because event loops are locked to their threads, but
+// costs a system call, and to the goroutine id parsed from runtime.Stack
+// on other systems. Build tags choose the fallbacks on any architecture:
+// purego (the usual tag for "no assembly") the thread id on Linux and the
+// stack parser elsewhere, goroutine_stack the stack parser.
 package goroutine
 
 // ID returns a value that differs between goroutines running at the
