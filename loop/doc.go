@@ -39,7 +39,11 @@
 //
 // Handlers, Mode callbacks and Post's functions run on the connection's
 // loop and must not block. Each method says whether it is safe from any
-// goroutine or runs on the loop; loop-only methods panic elsewhere.
+// goroutine or runs on the loop; the loop-only methods of Conn and
+// Subscription panic elsewhere, naming themselves. A Ctx belongs to its
+// handler call: its methods (and functions that take one, such as
+// ws.Upgrade) run in the handler, on the loop, and a Ctx is not used after
+// the handler returns (Ctx.Defer gives a Deferred for later).
 package loop
 
 // Why a fenced section, not a sub-package for the hooks: they cannot live

@@ -12,6 +12,21 @@ import (
 // from one.
 func TestLoopOnlyMethodsPanicOffLoop(t *testing.T) {
 	conn, c := heldConn(t)
+	hub, err := NewHub(HubConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subbed := make(chan *Subscription, 1)
+	if err := conn.Post(func(c *Conn) {
+		sub, _, _, err := hub.Subscribe(c, "t", &hubSub{}, Resume{})
+		if err != nil {
+			t.Error(err)
+		}
+		subbed <- sub
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sub := <-subbed
 
 	calls := map[string]func(){
 		"Conn.Write":           func() { conn.Write([]byte("x")) },
@@ -23,6 +38,9 @@ func TestLoopOnlyMethodsPanicOffLoop(t *testing.T) {
 		"Conn.CloseAfterFlush": func() { conn.CloseAfterFlush() },
 		"Conn.EndMode":         func() { conn.EndMode(true) },
 		"Conn.PauseInput":      func() { conn.PauseInput(time.Second) },
+		"Conn.Closed":          func() { conn.Closed() },
+		"Conn.TLS":             func() { conn.TLS() },
+		"Subscription.Drained": func() { sub.Drained() },
 	}
 	for name, call := range calls {
 		func() {

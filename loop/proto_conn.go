@@ -112,8 +112,11 @@ func (c *Conn) PostControl(fn func(*Conn)) error {
 
 // Closed reports whether the connection is closed, or closing: its last
 // response is out and it only waits for the client to close (see
-// finishClose). On the loop.
-func (c *Conn) Closed() bool { return c.closed || c.lingering }
+// finishClose). On the loop; it panics elsewhere.
+func (c *Conn) Closed() bool {
+	c.mustOnLoop("Conn.Closed")
+	return c.closed || c.lingering
+}
 
 // Write queues p for sending; it never blocks and never drops on its own.
 // Within a callback of this connection (a handler, a Mode callback, a

@@ -362,8 +362,10 @@ func (s *Subscription) Unsubscribe() {
 }
 
 // Drained writes the messages conflated while the subscriber was slow.
-// The protocol calls it from its Mode.OnDrain. On the loop.
+// The protocol calls it from its Mode.OnDrain. On the loop; it panics
+// elsewhere.
 func (s *Subscription) Drained() {
+	s.conn.mustOnLoop("Subscription.Drained")
 	if !s.active || s.held == nil {
 		return
 	}
