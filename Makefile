@@ -39,7 +39,8 @@ vet: check-modules
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # Every go.mod listed, tidy, with a release (not patch) go line; the library
-# requiring only what its packages import.
+# requiring only what its packages import, with no file over 600 lines
+# (tests aside).
 check-modules:
 	GO=$(GO) ./scripts/check-modules.sh $(MODULES)
 

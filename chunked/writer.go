@@ -62,7 +62,7 @@ type Writer struct {
 	// loop-only state
 	done    bool
 	timerFn func()
-	drainFn func()
+	onDrain loop.Drain
 	sizeBuf [18]byte
 }
 
@@ -213,7 +213,7 @@ func (w *Writer) WriteString(s string) (int, error) { return w.Write([]byte(s)) 
 // call it from the handler or a function given to After or OnDrain; it
 // panics elsewhere (producer goroutines use Write).
 func (w *Writer) Send(p []byte) loop.WriteResult {
-	if !w.conn.OnLoop() {
+	if !w.conn.OnLoop() { // not MustOnLoop: a call per chunk, and it does not inline
 		panic("chunked: Writer.Send called off the connection's loop")
 	}
 	if w.done || w.conn.Closed() {
@@ -377,9 +377,7 @@ func (w *Writer) finish(c *loop.Conn) {
 // the response ends first. On the loop: call it from the handler or a
 // function given to After or OnDrain; it panics elsewhere.
 func (w *Writer) After(d time.Duration, fn func()) {
-	if !w.conn.OnLoop() {
-		panic("chunked: Writer.After called off the connection's loop")
-	}
+	w.conn.MustOnLoop("chunked: Writer.After")
 	if w.done {
 		return
 	}
@@ -392,14 +390,10 @@ func (w *Writer) After(d time.Duration, fn func()) {
 // Queued. On the loop: call it from the handler or a function given to
 // After or OnDrain; it panics elsewhere.
 func (w *Writer) OnDrain(fn func()) {
-	if !w.conn.OnLoop() {
-		panic("chunked: Writer.OnDrain called off the connection's loop")
+	w.conn.MustOnLoop("chunked: Writer.OnDrain")
+	if !w.done {
+		w.onDrain.Set(w.conn, fn)
 	}
-	if w.done {
-		return
-	}
-	w.drainFn = fn
-	w.conn.WantDrain()
 }
 
 // mode adapts a Writer to loop.Mode, keeping the callbacks out of the
@@ -419,10 +413,8 @@ func (m mode) OnTimer(*loop.Conn) {
 }
 
 func (m mode) OnDrain(*loop.Conn) {
-	w := m.w
-	if fn := w.drainFn; fn != nil && !w.done {
-		w.drainFn = nil
-		fn()
+	if !m.w.done {
+		m.w.onDrain.Run()
 	}
 }
 

@@ -28,12 +28,13 @@
 // what sse, ws, chunked and broker adapters build on: Ctx.TakeOver hands
 // the connection, a Conn (also Ctx.Conn), to a Mode, and
 // Ctx.WriteStreamHead writes its head; a Sender admits writes from
-// goroutines; RegisterCodec, CodecID, Publication.Frame and
-// Publication.Seq encode publications; Hub.Subscribe takes a Subscriber
-// and a Resume and returns a Subscription, and Hub.Resume catches a stream
-// of several topics up with one id (a Replayer gets it later when it
-// comes from the broker's history); a Broker sequences publications and
-// carries them between hubs, each as a Delivery.
+// goroutines, and a Drain holds a stream's OnDrain callback;
+// RegisterCodec, CodecID, Publication.Frame and Publication.Seq encode
+// publications; Hub.Subscribe takes a Subscriber and a Resume and returns
+// a Subscription, and Hub.Resume catches a stream of several topics up
+// with one id (a Replayer gets it later when it comes from the broker's
+// history); a Broker sequences publications and carries them between
+// hubs, each as a Delivery.
 //
 // # Concurrency
 //

@@ -36,7 +36,7 @@ func (l *Loop) OnLoop() bool { return l.el.onLoop() }
 type eventLoop struct {
 	srv    *Server
 	gl     gnet.EventLoop // nil on the net/http backend's loops
-	vl     *virtualLoop   // the net/http backend's loop driver (nethttp.go), else nil
+	vl     *virtualLoop   // the net/http backend's loop driver (nethttp_vloop.go), else nil
 	handle *Loop
 	gid    atomic.Uintptr // goroutine.ID of the loop, 0 once it stopped
 
@@ -99,7 +99,7 @@ func newEventLoop(srv *Server, gl gnet.EventLoop, idx int) *eventLoop {
 }
 
 // transport is what a Conn needs from its connection: gnet's conn, or the
-// net/http backend's (nethttp.go). gnet.Conn has these methods.
+// net/http backend's (vconn, nethttp_vloop.go). gnet.Conn has these methods.
 type transport interface {
 	Write(b []byte) (int, error)
 	Writev(bs [][]byte) (int, error)

@@ -23,8 +23,8 @@ import (
 // Methods documented "on the loop" may only be called from the loop that
 // owns the connection: inside a handler, a Mode callback, or a function
 // run by Post; called from elsewhere they panic with their name rather
-// than race. ID, RemoteAddr, Server, Loop, OnLoop, Post and PostControl
-// are safe from any goroutine; goroutines write through a Sender. A *Conn
+// than race. ID, RemoteAddr, Server, Loop, OnLoop, MustOnLoop, Post and
+// PostControl are safe from any goroutine; goroutines write through a Sender. A *Conn
 // stays valid after close (methods then do nothing or report Dropped); it
 // is never reused for another connection.
 type Conn struct {

@@ -10,7 +10,10 @@
 #     it is the lowest Go the module needs, not the toolchain at hand;
 #   - the library module requires directly only what library packages
 #     import, plus goleak for its tests (see README, "Modules"); everything
-#     else it lists is an indirect requirement of those.
+#     else it lists is an indirect requirement of those;
+#   - no non-test .go file of the library module (the tree outside the
+#     nested modules, testdata and node_modules) is over 600 lines: split
+#     it by concern, as loop/nethttp*.go are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO="${GO:-go}"
@@ -80,6 +83,24 @@ done < <(awk '/^require \(/ { inreq = 1; next }
               inreq && !/\/\/ indirect/ { print $1 }
               /^require [^(]/ && !/\/\/ indirect/ { print $2 }' go.mod)
 
+# No library file over maxlines lines, tests aside. A go.mod below the
+# root marks a nested module: its files are not the library's.
+maxlines=600
+prune=(-name node_modules -o -name testdata -o -name .git)
+while read -r mod; do
+  dir=$(dirname "$mod")
+  [ "$dir" = . ] || prune+=(-o -path "$dir")
+done < <(find . \( -name node_modules -o -name testdata -o -name .git \) -prune -o -name go.mod -print)
+long=$(find . \( "${prune[@]}" \) -prune -o -type f -name '*.go' ! -name '*_test.go' -print0 |
+  xargs -0 -r wc -l |
+  awk -v max="$maxlines" '$2 != "total" && $1 > max { sub(/^\.\//, "", $2); printf "  %s: %d lines\n", $2, $1 }' |
+  sort)
+if [ -n "$long" ]; then
+  echo "check-modules: library files over $maxlines lines (tests aside); split them by concern:" >&2
+  echo "$long" >&2
+  failed+=("library files over $maxlines lines")
+fi
+
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'check-modules: FAILED: %s\n' "${failed[@]}" >&2
   exit 1
@@ -88,5 +109,5 @@ summary=()
 for m in "$@"; do
   summary+=("$m: go $(goline "$m")")
 done
-echo "check-modules: ${#summary[@]} modules, all tidy; the library requires only its own imports and goleak"
+echo "check-modules: ${#summary[@]} modules, all tidy; the library requires only its own imports and goleak, and no library file is over $maxlines lines"
 printf '  %s\n' "${summary[@]}"

@@ -114,7 +114,7 @@ type Stream struct {
 
 	// loop-only
 	subs    []*loop.Subscription
-	onDrain func()
+	onDrain loop.Drain
 	closed  bool
 	inOpen  bool  // the Open callback runs: joins resume together after it
 	resumed bool  // Last-Event-ID has been applied
@@ -394,14 +394,10 @@ func (s *Stream) Leave(topic string) {
 // it from the Open callback or another callback of this stream; it panics
 // elsewhere.
 func (s *Stream) OnDrain(fn func()) {
-	if !s.conn.OnLoop() {
-		panic("sse: Stream.OnDrain called off the connection's loop")
+	s.conn.MustOnLoop("sse: Stream.OnDrain")
+	if !s.closed {
+		s.onDrain.Set(s.conn, fn)
 	}
-	if s.closed {
-		return
-	}
-	s.onDrain = fn
-	s.conn.WantDrain()
 }
 
 // OnClose registers fn to run (on the loop) when the stream ends. If it
@@ -508,10 +504,7 @@ func (m mode) OnDrain(*loop.Conn) {
 	for _, sub := range s.subs {
 		sub.Drained()
 	}
-	if fn := s.onDrain; fn != nil {
-		s.onDrain = nil
-		fn()
-	}
+	s.onDrain.Run()
 }
 
 // OnShutdown ends the stream so the client reconnects to another server.

@@ -188,11 +188,8 @@ func (m mode) OnDrain(c *loop.Conn) {
 		for _, sub := range x.subs {
 			sub.Drained()
 		}
-		if fn := x.onDrain; fn != nil {
-			x.onDrain = nil
-			s.tidy()
-			fn()
-		}
+		x.onDrain.Run()
+		s.tidy() // x may hold nothing now; if the callback set another, it keeps x
 	}
 }
 
@@ -219,7 +216,7 @@ func (m mode) OnClose(_ *loop.Conn, err error) {
 	var reason string
 	if x := s.x; x != nil {
 		reason = x.closeReason
-		x.spill, x.onDrain, x.closeReason = nil, nil, ""
+		x.spill, x.onDrain, x.closeReason = nil, loop.Drain{}, ""
 		s.tidy()
 	}
 	code := s.closeCode

@@ -174,7 +174,7 @@ func (s *Socket) sndBuffered() int {
 type socketExtra struct {
 	subs        []*loop.Subscription // subscriptions after s.sub
 	spill       []byte               // a big partial frame, kept here instead of in the loop's input
-	onDrain     func()
+	onDrain     loop.Drain
 	closeReason string
 	rate        rateLimiter // Options.MessageRate; kept from the first message on
 }
@@ -189,7 +189,7 @@ func (s *Socket) extra() *socketExtra {
 
 // tidy drops s.x once it holds nothing. On the loop.
 func (s *Socket) tidy() {
-	if x := s.x; x != nil && len(x.subs) == 0 && x.spill == nil && x.onDrain == nil && x.closeReason == "" && x.rate.tat == 0 {
+	if x := s.x; x != nil && len(x.subs) == 0 && x.spill == nil && !x.onDrain.Pending() && x.closeReason == "" && x.rate.tat == 0 {
 		s.x = nil
 	}
 }
@@ -450,19 +450,14 @@ func (s *Socket) schedulePing() {
 // to the low watermark (after a send reported Queued). On the loop: call
 // it from a callback of this socket; it panics elsewhere.
 func (s *Socket) OnDrain(fn func()) {
-	if !s.conn.OnLoop() {
-		panic("ws: Socket.OnDrain called off the connection's loop")
-	}
+	s.conn.MustOnLoop("ws: Socket.OnDrain")
 	if s.state == stateClosed {
 		return
 	}
 	if fn == nil && s.x == nil {
-		s.conn.WantDrain()
+		s.conn.WantDrain() // nothing to clear: no need for s.x
 		return
 	}
-	s.extra().onDrain = fn
-	if fn == nil {
-		s.tidy()
-	}
-	s.conn.WantDrain()
+	s.extra().onDrain.Set(s.conn, fn)
+	s.tidy() // a nil fn may leave s.x empty
 }
