@@ -129,7 +129,9 @@ func TestStreamMethodsFromGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectData(t, c.events(1), "published")
-	s.Leave("t")
+	if err := s.Leave("t"); err != nil {
+		t.Fatalf("Leave from a goroutine = %v", err)
+	}
 	s.Comment("left")
 	c.until("the comment after Leave", func(p *specParser) bool { return slices.Contains(p.comments, " left") })
 	if n := hub.TopicStats("t").Subscribers; n != 0 {
@@ -292,4 +294,48 @@ func resetConn(t *testing.T, c net.Conn) {
 		t.Fatal(err)
 	}
 	_ = tc.Close()
+}
+
+// TestLeaveFromGoroutineReportsFullQueue: a Leave from a goroutine that
+// cannot be handed to the loop (its task queue is full) says so instead of
+// being lost; once the queue has room, Leave works.
+func TestLeaveFromGoroutineReportsFullQueue(t *testing.T) {
+	testsrv.GnetOnly(t, "blocks the gnet loop with a task to fill its queue")
+	hub := newHub(t, loop.HubConfig{})
+	routes, opened := topicRoutes(hub, Options{})
+	srv := startServer(t, loop.Config{Loops: 1, QueueLimit: 4}, routes)
+	c := dialSSE(t, srv, "/events", dialOpts{})
+	s := recvStream(t, opened)
+	if err := s.Join("t"); err != nil {
+		t.Fatal(err)
+	}
+	s.Comment("joined")
+	c.until("the comment after Join", func(p *specParser) bool { return slices.Contains(p.comments, " joined") })
+
+	blocked, unblock := make(chan struct{}), make(chan struct{})
+	l := srv.Loops()[0]
+	if err := l.Post(func() { close(blocked); <-unblock }); err != nil {
+		t.Fatal(err)
+	}
+	<-blocked
+	for range 64 {
+		if err := l.Post(func() {}); err != nil {
+			break
+		}
+	}
+	err := s.Leave("t")
+	close(unblock)
+	if !errors.Is(err, loop.ErrQueueFull) {
+		t.Fatalf("Leave with the loop's queue full = %v; want loop.ErrQueueFull", err)
+	}
+	if n := hub.TopicStats("t").Subscribers; n != 1 {
+		t.Fatalf("Subscribers after a refused Leave = %d; want 1", n)
+	}
+	for s.Leave("t") != nil { // the queue drains
+	}
+	s.Comment("left")
+	c.until("the comment after Leave", func(p *specParser) bool { return slices.Contains(p.comments, " left") })
+	if n := hub.TopicStats("t").Subscribers; n != 0 {
+		t.Fatalf("Subscribers after Leave = %d; want 0", n)
+	}
 }

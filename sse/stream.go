@@ -374,19 +374,21 @@ func (s *Stream) join(topic string) error {
 }
 
 // Leave unsubscribes the stream from topic. Safe from any goroutine: from
-// another goroutine it happens asynchronously, after the sends made before.
-func (s *Stream) Leave(topic string) {
+// another goroutine it happens asynchronously, after the sends made before,
+// and the error is that of handing it to the loop (loop.ErrQueueFull:
+// nothing was done; loop.ErrServerClosed). On the loop it returns nil.
+func (s *Stream) Leave(topic string) error {
 	if !s.conn.OnLoop() {
-		_ = s.conn.Post(func(*loop.Conn) { s.Leave(topic) })
-		return
+		return s.conn.Post(func(*loop.Conn) { _ = s.Leave(topic) })
 	}
 	for i, sub := range s.subs {
 		if sub.Topic() == topic {
 			sub.Unsubscribe()
 			s.subs = slices.Delete(s.subs, i, i+1)
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 // OnDrain runs fn on the loop once the stream's queued output has fallen

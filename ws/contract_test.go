@@ -143,7 +143,9 @@ func TestSocketMethodsFromGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc.expectText("published")
-	s.Leave("t")
+	if err := s.Leave("t"); err != nil {
+		t.Fatalf("Leave from a goroutine = %v", err)
+	}
 	s.Send("left")
 	rc.expectText("left")
 	if n := hub.TopicStats("t").Subscribers; n != 0 {

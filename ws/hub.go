@@ -51,12 +51,13 @@ func (s *Socket) join(topic string) error {
 	return nil
 }
 
-// Leave unsubscribes the socket from topic. Safe from any goroutine:
-// from another goroutine it happens asynchronously.
-func (s *Socket) Leave(topic string) {
+// Leave unsubscribes the socket from topic. Safe from any goroutine: from
+// another goroutine it happens asynchronously, and the error is that of
+// handing it to the loop (loop.ErrQueueFull: nothing was done;
+// loop.ErrServerClosed). On the loop it returns nil.
+func (s *Socket) Leave(topic string) error {
 	if !s.conn.OnLoop() {
-		_ = s.conn.Post(func(*loop.Conn) { s.Leave(topic) })
-		return
+		return s.conn.Post(func(*loop.Conn) { _ = s.Leave(topic) })
 	}
 	if s.sub != nil && s.sub.Topic() == topic {
 		s.sub.Unsubscribe()
@@ -70,7 +71,7 @@ func (s *Socket) Leave(topic string) {
 				s.tidy()
 			}
 		}
-		return
+		return nil
 	}
 	if x := s.x; x != nil {
 		for i, sub := range x.subs {
@@ -81,10 +82,11 @@ func (s *Socket) Leave(topic string) {
 					x.subs = nil
 					s.tidy()
 				}
-				return
+				return nil
 			}
 		}
 	}
+	return nil
 }
 
 // Publish publishes text to topic on hub: WebSocket subscribers get it as
