@@ -129,7 +129,7 @@ var Known = []struct {
 // TLS.
 const (
 	tlsScenarioList    = "tls-sse-idle,tls-handshake,tls-resume,tls-keepalive,tls-pipelined,tls-chunked,tls-fanout"
-	nbioTLSNote        = "nbhttp.Config.AddrsTLS + TLSConfig as nbio's TLS examples: nbio's own non-blocking TLS, the llib fork of crypto/tls (github.com/lesismal/llib/std/crypto/tls v1.2.2, forked from Go ~1.15's; the poller decrypts, not Go's crypto/tls), its defaults (TLS 1.3, session tickets on); negotiates ChaCha20-Poly1305 on this AES-NI CPU (the fork's copy of internal/cpu is never initialised, so it sees no AES hardware; Go's servers pick AES-128-GCM)"
+	nbioTLSNote        = "nbhttp.Config.AddrsTLS + TLSConfig as nbio's TLS examples: nbio's own non-blocking TLS, the llib fork of crypto/tls (github.com/lesismal/llib/std/crypto/tls v1.2.2, forked from Go ~1.15's; the poller decrypts, not Go's crypto/tls), its defaults (TLS 1.3, session tickets on); negotiates ChaCha20-Poly1305 on this AES-NI CPU (the fork's copy of internal/cpu is never initialised, so it sees no AES hardware; Go's servers pick AES-128-GCM) and X25519 (the fork predates X25519MLKEM768, which Go's servers agree on with Go clients): cheaper handshakes, not the same work"
 	nbioTLSChunkedNote = "hand-framed chunks as in chunked, written through the TLS conn; OnWrittenSize counts the ciphertext nbio writes, the queued side is estimated as plaintext + 22 bytes per 16 KiB TLS 1.3 record"
 )
 
