@@ -238,12 +238,25 @@ func (sc Scenario) ProfileSummary(med map[string]Figures) string {
 		return fmt.Sprintf("%.2f µs", v)
 	}
 	share := func(f Figures) float64 { return 100 * f["sys"] / (f["usr"] + f["sys"]) }
-	return fmt.Sprintf("**Where the floor is:** per %s, the ceiling %s spends %s in the kernel and %s in user space (%.0f%% kernel); "+
+	ratio, per := "", "per"
+	if cp, sp := c[sc.Primary], s[sc.Primary]; cp > 0 && sp > 0 {
+		label := sc.Primary
+		lowerBetter := false
+		for _, col := range sc.Columns {
+			if col.Key == sc.Primary {
+				label, lowerBetter = col.Label, col.LowerBetter
+			}
+		}
+		if !lowerBetter {
+			ratio, per = fmt.Sprintf("streamd's %s is %.2f× the ceiling's (%s). ", label, sp/cp, sc.Floor), "Per"
+		}
+	}
+	return fmt.Sprintf("**Where the floor is:** %s%s %s, the ceiling %s spends %s in the kernel and %s in user space (%.0f%% kernel); "+
 		"streamd %s and %s (%.0f%% kernel), a difference of %s kernel and %s user time. "+
 		"Kernel time is the system calls and, on loopback, the receiving side's TCP work, which the kernel runs at the end of the sender's write(2) "+
 		"and charges to the server. The ceiling makes only the system calls the scenario needs, so its kernel time is the floor and its user time the least overhead. "+
 		"CPU time from the server's process CPU clock over the measured interval, split in the proportion of /proc/PID/stat utime:stime (10 ms ticks: a short interval makes a coarse split).\n",
-		sc.Unit, sc.Floor, us(c["sys"]), us(c["usr"]), share(c),
+		ratio, per, sc.Unit, sc.Floor, us(c["sys"]), us(c["usr"]), share(c),
 		us(s["sys"]), us(s["usr"]), share(s), signed(us, s["sys"]-c["sys"]), signed(us, s["usr"]-c["usr"]))
 }
 

@@ -10,8 +10,9 @@ import (
 )
 
 // TestTLSSmoke runs every TLS scenario at smoke size (tlsSmokePlan: tens of
-// connections, sub-second intervals, not pinned) against streamd and
-// net/http, checks that each row measured, and that the section re-renders
+// connections, sub-second intervals, not pinned) against streamd, net/http,
+// nbio (its own TLS, the llib fork) and the TLS ceiling (in tls-keepalive and
+// tls-pipelined only), checks that each row measured, and that the section re-renders
 // from its raw data unchanged. It asserts no figures.
 func TestTLSSmoke(t *testing.T) {
 	if testing.Short() {
@@ -26,7 +27,8 @@ func TestTLSSmoke(t *testing.T) {
 	if err := os.WriteFile(out, []byte("# results\n\nthe -full part\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := runTLS(root, map[string]bool{"streamd": true, "nethttp": true}, nil, tlsSmokePlan, true, out)
+	servers := map[string]bool{"streamd": true, "nethttp": true, "nbio": true, "gnetraw-tls": true}
+	rep, err := runTLS(root, servers, nil, tlsSmokePlan, true, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,10 +39,15 @@ func TestTLSSmoke(t *testing.T) {
 		t.Errorf("%d scenarios ran; want %d", len(rep.Scenarios), len(tlsScenarios()))
 	}
 	for _, sr := range rep.Scenarios {
+		ceiling := false
 		for _, r := range sr.Rows {
 			if len(r.Runs) == 0 {
 				t.Errorf("%s %s: no run", sr.Name, r.Label())
 			}
+			ceiling = ceiling || r.Server == "gnetraw-tls"
+		}
+		if want := sr.Floor == "gnetraw-tls"; ceiling != want {
+			t.Errorf("%s: gnetraw-tls row present = %v; want %v", sr.Name, ceiling, want)
 		}
 	}
 	doc, err := os.ReadFile(out)

@@ -32,14 +32,18 @@ const (
 	CapUpload  = "upload" // POST /upload answers the body's length
 	// CapTLS: with -tls-cert and -tls-key the server serves every endpoint
 	// above over HTTPS only (HTTP/1.1), and -heap-file makes SIGUSR2
-	// write its heap figures (peer.HeapOnSignal).
+	// write its heap figures (peer.HeapOnSignal). It implies CapTLSHello.
 	CapTLS = "tls"
+	// CapTLSHello: with -tls-cert and -tls-key the server serves GET /hello
+	// over HTTPS (keep-alive, pipelined) and takes -heap-file; all the
+	// TLS ceiling serves (the tls-keepalive and tls-pipelined scenarios).
+	CapTLSHello = "tls-hello"
 )
 
 var allCaps = []string{CapHello, CapSSE, CapWS, CapWSEcho, CapChunked, CapUpload}
 
 // tlsCaps is allCaps plus TLS.
-var tlsCaps = append(slices.Clip(allCaps), CapTLS)
+var tlsCaps = append(slices.Clip(allCaps), CapTLS, CapTLSHello)
 
 // Known lists the servers in report order, with the endpoints each serves.
 // A directory under servers/ that is not listed is treated as a full server.
@@ -84,20 +88,30 @@ var Known = []struct {
 		"tls-sse-idle,tls-fanout": "SSE as in sse-idle",
 		"tls-chunked":             "as in chunked",
 	}},
-	{Name: "nbio", Caps: allCaps, Note: "lesismal/nbio v1.6.8 nbhttp + websocket, handlers on nbio's default goroutine pool", RowNotes: map[string]string{
-		"*":               "handlers on nbio's default goroutine pool; ReleaseWebsocketPayload on (as nbio's own benchmark)",
-		"sse-idle,fanout": "SSE on hijacked conns, written directly",
-		"chunked":         "chunks framed by hand on the hijacked conn (nbhttp's chunked writer corrupts bodies past 64 KiB in v1.6.8), paced by OnWrittenSize (256 KiB high-water mark)",
+	{Name: "nbio", Caps: tlsCaps, Note: "lesismal/nbio v1.6.8 nbhttp + websocket, handlers on nbio's default goroutine pool", RowNotes: map[string]string{
+		"*":                       "handlers on nbio's default goroutine pool; ReleaseWebsocketPayload on (as nbio's own benchmark)",
+		"sse-idle,fanout":         "SSE on hijacked conns, written directly",
+		"chunked":                 "chunks framed by hand on the hijacked conn (nbhttp's chunked writer corrupts bodies past 64 KiB in v1.6.8), paced by OnWrittenSize (256 KiB high-water mark)",
+		tlsScenarioList:           nbioTLSNote,
+		"tls-sse-idle,tls-fanout": "SSE on hijacked TLS conns, written directly",
+		"tls-chunked":             nbioTLSChunkedNote,
 	}},
-	{Name: "nbio-inline", Caps: allCaps, Pkg: "nbio", Args: []string{"-executor", "inline"},
+	{Name: "nbio-inline", Caps: tlsCaps, Pkg: "nbio", Args: []string{"-executor", "inline"},
 		Note: "the nbio server with ServerExecutor running handlers and WebSocket callbacks on the poller goroutine, as streamd runs them on its loop",
 		RowNotes: map[string]string{
-			"*":               "nbio -executor inline: ServerExecutor runs handlers and WebSocket callbacks on the poller (as streamd); ReleaseWebsocketPayload on; Connection: close requests answered keep-alive (inline, nbio v1.6.8 can deadlock closing a conn from its own handler)",
-			"sse-idle,fanout": "SSE on hijacked conns, written directly",
-			"chunked":         "hand-framed chunks as nbio, the download paced from a goroutine: OnWrittenSize runs under the conn's lock, so the poller cannot resume writing",
+			"*":                       "nbio -executor inline: ServerExecutor runs handlers and WebSocket callbacks on the poller (as streamd); ReleaseWebsocketPayload on; Connection: close requests answered keep-alive (inline, nbio v1.6.8 can deadlock closing a conn from its own handler)",
+			"sse-idle,fanout":         "SSE on hijacked conns, written directly",
+			"chunked":                 "hand-framed chunks as nbio, the download paced from a goroutine: OnWrittenSize runs under the conn's lock, so the poller cannot resume writing",
+			tlsScenarioList:           nbioTLSNote,
+			"tls-sse-idle,tls-fanout": "SSE on hijacked TLS conns, written directly",
+			"tls-chunked":             nbioTLSChunkedNote + "; the download paced from a goroutine as in chunked",
 		}},
 	{Name: "gnetraw", Caps: []string{CapHello}, Ceiling: true, Note: "raw gnet v2.9.7 canned /hello (plaintext ceiling)",
 		RowNotes: map[string]string{"*": "ceiling: counts request ends, parses nothing, canned answers in one write per OnTraffic"}},
+	{Name: "gnetraw-tls", Caps: []string{CapTLSHello}, Ceiling: true,
+		Note: "raw gnet v2.9.7 + Go's crypto/tls, canned /hello (TLS keep-alive/pipelined ceiling)",
+		RowNotes: map[string]string{"*": "TLS ceiling: handshake with crypto/tls (its defaults) on a goroutine per conn, then the socket enrolled in gnet (gnet.Client); " +
+			"per OnTraffic it decrypts what gnet read (tls.Conn over an in-memory transport), counts request ends, parses nothing, and writes the canned answers encrypted in one write"}},
 	{Name: "rawsock", Caps: []string{CapChunked}, Ceiling: true, Note: "plain blocking TCP writes (chunked ceiling); /hello for liveness only",
 		RowNotes: map[string]string{"*": "ceiling: ready-made 16 KiB chunk frames, up to 256 KiB per write(2)"}},
 	{Name: "rawfanout", Caps: []string{CapSSE, CapWS}, Ceiling: true,
@@ -110,6 +124,14 @@ var Known = []struct {
 		Note:     "one epoll loop: after the WebSocket handshake, read(2) and write(2) the same bytes back, no framing (echo ceiling)",
 		RowNotes: map[string]string{"*": "ceiling: each read(2) written back as read; the client's masked frames come back masked (4 bytes longer)"}},
 }
+
+// The TLS scenarios, as RowNotes keys, and what nbio's rows say about its
+// TLS.
+const (
+	tlsScenarioList    = "tls-sse-idle,tls-handshake,tls-resume,tls-keepalive,tls-pipelined,tls-chunked,tls-fanout"
+	nbioTLSNote        = "nbhttp.Config.AddrsTLS + TLSConfig as nbio's TLS examples: nbio's own non-blocking TLS, the llib fork of crypto/tls (github.com/lesismal/llib/std/crypto/tls v1.2.2, forked from Go ~1.15's; the poller decrypts, not Go's crypto/tls), its defaults (TLS 1.3, session tickets on); negotiates ChaCha20-Poly1305 on this AES-NI CPU (the fork's copy of internal/cpu is never initialised, so it sees no AES hardware; Go's servers pick AES-128-GCM) and X25519 (the fork predates X25519MLKEM768, which Go's servers agree on with Go clients): cheaper handshakes, not the same work"
+	nbioTLSChunkedNote = "hand-framed chunks as in chunked, written through the TLS conn; OnWrittenSize counts the ciphertext nbio writes, the queued side is estimated as plaintext + 22 bytes per 16 KiB TLS 1.3 record"
+)
 
 // ServerInfo describes one server (a directory, or a variant of one).
 type ServerInfo struct {
@@ -141,6 +163,10 @@ func (s ServerInfo) RowNote(scenario string) string {
 
 // Has reports whether the server implements capability c.
 func (s ServerInfo) Has(c string) bool { return s.Caps[c] }
+
+// SpeaksTLS reports whether the server takes -tls-cert and -tls-key
+// (CapTLS or CapTLSHello).
+func (s ServerInfo) SpeaksTLS() bool { return s.Caps[CapTLS] || s.Caps[CapTLSHello] }
 
 // Package returns the go build package path of the server ("./servers/<Pkg>").
 func (s ServerInfo) Package() string { return "./servers/" + s.Pkg }

@@ -375,7 +375,7 @@ func SmokeAll(root string, want map[string]bool, logf func(format string, args .
 		if out := strings.TrimSpace(p.Output()); out != "" {
 			logf("note %-9s printed output (servers should not log): %.200s", s.Name, out)
 		}
-		if !s.Has(CapTLS) {
+		if !s.SpeaksTLS() {
 			continue
 		}
 		cfg := cert.Client(true)

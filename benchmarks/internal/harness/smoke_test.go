@@ -44,7 +44,7 @@ func TestSmoke(t *testing.T) {
 			if !p.Alive() {
 				t.Errorf("server died: %s", p.Output())
 			}
-			if !s.Has(CapTLS) {
+			if !s.SpeaksTLS() {
 				return
 			}
 			cfg := cert.Client(true)

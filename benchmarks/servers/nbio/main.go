@@ -18,6 +18,14 @@
 // its own: the handler must not block the poller, and nbio calls
 // OnWrittenSize with the connection's lock held, so the poller cannot
 // resume writing from there.
+//
+// With -tls-cert and -tls-key it serves HTTPS only, the way nbio's own
+// examples (nbio-examples http/server_tls, websocket_1m_tls) do it:
+// nbhttp.Config.AddrsTLS and TLSConfig with a certificate loaded by nbio's
+// non-blocking fork of crypto/tls, github.com/lesismal/llib/std/crypto/tls
+// (the poller decrypts what it read, Engine.TLSDataHandler; writes encrypt
+// and queue). Hijacked conns are then that fork's *tls.Conn over the
+// *nbio.Conn.
 package main
 
 import (
@@ -34,6 +42,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lesismal/llib/std/crypto/tls"
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
@@ -52,26 +61,33 @@ type hub struct {
 	mu    sync.Mutex
 	sse   map[string]map[net.Conn]struct{}
 	ws    map[string]map[*websocket.Conn]struct{}
-	sseOf map[net.Conn]string
+	sseOf map[*nbio.Conn]sseSub // by the conn Engine.OnClose reports
 }
 
-func (h *hub) addSSE(topic string, c net.Conn) {
+// sseSub is an SSE subscriber: its topic and the conn its events are
+// written to (the *nbio.Conn itself, or the TLS conn over it).
+type sseSub struct {
+	topic string
+	w     net.Conn
+}
+
+func (h *hub) addSSE(topic string, base *nbio.Conn, w net.Conn) {
 	h.mu.Lock()
 	set := h.sse[topic]
 	if set == nil {
 		set = make(map[net.Conn]struct{})
 		h.sse[topic] = set
 	}
-	set[c] = struct{}{}
-	h.sseOf[c] = topic
+	set[w] = struct{}{}
+	h.sseOf[base] = sseSub{topic, w}
 	h.mu.Unlock()
 }
 
-func (h *hub) removeSSE(c net.Conn) {
+func (h *hub) removeSSE(base *nbio.Conn) {
 	h.mu.Lock()
-	if topic, ok := h.sseOf[c]; ok {
-		delete(h.sse[topic], c)
-		delete(h.sseOf, c)
+	if s, ok := h.sseOf[base]; ok {
+		delete(h.sse[s.topic], s.w)
+		delete(h.sseOf, base)
 	}
 	h.mu.Unlock()
 }
@@ -132,12 +148,24 @@ func (p *pacer) onWritten(c *nbio.Conn, _ []byte, n int) {
 	}
 }
 
-// unwrap returns the poller's conn inside nbhttp's per-request wrapper.
+// unwrap returns the conn inside nbhttp's per-request wrapper: the
+// poller's *nbio.Conn, or over TLS the *tls.Conn (llib fork) around it.
+// Responses are written to it.
 func unwrap(c net.Conn) net.Conn {
 	if hc, ok := c.(*nbhttp.Conn); ok {
 		return hc.Conn
 	}
 	return c
+}
+
+// base returns the *nbio.Conn under w (unwrap's result): the conn that
+// Engine.OnClose and OnWrittenSize report.
+func base(w net.Conn) (*nbio.Conn, bool) {
+	if tc, ok := w.(*tls.Conn); ok {
+		w = tc.Conn()
+	}
+	nc, ok := w.(*nbio.Conn)
+	return nc, ok
 }
 
 func topicOf(r *http.Request) string {
@@ -151,7 +179,9 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	loops := flag.Int("loops", runtime.NumCPU(), "number of nbio pollers (and GOMAXPROCS)")
 	executor := flag.String("executor", "pool", "where handlers run: pool (nbio's default goroutine pool) or inline (on the poller)")
+	common := peer.CommonFlags()
 	flag.Parse()
+	common.Start()
 	if *executor != "pool" && *executor != "inline" {
 		log.Fatalf("-executor %q: want pool or inline", *executor)
 	}
@@ -163,7 +193,7 @@ func main() {
 	h := &hub{
 		sse:   make(map[string]map[net.Conn]struct{}),
 		ws:    make(map[string]map[*websocket.Conn]struct{}),
-		sseOf: make(map[net.Conn]string),
+		sseOf: make(map[*nbio.Conn]sseSub),
 	}
 	p := &pacer{}
 
@@ -197,11 +227,16 @@ func main() {
 		if err != nil {
 			return
 		}
-		conn := unwrap(hj) // the *nbio.Conn that Engine.OnClose reports
+		conn := unwrap(hj)
+		nc, ok := base(conn)
+		if !ok {
+			conn.Close()
+			return
+		}
 		conn.SetReadDeadline(time.Time{})
-		h.addSSE(topic, conn) // before the head goes out
+		h.addSSE(topic, nc, conn) // before the head goes out
 		if _, err := conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: keep-alive\r\n\r\n")); err != nil {
-			h.removeSSE(conn)
+			h.removeSSE(nc)
 		}
 	})
 	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
@@ -248,17 +283,18 @@ func main() {
 		if err != nil {
 			return
 		}
-		nc, ok := unwrap(conn).(*nbio.Conn)
+		cw := unwrap(conn)
+		nc, ok := base(cw)
 		if !ok {
 			conn.Close()
 			return
 		}
 		if *executor == "inline" {
 			// Never block the poller: pace the download from a goroutine.
-			go download(p, nc, size, chunk, body)
+			go download(p, nc, cw, size, chunk, body)
 			return
 		}
-		download(p, nc, size, chunk, body)
+		download(p, nc, cw, size, chunk, body)
 	})
 
 	conf := nbhttp.Config{
@@ -285,30 +321,49 @@ func main() {
 			mux.ServeHTTP(w, r)
 		})
 	}
+	if common.TLS() {
+		// As nbio's TLS examples: the llib fork's certificate and Config
+		// (its defaults: TLS 1.3 preferred, session tickets on), HTTPS only.
+		cert, err := tls.LoadX509KeyPair(*common.TLSCert, *common.TLSKey)
+		if err != nil {
+			log.Fatal(err)
+		}
+		conf.Addrs, conf.AddrsTLS = nil, []string{*addr}
+		conf.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
 	engine := nbhttp.NewEngine(conf)
 	engine.OnWrittenSize(p.onWritten)
-	engine.OnClose(func(c net.Conn, _ error) { h.removeSSE(c) })
+	engine.OnClose(func(c net.Conn, _ error) {
+		if nc, ok := c.(*nbio.Conn); ok {
+			h.removeSSE(nc)
+		}
+	})
 	if err := engine.Start(); err != nil {
 		log.Fatal(err)
 	}
 	select {}
 }
 
-// download writes a chunked /chunked response on nc, waiting whenever more
-// than highWater bytes are queued in nbio (it blocks: never on a poller).
-func download(p *pacer, nc *nbio.Conn, size, chunk int, body []byte) {
+// download writes a chunked /chunked response to w (nc, or the TLS conn
+// over it), waiting whenever more than highWater bytes are queued in nbio
+// (it blocks: never on a poller).
+func download(p *pacer, nc *nbio.Conn, w net.Conn, size, chunk int, body []byte) {
 	pc := &pace{wake: make(chan struct{}, 1)}
 	p.conns.Store(nc, pc)
 	p.active.Add(1)
 	// CompareAndDelete: with -executor inline the client's next request
 	// can start the next download on nc before this goroutine returns.
 	defer func() { p.active.Add(-1); p.conns.CompareAndDelete(nc, pc) }()
+	tc, _ := w.(*tls.Conn)
 	var queued int64
 	write := func(b []byte) bool {
-		if _, err := nc.Write(b); err != nil {
+		if _, err := w.Write(b); err != nil {
 			return false
 		}
 		queued += int64(len(b))
+		if tc != nil {
+			queued += recordOverhead(len(b))
+		}
 		// Backpressure: wait for nbio to drain below the high-water mark.
 		for queued-pc.written.Load() > highWater {
 			select {
@@ -336,4 +391,15 @@ func download(p *pacer, nc *nbio.Conn, size, chunk int, body []byte) {
 		left -= n
 	}
 	write([]byte("0\r\n\r\n"))
+}
+
+// recordOverhead estimates what the TLS conn adds to n plaintext bytes on
+// their way to nbio (OnWrittenSize counts what nbio writes): TLS 1.3
+// records of at most 16 KiB, each 22 bytes longer (5 header, 1 content
+// type, 16 AEAD tag). The fork sizes a conn's first dozen writes' records
+// smaller (dynamic record sizing), so the estimate is a few KiB low per
+// conn, a slack on the high-water mark of that much.
+func recordOverhead(n int) int64 {
+	const maxRecord, perRecord = 16 << 10, 22
+	return int64((n+maxRecord-1)/maxRecord) * perRecord
 }
