@@ -237,22 +237,16 @@ func (st *connState) count(p []byte) int {
 	return n
 }
 
-// servePlain is gnetraw's OnTraffic (plaintext mode).
+// servePlain answers plaintext requests (the mode without TLS flags, for
+// the harness's liveness checks), counting request ends as the TLS mode
+// does.
 func (st *connState) servePlain(c gnet.Conn) gnet.Action {
 	buf, _ := c.Peek(-1)
-	n, consumed := 0, 0
-	for {
-		i := bytes.Index(buf[consumed:], crlf2)
-		if i < 0 {
-			break
-		}
-		consumed += i + len(crlf2)
-		n++
-	}
+	n := st.count(buf)
+	c.Discard(len(buf))
 	if n == 0 {
 		return gnet.None
 	}
-	c.Discard(consumed)
 	resp := *canned.Load()
 	st.resp = st.resp[:0]
 	for range n {
