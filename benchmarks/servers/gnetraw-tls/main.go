@@ -28,10 +28,10 @@ import (
 	"log"
 	"net"
 	"runtime"
-	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/streamd/streamd/benchmarks/internal/rawloop"
 
 	"github.com/streamd/streamd/benchmarks/internal/peer"
 )
@@ -39,16 +39,9 @@ import (
 const handshakeTimeout = 10 * time.Second
 
 var (
-	crlf2  = []byte("\r\n\r\n")
-	canned atomic.Pointer[[]byte] // full response incl. a Date refreshed every second
+	crlf2 = []byte("\r\n\r\n")
+	hello rawloop.DatedHello // the canned answer, its Date refreshed every second
 )
-
-func refreshCanned() {
-	b := []byte("HTTP/1.1 200 OK\r\nServer: gnet\r\nContent-Type: text/plain\r\nDate: ")
-	b = time.Now().UTC().AppendFormat(b, "Mon, 02 Jan 2006 15:04:05 GMT")
-	b = append(b, "\r\nContent-Length: 13\r\n\r\nHello, World!"...)
-	canned.Store(&b)
-}
 
 // errWouldBlock is what the in-memory transport's Read returns when the
 // current read event's bytes are used up: a temporary net.Error, which
@@ -189,7 +182,7 @@ func (st *connState) serve() ([]byte, gnet.Action) {
 	}
 	st.tr.in = nil
 	if n > 0 {
-		resp := *canned.Load()
+		resp := hello.Bytes()
 		st.resp = st.resp[:0]
 		for range n {
 			st.resp = append(st.resp, resp...)
@@ -247,7 +240,7 @@ func (st *connState) servePlain(c gnet.Conn) gnet.Action {
 	if n == 0 {
 		return gnet.None
 	}
-	resp := *canned.Load()
+	resp := hello.Bytes()
 	st.resp = st.resp[:0]
 	for range n {
 		st.resp = append(st.resp, resp...)
@@ -282,12 +275,7 @@ func main() {
 	common := peer.CommonFlags()
 	flag.Parse()
 	common.Start()
-	refreshCanned()
-	go func() {
-		for range time.Tick(time.Second) {
-			refreshCanned()
-		}
-	}()
+	hello.KeepFresh()
 	opts := []gnet.Option{
 		gnet.WithMulticore(*loops > 1),
 		gnet.WithNumEventLoop(*loops),

@@ -9,23 +9,15 @@ import (
 	"flag"
 	"log"
 	"runtime"
-	"sync/atomic"
-	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/streamd/streamd/benchmarks/internal/rawloop"
 )
 
 var (
-	crlf2  = []byte("\r\n\r\n")
-	canned atomic.Pointer[[]byte] // full response incl. a Date refreshed every second
+	crlf2 = []byte("\r\n\r\n")
+	hello rawloop.DatedHello // the canned answer, its Date refreshed every second
 )
-
-func refreshCanned() {
-	b := []byte("HTTP/1.1 200 OK\r\nServer: gnet\r\nContent-Type: text/plain\r\nDate: ")
-	b = time.Now().UTC().AppendFormat(b, "Mon, 02 Jan 2006 15:04:05 GMT")
-	b = append(b, "\r\nContent-Length: 13\r\n\r\nHello, World!"...)
-	canned.Store(&b)
-}
 
 type server struct {
 	gnet.BuiltinEventEngine
@@ -54,7 +46,7 @@ func (s *server) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	c.Discard(consumed)
 	st := c.Context().(*connState)
-	resp := *canned.Load()
+	resp := hello.Bytes()
 	out := st.out[:0]
 	for range n {
 		out = append(out, resp...)
@@ -70,12 +62,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	loops := flag.Int("loops", runtime.NumCPU(), "number of event loops")
 	flag.Parse()
-	refreshCanned()
-	go func() {
-		for range time.Tick(time.Second) {
-			refreshCanned()
-		}
-	}()
+	hello.KeepFresh()
 	err := gnet.Run(&server{}, "tcp://"+*addr,
 		gnet.WithMulticore(*loops > 1),
 		gnet.WithNumEventLoop(*loops),
