@@ -90,7 +90,9 @@ func (c *Ctx) Text(status int, body string) {
 	c.respond(status, "text/plain; charset=utf-8", body, nil)
 }
 
-// Bytes answers with body and the given content type.
+// Bytes answers with body and the given content type, which must be a
+// valid header value (httpcodec.ValidHeaderValue): CR or LF in it is
+// written as a space, so it cannot add header lines.
 func (c *Ctx) Bytes(status int, contentType string, body []byte) {
 	c.respond(status, contentType, "", body)
 }

@@ -86,7 +86,7 @@ func (d *Deferred) SetHeader(name, value string) {
 }
 
 // Reply sends the response. body is not copied: do not modify it after
-// the call. It returns ErrAlreadyResponded on a second call and
+// the call. contentType is written as Ctx.Bytes writes it. It returns ErrAlreadyResponded on a second call and
 // ErrServerClosed when the server has stopped. The reply is never dropped
 // for a full queue.
 func (d *Deferred) Reply(status int, contentType string, body []byte) error {
