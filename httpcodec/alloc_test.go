@@ -60,8 +60,11 @@ func TestParseByteAtATimeAllocs(t *testing.T) {
 func TestAppendAllocs(t *testing.T) {
 	buf := make([]byte, 0, 4096)
 	body := []byte("Hello, World!")
+	h := &ResponseHead{Status: 200, ContentType: "text/plain; charset=utf-8", KeepAlive: true,
+		Header: []byte("X-Request-Id: 1\r\n")}
 	allocs := testing.AllocsPerRun(100, func() {
-		b := AppendResponse(buf[:0], 200, "text/plain; charset=utf-8", body, true)
+		b := AppendResponse(buf[:0], h, body)
+		b = AppendResponseHead(b, h, 1<<20)
 		b = AppendError(b, ErrHeaderTooLarge)
 		b = AppendStatusLine(b, 599)
 		b = AppendHeader(b, "X-Request-Id", "abc\r\n")

@@ -121,9 +121,10 @@ func BenchmarkParseChunkedTiny(b *testing.B) {
 func BenchmarkAppendResponse(b *testing.B) {
 	buf := make([]byte, 0, 512)
 	body := []byte("Hello, World!")
+	h := &ResponseHead{Status: 200, ContentType: "text/plain", KeepAlive: true}
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = AppendResponse(buf[:0], 200, "text/plain", body, true)
+		buf = AppendResponse(buf[:0], h, body)
 	}
 	b.SetBytes(int64(len(buf)))
 }

@@ -32,9 +32,10 @@
 // must live in a buffer the caller owns, not in a temporary copy. gnet's
 // Peek returns such a copy when the inbound bytes are not contiguous.
 //
-// The writer functions (AppendStatusLine, AppendHeader, AppendResponse,
-// AppendError, ...) append to a caller-owned buffer and do not allocate
-// beyond growing it. The Date header is cached and refreshed by RefreshDate.
+// The writer functions (AppendStatusLine, AppendHeader, AppendResponseHead
+// and AppendResponse for a ResponseHead, AppendError, ...) append to a
+// caller-owned buffer and do not allocate beyond growing it. The Date header
+// is cached and refreshed by RefreshDate.
 //
 // # Concurrency
 //

@@ -33,7 +33,8 @@ func ExampleParser_Parse() {
 		}
 		name, _ := req.QueryValue("name")
 		fmt.Printf("%s %s name=%q body=%q keep-alive=%v\n", req.Method, req.Path, name, req.Body, req.KeepAlive)
-		out = httpcodec.AppendResponse(out, 200, "text/plain", req.Body, req.KeepAlive)
+		out = httpcodec.AppendResponse(out, &httpcodec.ResponseHead{Status: 200, ContentType: "text/plain",
+			KeepAlive: req.KeepAlive, HTTP10: req.ProtoMinor == 0, HeadRequest: string(req.Method) == "HEAD"}, req.Body)
 		inbound = inbound[n:] // gnet: c.Discard(n)
 	}
 	// Output:

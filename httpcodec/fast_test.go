@@ -240,10 +240,10 @@ func TestAppendHead(t *testing.T) {
 	}
 }
 
-func TestAppendInt(t *testing.T) {
+func TestAppendLength(t *testing.T) {
 	for _, n := range []int{0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 1001, 65535, 1 << 40} {
-		if got, want := string(appendInt([]byte("x"), n)), "x"+strconv.Itoa(n); got != want {
-			t.Errorf("appendInt(%d) = %q; want %q", n, got, want)
+		if got, want := string(appendLength([]byte("x"), n)), "x"+strconv.Itoa(n)+"\r\n"; got != want {
+			t.Errorf("appendLength(%d) = %q; want %q", n, got, want)
 		}
 	}
 }

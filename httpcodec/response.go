@@ -1,6 +1,7 @@
 package httpcodec
 
 import (
+	"encoding/binary"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -71,14 +72,53 @@ func AppendHeader(dst []byte, name, value string) []byte {
 	}
 	dst = append(dst, name...)
 	dst = append(dst, ':', ' ')
-	start := len(dst)
-	dst = append(dst, value...)
-	for i := start; i < len(dst); i++ {
-		if c := dst[i]; c == '\r' || c == '\n' {
-			dst[i] = ' '
+	dst = appendValue(dst, value)
+	return append(dst, '\r', '\n')
+}
+
+// appendValue appends the field value v with CR and LF replaced by spaces,
+// so that no value can end the line it is on.
+func appendValue(dst []byte, v string) []byte {
+	dst = append(dst, v...)
+	if b := dst[len(dst)-len(v):]; hasControl(b) {
+		blankCRLF(b)
+	}
+	return dst
+}
+
+// blankCRLF replaces CR and LF in b by spaces.
+func blankCRLF(b []byte) {
+	for i, c := range b {
+		if c == '\r' || c == '\n' {
+			b[i] = ' '
 		}
 	}
-	return append(dst, '\r', '\n')
+}
+
+// hasControl reports whether b holds a byte below SP, eight bytes at a
+// time: a byte loop would cost a header value about a cycle a byte.
+func hasControl(b []byte) bool {
+	if len(b) < 8 {
+		for _, c := range b {
+			if c < ' ' {
+				return true
+			}
+		}
+		return false
+	}
+	// Whole words, the last one overlapping the one before it.
+	for i := 0; ; i += 8 {
+		if i > len(b)-8 {
+			i = len(b) - 8
+		}
+		w := binary.LittleEndian.Uint64(b[i:])
+		if (w-' '*ones)&^w&high != 0 {
+			return true
+		}
+		if i == len(b)-8 {
+			return false
+		}
+	}
 }
 
 // ValidHeaderName reports whether name is a non-empty token, the syntax of a
@@ -145,36 +185,90 @@ func RefreshDate(now time.Time) {
 	heads.Store(h)
 }
 
+// ResponseHead describes the head of a response whose content length is
+// known, as AppendResponseHead and AppendResponse write it.
+type ResponseHead struct {
+	// Status is the status code, in [100, 999].
+	Status int
+	// ContentType is the Content-Type value; "" writes no Content-Type.
+	// It must be a valid field value (ValidHeaderValue); as in AppendHeader,
+	// CR or LF in it is replaced by a space.
+	ContentType string
+	// Header holds extra complete field lines, "Name: value\r\n" each, as
+	// AppendHeader builds them. They are written as they are, after
+	// Content-Length.
+	Header []byte
+	// KeepAlive keeps the connection open after the response; false writes
+	// "Connection: close".
+	KeepAlive bool
+	// HTTP10 marks a response to an HTTP/1.0 request: one kept alive says
+	// "Connection: keep-alive", since HTTP/1.0 closes by default
+	// (RFC 9112, Section 9.3).
+	HTTP10 bool
+	// HeadRequest marks a response to a HEAD request: the head, its
+	// Content-Length included, is the one GET would get, and no content
+	// follows (RFC 9110, Section 9.3.2).
+	HeadRequest bool
+}
+
+// HasContent reports whether the content follows h: not for a HEAD request,
+// nor for 1xx, 204 and 304 responses, which cannot have any (RFC 9110,
+// Sections 6.4.1 and 15).
+func (h *ResponseHead) HasContent() bool {
+	return bodyAllowed(h.Status) && !h.HeadRequest
+}
+
 // bodyAllowed reports whether a response with status may carry content and
 // Content-Length: not 1xx, 204 or 304 (RFC 9110, Sections 8.6 and 15).
 func bodyAllowed(status int) bool {
 	return status >= 200 && status != 204 && status != 304
 }
 
-// AppendResponse appends a complete response to dst: status line,
-// "Server: streamd", Date, Content-Type (if contentType is not empty),
-// Content-Length, "Connection: close" unless keepAlive, a blank line and
-// body. For 1xx, 204 and 304 responses, which cannot have content,
-// Content-Length and body are omitted. contentType must be a valid field
-// value (see AppendHeader). It does not allocate beyond growing dst.
-// Safe from any goroutine.
-func AppendResponse(dst []byte, status int, contentType string, body []byte, keepAlive bool) []byte {
-	dst = AppendHead(dst, status)
-	if contentType != "" {
-		dst = AppendHeader(dst, "Content-Type", contentType)
-	}
-	if bodyAllowed(status) {
+// AppendResponseHead appends the head h describes, for content of
+// contentLength bytes, to dst: the status line, "Server: streamd" and Date
+// (as AppendHead), Content-Type (unless h.ContentType is empty),
+// Content-Length (not for 1xx, 204 and 304), "Connection: close" unless
+// h.KeepAlive, h.Header, "Connection: keep-alive" for HTTP/1.0 kept alive,
+// and the blank line. Write the content after it when h.HasContent. It
+// panics if h.Status is not in [100, 999], a programmer error. It does not
+// allocate beyond growing dst. Safe from any goroutine.
+func AppendResponseHead(dst []byte, h *ResponseHead, contentLength int) []byte {
+	dst = AppendHead(dst, h.Status)
+	withLength := bodyAllowed(h.Status)
+	if ct := h.ContentType; ct != "" {
+		dst = append(dst, "Content-Type: "...)
+		dst = appendValue(dst, ct)
+		if withLength {
+			dst = append(dst, "\r\nContent-Length: "...)
+		} else {
+			dst = append(dst, '\r', '\n')
+		}
+	} else if withLength {
 		dst = append(dst, "Content-Length: "...)
-		dst = appendInt(dst, len(body))
-		dst = append(dst, '\r', '\n')
-	} else {
-		body = nil
 	}
-	if !keepAlive {
+	if withLength {
+		dst = appendLength(dst, contentLength)
+	}
+	if !h.KeepAlive {
 		dst = append(dst, "Connection: close\r\n"...)
 	}
-	dst = append(dst, '\r', '\n')
-	return append(dst, body...)
+	dst = append(dst, h.Header...)
+	if h.KeepAlive && h.HTTP10 {
+		dst = append(dst, "Connection: keep-alive\r\n"...)
+	}
+	return append(dst, '\r', '\n')
+}
+
+// AppendResponse appends a complete response to dst: the head h describes
+// for a body of len(body) bytes (see AppendResponseHead), then body when
+// h.HasContent. It does not allocate beyond growing dst. Safe from any
+// goroutine.
+func AppendResponse(dst []byte, h *ResponseHead, body []byte) []byte {
+	dst = AppendResponseHead(dst, h, len(body))
+	if h.HasContent() {
+		dst = append(dst, body...)
+	}
+	return dst
 }
 
 // AppendError appends the response for a parse error: its status, a
@@ -184,23 +278,24 @@ func AppendResponse(dst []byte, status int, contentType string, body []byte, kee
 func AppendError(dst []byte, err *ProtocolError) []byte {
 	dst = AppendHead(dst, err.Status)
 	dst = append(dst, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
-	dst = strconv.AppendInt(dst, int64(len(err.Reason)+1), 10)
-	dst = append(dst, "\r\nConnection: close\r\n\r\n"...)
+	dst = appendLength(dst, len(err.Reason)+1)
+	dst = append(dst, "Connection: close\r\n\r\n"...)
 	dst = append(dst, err.Reason...)
 	return append(dst, '\n')
 }
 
-// appendInt appends the decimal form of n, like strconv.AppendInt(dst,
-// int64(n), 10), with the lengths of small bodies written without a
-// division loop.
-func appendInt(dst []byte, n int) []byte {
+// appendLength appends the decimal form of n, like strconv.AppendInt(dst,
+// int64(n), 10), and CRLF: it ends a Content-Length line. Small numbers,
+// the lengths of most bodies, skip strconv's division loop.
+func appendLength(dst []byte, n int) []byte {
 	switch {
 	case uint(n) < 10:
-		return append(dst, byte('0'+n))
+		return append(dst, byte('0'+n), '\r', '\n')
 	case uint(n) < 100:
-		return append(dst, byte('0'+n/10), byte('0'+n%10))
+		return append(dst, byte('0'+n/10), byte('0'+n%10), '\r', '\n')
 	case uint(n) < 1000:
-		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+		return append(dst, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10), '\r', '\n')
 	}
-	return strconv.AppendInt(dst, int64(n), 10)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '\r', '\n')
 }

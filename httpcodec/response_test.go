@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -141,38 +142,96 @@ func readResponse(t *testing.T, raw []byte) (*http.Response, string) {
 
 func TestAppendResponse(t *testing.T) {
 	for _, tt := range []struct {
-		name        string
-		status      int
-		contentType string
-		body        string
-		keepAlive   bool
+		name string
+		h    ResponseHead
+		body string
 	}{
-		{"200 keep-alive", 200, "text/plain", "Hello, World!", true},
-		{"404 close", 404, "", "", false},
-		{"500 json", 500, "application/json", `{"err":1}`, true},
-		{"204 drops body", 204, "", "ignored", true},
-		{"304 drops body", 304, "", "ignored", false},
+		{"200 keep-alive", ResponseHead{Status: 200, ContentType: "text/plain", KeepAlive: true}, "Hello, World!"},
+		{"404 close", ResponseHead{Status: 404}, ""},
+		{"500 json", ResponseHead{Status: 500, ContentType: "application/json", KeepAlive: true}, `{"err":1}`},
+		{"204 drops body", ResponseHead{Status: 204, KeepAlive: true}, "ignored"},
+		{"304 drops body", ResponseHead{Status: 304, ContentType: "text/plain"}, "ignored"},
+		{"101 no length", ResponseHead{Status: 101, KeepAlive: true}, ""},
+		{"HEAD keeps length", ResponseHead{Status: 200, ContentType: "text/plain", KeepAlive: true, HeadRequest: true}, "not sent"},
+		{"HTTP/1.0 keep-alive", ResponseHead{Status: 200, KeepAlive: true, HTTP10: true}, "hi"},
+		{"HTTP/1.0 close", ResponseHead{Status: 200, HTTP10: true}, "hi"},
+		{"extra headers", ResponseHead{Status: 201, KeepAlive: true, Header: []byte("X-A: 1\r\nX-B: 2\r\n")}, "made"},
+		{"big body", ResponseHead{Status: 200, KeepAlive: true}, strings.Repeat("b", 12345)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			raw := AppendResponse(nil, tt.status, tt.contentType, []byte(tt.body), tt.keepAlive)
-			resp, body := readResponse(t, raw)
-			wantBody := tt.body
-			if !bodyAllowed(tt.status) {
-				wantBody = ""
-				if bytes.Contains(raw, []byte("Content-Length")) {
-					t.Errorf("AppendResponse(%d) = %q; want no Content-Length", tt.status, raw)
-				}
+			h := tt.h
+			raw := AppendResponse([]byte("x"), &h, []byte(tt.body))
+			if raw[0] != 'x' {
+				t.Fatalf("AppendResponse overwrote dst: %q", raw)
 			}
-			if resp.StatusCode != tt.status || body != wantBody ||
-				resp.Header.Get("Content-Type") != tt.contentType ||
-				resp.Header.Get("Server") != "streamd" || resp.Close == tt.keepAlive {
-				t.Errorf("AppendResponse(%d, %q, %q, %v) = %q; parsed status %d, body %q, close %v",
-					tt.status, tt.contentType, tt.body, tt.keepAlive, raw, resp.StatusCode, body, resp.Close)
+			raw = raw[1:]
+			req := &http.Request{Method: "GET", ProtoMajor: 1, ProtoMinor: 1}
+			if h.HeadRequest {
+				req.Method = "HEAD"
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), req)
+			if err != nil {
+				t.Fatalf("http.ReadResponse(%q) = %v", raw, err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("reading body of %q: %v", raw, err)
+			}
+			wantBody, wantLength := tt.body, strconv.Itoa(len(tt.body))
+			if !h.HasContent() {
+				wantBody = ""
+			}
+			if !bodyAllowed(h.Status) {
+				wantLength = ""
+			}
+			wantConn := "" // net/http takes "close" out of the header, into resp.Close
+			if h.KeepAlive && h.HTTP10 {
+				wantConn = "keep-alive"
+			}
+			if resp.StatusCode != h.Status || string(got) != wantBody ||
+				resp.Header.Get("Content-Type") != h.ContentType ||
+				resp.Header.Get("Content-Length") != wantLength ||
+				resp.Header.Get("Connection") != wantConn || resp.Close == h.KeepAlive ||
+				resp.Header.Get("Server") != "streamd" {
+				t.Errorf("AppendResponse(%+v, %q) = %q; parsed status %d, body %q, header %v",
+					h, tt.body, raw, resp.StatusCode, got, resp.Header)
+			}
+			if !bytes.HasSuffix(raw, []byte("\r\n\r\n"+wantBody)) {
+				t.Errorf("AppendResponse(%+v, %q) = %q; want it to end with the blank line and %q", h, tt.body, raw, wantBody)
+			}
+			if len(h.Header) > 0 && !bytes.Contains(raw, h.Header) {
+				t.Errorf("AppendResponse(%+v) = %q; want the extra header lines as they are", h, raw)
 			}
 			if _, err := http.ParseTime(resp.Header.Get("Date")); err != nil {
 				t.Errorf("Date %q: %v", resp.Header.Get("Date"), err)
 			}
 		})
+	}
+}
+
+// TestAppendResponseHead pins the order of the head's lines.
+func TestAppendResponseHead(t *testing.T) {
+	date := string(AppendDate(nil))
+	for _, tt := range []struct {
+		h      ResponseHead
+		length int
+		want   string
+	}{
+		{ResponseHead{Status: 200, ContentType: "text/plain", KeepAlive: true}, 13,
+			"HTTP/1.1 200 OK\r\nServer: streamd\r\n" + date + "Content-Type: text/plain\r\nContent-Length: 13\r\n\r\n"},
+		{ResponseHead{Status: 404, Header: []byte("X-A: 1\r\n")}, 0,
+			"HTTP/1.1 404 Not Found\r\nServer: streamd\r\n" + date + "Content-Length: 0\r\nConnection: close\r\nX-A: 1\r\n\r\n"},
+		{ResponseHead{Status: 200, KeepAlive: true, HTTP10: true, Header: []byte("X-A: 1\r\n")}, 1000,
+			"HTTP/1.1 200 OK\r\nServer: streamd\r\n" + date + "Content-Length: 1000\r\nX-A: 1\r\nConnection: keep-alive\r\n\r\n"},
+		{ResponseHead{Status: 304, ContentType: "text/html", KeepAlive: true}, 5,
+			"HTTP/1.1 304 Not Modified\r\nServer: streamd\r\n" + date + "Content-Type: text/html\r\n\r\n"},
+		// CR and LF in the content type cannot start a line of their own.
+		{ResponseHead{Status: 200, ContentType: "text/plain\r\nSet-Cookie: a=b", KeepAlive: true}, 0,
+			"HTTP/1.1 200 OK\r\nServer: streamd\r\n" + date + "Content-Type: text/plain  Set-Cookie: a=b\r\nContent-Length: 0\r\n\r\n"},
+	} {
+		if got := string(AppendResponseHead(nil, &tt.h, tt.length)); got != tt.want {
+			t.Errorf("AppendResponseHead(%+v, %d) = %q; want %q", tt.h, tt.length, got, tt.want)
+		}
 	}
 }
 
@@ -185,6 +244,30 @@ func TestAppendError(t *testing.T) {
 		if resp.StatusCode != pe.Status || body != pe.Reason+"\n" || !resp.Close ||
 			!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 			t.Errorf("AppendError(%v) = %q; parsed status %d, body %q, close %v", pe, raw, resp.StatusCode, body, resp.Close)
+		}
+	}
+}
+
+func TestHasControl(t *testing.T) {
+	slow := func(b []byte) bool {
+		for _, c := range b {
+			if c < ' ' {
+				return true
+			}
+		}
+		return false
+	}
+	for n := 0; n <= 24; n++ {
+		for _, c := range []byte{0x00, '\t', '\n', '\r', 0x1f, ' ', 'a', 0x7f, 0x80, 0xff} {
+			for at := 0; at < max(n, 1); at++ {
+				b := bytes.Repeat([]byte{'x'}, n)
+				if n > 0 {
+					b[at] = c
+				}
+				if got, want := hasControl(b), slow(b); got != want {
+					t.Errorf("hasControl(%q) = %v; want %v", b, got, want)
+				}
+			}
 		}
 	}
 }

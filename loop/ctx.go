@@ -22,7 +22,6 @@ type Ctx struct {
 	responded bool
 	deferred  bool
 	tookOver  bool
-	ct        ctCache // the loop's Content-Type line cache, kept across requests
 }
 
 func (c *Ctx) reset(conn *Conn, req *httpcodec.Request) {
@@ -91,7 +90,9 @@ func (c *Ctx) Text(status int, body string) {
 	c.respond(status, "text/plain; charset=utf-8", body, nil)
 }
 
-// Bytes answers with body and the given content type.
+// Bytes answers with body and the given content type, which must be a
+// valid header value (httpcodec.ValidHeaderValue): CR or LF in it is
+// written as a space, so it cannot add header lines.
 func (c *Ctx) Bytes(status int, contentType string, body []byte) {
 	c.respond(status, contentType, "", body)
 }
@@ -112,11 +113,13 @@ func (c *Ctx) respond(status int, contentType, sbody string, body []byte) {
 	el := c.el
 	el.own(c.conn)
 	h := c.respHead()
-	el.out = appendResponse(el.out, &c.ct, &h, status, contentType, sbody, body)
+	h.Status, h.ContentType = status, contentType
+	el.out = appendResponse(el.out, &h, sbody, body)
 }
 
-// respHead describes the response to the current request.
-func (c *Ctx) respHead() respHead {
-	return respHead{headers: c.headers, keepAlive: c.keepAlive,
-		http10: c.req.ProtoMinor == 0, head: string(c.req.Method) == "HEAD"}
+// respHead describes the response to the current request, but for its
+// status and content type.
+func (c *Ctx) respHead() httpcodec.ResponseHead {
+	return httpcodec.ResponseHead{Header: c.headers, KeepAlive: c.keepAlive,
+		HTTP10: c.req.ProtoMinor == 0, HeadRequest: string(c.req.Method) == "HEAD"}
 }

@@ -18,7 +18,7 @@ func (c *Ctx) Defer() *Deferred {
 	}
 	c.responded, c.deferred = true, true
 	d := &Deferred{conn: c.conn, resp: c.respHead()}
-	d.resp.headers = append([]byte(nil), c.headers...) // Ctx's are reused
+	d.resp.Header = append([]byte(nil), c.headers...) // Ctx's are reused
 	el := c.conn.el
 	if el.replies == nil {
 		el.replies = make(map[*Conn]pendingReply)
@@ -69,7 +69,7 @@ func (el *eventLoop) replyTimedOut(c *Conn) {
 type Deferred struct {
 	conn     *Conn
 	mu       sync.Mutex
-	resp     respHead // the reply task's alone once done
+	resp     httpcodec.ResponseHead // the reply task's alone once done
 	done     bool
 	timedOut bool // Config.ReplyTimeout passed first
 }
@@ -81,12 +81,12 @@ func (d *Deferred) SetHeader(name, value string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.done {
-		d.resp.headers = appendHeaderLine(d.resp.headers, name, value)
+		d.resp.Header = appendHeaderLine(d.resp.Header, name, value)
 	}
 }
 
 // Reply sends the response. body is not copied: do not modify it after
-// the call. It returns ErrAlreadyResponded on a second call and
+// the call. contentType is written as Ctx.Bytes writes it. It returns ErrAlreadyResponded on a second call and
 // ErrServerClosed when the server has stopped. The reply is never dropped
 // for a full queue.
 func (d *Deferred) Reply(status int, contentType string, body []byte) error {
@@ -104,12 +104,13 @@ func (d *Deferred) Reply(status int, contentType string, body []byte) error {
 		el := c.el
 		delete(el.replies, c)
 		h := &d.resp
-		h.keepAlive = h.keepAlive && !el.srv.draining.Load()
+		h.Status, h.ContentType = status, contentType
+		h.KeepAlive = h.KeepAlive && !el.srv.draining.Load()
 		prev := el.cork(c)
-		el.out = appendResponse(el.out, &el.ctx.ct, h, status, contentType, "", body)
+		el.out = appendResponse(el.out, h, "", body)
 		c.deferred = false
 		c.lastActive = el.srv.tickNow()
-		if !h.keepAlive {
+		if !h.KeepAlive {
 			c.CloseAfterFlush()
 		} else {
 			el.reschedule(c)

@@ -328,6 +328,23 @@ func TestCtxRemoteAddr(t *testing.T) {
 	}
 }
 
+// TestContentTypeInjection checks that a content type with CR or LF, say
+// one taken from the request, cannot add a header line of its own.
+func TestContentTypeInjection(t *testing.T) {
+	ts := startServer(t, Config{Loops: 1}, func(s *Server) {
+		s.GET("/ct", func(c *Ctx) {
+			ct, _ := c.Query("ct")
+			c.Bytes(200, ct, []byte("ok"))
+		})
+	})
+	c := dial(t, ts.addr)
+	resp, body := c.roundTrip("GET", get("/ct?ct=text/plain%0d%0aX-Injected:%201"))
+	checkStatus(t, resp, 200)
+	if body != "ok" || resp.Header.Get("X-Injected") != "" || resp.Header.Get("Content-Type") != "text/plain  X-Injected: 1" {
+		t.Errorf("body %q, header %v; want the CR LF blanked in Content-Type", body, resp.Header)
+	}
+}
+
 func TestMethodsAndRouting(t *testing.T) {
 	forLoops(t, func(t *testing.T, loops int) {
 		ts := startServer(t, Config{Loops: loops}, basicRoutes)
