@@ -147,11 +147,11 @@ func (el *eventLoop) stash(c *Conn) {
 // connection closes; it reports false then.
 //
 // The buffer grows by what arrives, by half again each time (so the bytes
-// moved when it grows stay linear in the input), and for a request whose
-// head declared its size (Content-Length) never past that size: a body
-// costs at most 1.5 times what was received of it, and what a head
-// declares costs nothing until the bytes come (a few small heads that
-// declare big bodies cannot take the budget from everyone's uploads).
+// moved when it grows stay linear in the input), or for a request whose
+// head declared its size (Content-Length) by doubling and never past that
+// size: a body costs at most twice what was received of it, and what a
+// head declares costs nothing until the bytes come (a few small heads
+// that declare big bodies cannot take the budget from everyone's uploads).
 func (el *eventLoop) appendInput(c *Conn, b []byte) bool {
 	p := el.pendFor(c)
 	budget := int64(el.srv.cfg.MaxBufferedInput)
@@ -159,7 +159,9 @@ func (el *eventLoop) appendInput(c *Conn, b []byte) bool {
 	if need > cap(p.in) {
 		size := max(need, cap(p.in)+cap(p.in)/2)
 		if p.want >= need {
-			size = min(size, p.want)
+			// A body of known size doubles (fewer buffers left behind for
+			// the collector) up to that size.
+			size = min(max(need, 2*cap(p.in)), p.want)
 		}
 		// Check the budget before allocating: a refused client must not
 		// cost the buffer it was refused.
