@@ -273,23 +273,24 @@ func fillOnLoop(t *testing.T, w *Writer) {
 // TestWriterCloseReasons provokes, over real sockets, every way a
 // response can end before Close, and checks that the reason reaches Err,
 // the context's cause and the error of a later Write (which also matches
-// ErrClosed).
+// ErrClosed), and that Stats().Closes counts the close under its reason.
 func TestWriterCloseReasons(t *testing.T) {
 	tests := []struct {
 		name    string
 		cfg     loop.Config
 		slow    bool // the client's receive buffer is tiny and it never reads
 		provoke func(t *testing.T, ts *testsrv.Server, hc *httpClient, w *Writer)
-		want    error // matched with errors.Is
-		exact   bool  // Err is want itself
+		want    error  // matched with errors.Is
+		exact   bool   // Err is want itself
+		reason  string // the key of Stats().Closes that counts the close
 	}{{
 		name:    "peer EOF",
 		provoke: func(t *testing.T, _ *testsrv.Server, hc *httpClient, _ *Writer) { hc.conn.Close() },
-		want:    io.EOF,
+		want:    io.EOF, reason: "peer",
 	}, {
 		name:    "peer reset",
 		provoke: func(t *testing.T, _ *testsrv.Server, hc *httpClient, _ *Writer) { resetConn(t, hc.conn) },
-		want:    syscall.ECONNRESET,
+		want:    syscall.ECONNRESET, reason: "peer",
 	}, {
 		name: "write timeout",
 		cfg:  loop.Config{WriteTimeout: 300 * time.Millisecond},
@@ -297,7 +298,7 @@ func TestWriterCloseReasons(t *testing.T) {
 		provoke: func(t *testing.T, _ *testsrv.Server, _ *httpClient, w *Writer) {
 			fillOnLoop(t, w)
 		},
-		want: loop.ErrWriteTimeout, exact: true,
+		want: loop.ErrWriteTimeout, exact: true, reason: "write_timeout",
 	}, {
 		name: "input overflow",
 		cfg:  loop.Config{MaxPendingInput: 4 << 10},
@@ -309,14 +310,14 @@ func TestWriterCloseReasons(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-		want: loop.ErrInputOverflow, exact: true,
+		want: loop.ErrInputOverflow, exact: true, reason: "input_overflow",
 	}, {
 		name: "shutdown deadline",
 		cfg:  loop.Config{ShutdownTimeout: 300 * time.Millisecond},
 		provoke: func(t *testing.T, ts *testsrv.Server, _ *httpClient, _ *Writer) {
 			ts.Cancel() // the response goes on until the deadline cuts it
 		},
-		want: loop.ErrShutdown, exact: true,
+		want: loop.ErrShutdown, exact: true, reason: "shutdown",
 	}, {
 		name: "closed by the application",
 		provoke: func(t *testing.T, _ *testsrv.Server, _ *httpClient, w *Writer) {
@@ -324,7 +325,7 @@ func TestWriterCloseReasons(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-		want: ErrAborted, exact: true,
+		want: ErrAborted, exact: true, reason: "app",
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -377,6 +378,16 @@ func TestWriterCloseReasons(t *testing.T) {
 			}
 			if err := w.Close(); !errors.Is(err, ErrClosed) || !errors.Is(err, tt.want) {
 				t.Errorf("Close after the end = %v; want ErrClosed wrapping %v", err, tt.want)
+			}
+			// The loop counts the close before the Writer hears of it; one
+			// connection, so exactly one close, under tt.reason alone.
+			closes := ts.Stats().Closes
+			var total int64
+			for _, n := range closes {
+				total += n
+			}
+			if closes[tt.reason] != 1 || total != 1 {
+				t.Errorf("Stats().Closes = %v; want %s: 1 and nothing else", closes, tt.reason)
 			}
 		})
 	}

@@ -111,10 +111,30 @@ func timeoutConfig(loops int) Config {
 	return Config{Loops: loops, ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 300 * time.Millisecond}
 }
 
+// TestHeaderTimeout: a head that does not arrive within ReadHeaderTimeout
+// is answered 408 and the connection closed, counted in Stats().Closes as
+// header_timeout.
 func TestHeaderTimeout(t *testing.T) {
 	forLoops(t, func(t *testing.T, loops int) {
 		ts := startServer(t, timeoutConfig(loops), basicRoutes)
+		// closedAs waits for the subtest's one connection to be counted
+		// closed, and checks it was counted under reason.
+		closedAs := func(t *testing.T, before Stats, reason string) {
+			t.Helper()
+			total := func(st Stats) (n int64) {
+				for _, v := range st.Closes {
+					n += v
+				}
+				return n
+			}
+			waitFor(t, "the close to be counted", func() bool { return total(ts.Stats()) > total(before) })
+			after := ts.Stats()
+			if d := after.Closes[reason] - before.Closes[reason]; d != 1 || total(after)-total(before) != 1 {
+				t.Errorf("Stats().Closes went from %v to %v; want one more %s and nothing else", before.Closes, after.Closes, reason)
+			}
+		}
 		t.Run("partial head", func(t *testing.T) {
+			before := ts.Stats()
 			c := dial(t, ts.addr)
 			c.send("GET /hello HTTP/1.1\r\nHost: x\r\n")
 			resp, _ := c.read("GET")
@@ -123,8 +143,10 @@ func TestHeaderTimeout(t *testing.T) {
 				t.Errorf("408 without Connection: close")
 			}
 			c.expectClosed()
+			closedAs(t, before, "header_timeout")
 		})
 		t.Run("partial second request", func(t *testing.T) {
+			before := ts.Stats()
 			c := dial(t, ts.addr)
 			c.send(get("/echo/1") + "GET /echo/2 HTTP/1.1\r\n")
 			resp, body := c.read("GET")
@@ -134,10 +156,13 @@ func TestHeaderTimeout(t *testing.T) {
 			resp, _ = c.read("GET")
 			checkStatus(t, resp, 408)
 			c.expectClosed()
+			closedAs(t, before, "header_timeout")
 		})
 		t.Run("silent connection", func(t *testing.T) {
+			before := ts.Stats()
 			c := dial(t, ts.addr)
-			c.expectClosed() // closed without a response
+			c.expectClosed()                      // closed without a response
+			closedAs(t, before, "header_timeout") // the head never started: still the header deadline
 		})
 	})
 }

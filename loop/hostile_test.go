@@ -381,6 +381,42 @@ func TestExpectContinueAfterRouting(t *testing.T) {
 	}
 }
 
+// TestExpectContinueFinalStatus: a request with "Expect: 100-continue"
+// that will not be served gets its final status first, never a "100
+// Continue" inviting a body that is then refused (RFC 9110, Section
+// 10.1.1): a route for another method (405) and a Content-Length above
+// Limits.MaxBodyBytes (413). The body is not read, so the connection
+// closes after the answer.
+func TestExpectContinueFinalStatus(t *testing.T) {
+	tests := []struct {
+		name    string
+		request string
+		status  int
+	}{
+		{"405 route for GET only", "POST /hello HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", 405},
+		{"413 body above MaxBodyBytes", "POST /post HTTP/1.1\r\nHost: test\r\nContent-Length: 1025\r\nExpect: 100-continue\r\n\r\n", 413},
+	}
+	cfg := Config{Loops: 1}
+	cfg.Limits.MaxBodyBytes = 1024
+	ts := startServer(t, cfg, basicRoutes)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := dial(t, ts.addr)
+			c.send(tt.request)
+			// http.ReadResponse returns a 100 Continue as a response of
+			// its own: the first response read must be the final one.
+			resp, _ := c.read("POST")
+			if resp.StatusCode != tt.status {
+				t.Fatalf("first response %q; want %d with no 100 Continue before it", resp.Status, tt.status)
+			}
+			if !hasConnClose(resp) {
+				t.Errorf("%d without Connection: close; the unread body would be taken for the next request", tt.status)
+			}
+			c.expectClosed()
+		})
+	}
+}
+
 // flakyListener fails its first accepts the way a process at its file
 // limit does, then accepts for real.
 type flakyListener struct {
