@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/streamd/streamd/chunked"
-	"github.com/streamd/streamd/internal/testcert"
 	"github.com/streamd/streamd/internal/testsrv"
 	"github.com/streamd/streamd/loop"
 	"github.com/streamd/streamd/sse"
@@ -714,16 +713,6 @@ func TestCrossConnOutputOwnershipTLS(t *testing.T) {
 	runCrossMatrix(t, crossKinds(), true)
 }
 
-var (
-	crossCertOnce sync.Once
-	crossCert     *testcert.Cert
-)
-
-func crossTLSCert() *testcert.Cert {
-	crossCertOnce.Do(func() { crossCert = testcert.New() })
-	return crossCert
-}
-
 func runCrossMatrix(t *testing.T, kinds []crossKind, overTLS bool) {
 	for _, st := range crossStreams() {
 		for _, a := range st.actions {
@@ -750,7 +739,7 @@ func runCrossCase(t *testing.T, st crossStream, a crossAction, k crossKind, over
 	reg := &registry{hub: hub}
 	cfg := crossConfig()
 	if overTLS {
-		cfg.TLS = crossTLSCert().Server()
+		cfg.TLS = testsrv.Cert().Server()
 	}
 	addr := startCross(t, cfg, func(s *loop.Server) {
 		s.GET("/hello", func(c *loop.Ctx) { c.Text(200, "hello") })
@@ -768,7 +757,7 @@ func runCrossCase(t *testing.T, st crossStream, a crossAction, k crossKind, over
 	dial := func(name string, rcvBuf int) *peer {
 		p := dialPeer(t, name, addr, rcvBuf)
 		if overTLS {
-			tc := tls.Client(p.conn, crossTLSCert().Client())
+			tc := tls.Client(p.conn, testsrv.Cert().Client())
 			_ = tc.SetDeadline(time.Now().Add(promptly))
 			if err := tc.Handshake(); err != nil {
 				t.Fatalf("%s: TLS handshake: %v", name, err)
