@@ -16,9 +16,9 @@ type Drain struct{ fn func() }
 
 // Set stores fn, replacing a callback not yet run (nil clears it), and
 // asks c for one Mode.OnDrain call once its queued output has fallen to
-// the low watermark (Conn.WantDrain). On the loop.
+// the low watermark (Conn.WantDrain, whose check panics off the loop).
+// On the loop.
 func (d *Drain) Set(c *Conn, fn func()) {
-	c.mustOnLoop("Drain.Set")
 	d.fn = fn
 	c.WantDrain()
 }

@@ -182,7 +182,6 @@ func (s *Server) handshake(nc net.Conn, ip netip.Addr, stop <-chan struct{}) {
 	deadline := time.Now().Add(s.cfg.TLSHandshakeTimeout)
 	hc := &hsConn{Conn: nc, s: s, stop: stop, deadline: deadline}
 	defer func() {
-		hc.release()
 		s.handshaking.Add(-1)
 		s.hsWG.Done()
 	}()
