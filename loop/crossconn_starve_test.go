@@ -1,13 +1,8 @@
-//go:build !race
-
-// The starvation tests measure time on the loop (each round trip must be
-// answered within testsrv.Timeout while a producer pushes as fast as it
-// can), so they run without the race detector (make test-norace, in CI):
-// under -race, in CI's parallel package runs, the reading-client case
-// stalled past 10 s (the loop seen queued on its task-queue mutex while
-// the producer spun in Send). Whether that is only the detector's
-// slowdown or a starvation that real load can cause too is not known yet
-// (session notes, issue 8).
+// The starvation tests run with and without the race detector. Under
+// -race the loop runs slower than the producer, and before the loops had
+// their yield connection (yield.go) a Sender that always found its next
+// batch waiting re-posted itself from gnet's urgent queue forever: the
+// reading-client case then stalled past 10 s.
 
 package loop_test
 

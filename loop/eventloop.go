@@ -79,6 +79,11 @@ type eventLoop struct {
 	pollTimer    *time.Timer
 	dw           *drainWatcher
 
+	// The yield connection (yield.go); loop-only.
+	yield          *yieldConn
+	yieldArmed     bool // a byte is in flight on it
+	drainedSinceIO bool // the task queue ran and no socket was served since
+
 	stats       loopStats
 	stoppedLoop atomic.Bool
 }

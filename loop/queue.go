@@ -89,17 +89,3 @@ func (el *eventLoop) enqueue(fn func(), limited bool) error {
 	q.tasks = append(q.tasks, fn)
 	return nil
 }
-
-// drainTasks runs the tasks queued when it was scheduled, one batch, and
-// returns to gnet. A task posted meanwhile found the queue empty (take
-// swapped it out) and scheduled a drain of its own, which gnet runs after
-// the I/O events it has waiting: a producer that keeps the queue full
-// cannot keep the loop from serving its other connections.
-func (el *eventLoop) drainTasks() {
-	el.noteThread()
-	tasks := el.queue.take()
-	for _, fn := range tasks {
-		fn()
-	}
-	el.queue.recycle(tasks)
-}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -88,8 +89,9 @@ type Server struct {
 	ready   chan struct{}
 	serving atomic.Bool
 
-	loopsMu sync.Mutex
-	loops   atomic.Pointer[[]*eventLoop]
+	loopsMu    sync.Mutex
+	loops      atomic.Pointer[[]*eventLoop]
+	yieldPeers []net.Conn // dialled ends of the loops' yield connections (bindLoops)
 
 	connIDs  atomic.Uint64
 	draining atomic.Bool
@@ -293,6 +295,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	closeAll(*s.loops.Load())
 	_ = cli.Stop()
 	stopLoops(*s.loops.Load())
+	s.closeYields()
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "server stopped", slog.Int64("open", s.openConns()))
 	return serveErr
 }
@@ -371,17 +374,14 @@ func (s *Server) loopFor(gl gnet.EventLoop) *eventLoop {
 	return el
 }
 
-// placeholder marks the connections bindLoops enrolls: OnOpen ignores
-// them, and they close once every loop is known.
-type placeholder struct{}
-
 // bindLoops creates the state of every gnet loop before the first client
 // connects, so Loops, the ticker and shutdown cover all of them. gnet has
 // no API that lists its loops, but its Client enrolls a connection on the
 // loop with the fewest connections and returns once it is registered
-// there: one placeholder connection per loop, each kept open until all are
-// enrolled, lands on each loop in turn, and its gnet.Conn names the loop.
-// The placeholders are loopback TCP connections (a socketpair's peer
+// there: one placeholder connection per loop, each kept open, lands on
+// each loop in turn, and its gnet.Conn names the loop. The placeholders
+// stay open as the loops' yield connections (yield.go; OnOpen ignores
+// them). They are loopback TCP connections (a socketpair's peer
 // address, which gnet reads, is not portable). Should this fail, a loop is
 // still created on its first connection (loopFor).
 func (s *Server) bindLoops() {
@@ -389,12 +389,8 @@ func (s *Server) bindLoops() {
 	if err != nil {
 		ln, err = net.Listen("tcp", "[::1]:0")
 	}
-	var held []net.Conn
-	for err == nil && len(*s.loops.Load()) < s.cfg.Loops && len(held) < s.cfg.Loops {
-		err = s.enrollPlaceholder(ln, &held)
-	}
-	for _, c := range held {
-		_ = c.Close() // gnet reads EOF and closes the placeholder
+	for err == nil && len(*s.loops.Load()) < s.cfg.Loops && len(s.yieldPeers) < s.cfg.Loops {
+		err = s.enrollPlaceholder(ln)
 	}
 	if ln != nil {
 		_ = ln.Close()
@@ -405,24 +401,39 @@ func (s *Server) bindLoops() {
 	}
 }
 
-// enrollPlaceholder connects to ln and enrolls the accepted end with gnet,
-// keeping the dialled end in held.
-func (s *Server) enrollPlaceholder(ln net.Listener, held *[]net.Conn) error {
+// enrollPlaceholder connects to ln and enrolls the accepted end with gnet.
+// The placeholder stays open as its loop's yield connection (yield.go);
+// the dialled ends are closed by closeYields once the loops have stopped.
+func (s *Server) enrollPlaceholder(ln net.Listener) error {
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		return err
 	}
-	*held = append(*held, c)
+	s.yieldPeers = append(s.yieldPeers, c)
 	nc, err := ln.Accept()
 	if err != nil {
 		return err
 	}
-	gc, err := s.cli.EnrollContext(nc, placeholder{}) // closes nc: gnet dups it
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		_ = nc.Close()
+		return err
+	}
+	y := &yieldConn{peer: c, raw: raw}
+	gc, err := s.cli.EnrollContext(nc, y) // closes nc: gnet dups it
 	if err != nil {
 		return err
 	}
-	s.loopFor(gc.EventLoop())
-	return nil
+	el := s.loopFor(gc.EventLoop())
+	return el.postControl(func() { el.installYield(y) })
+}
+
+// closeYields closes the dialled ends of the yield connections.
+func (s *Server) closeYields() {
+	for _, c := range s.yieldPeers {
+		_ = c.Close()
+	}
+	s.yieldPeers = nil
 }
 
 func (s *Server) logDebug(msg string, c *Conn, err error) {
@@ -447,7 +458,7 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	var tr *tlsTransport
 	switch ctx := gc.Context().(type) {
-	case placeholder:
+	case *yieldConn:
 		return nil, gnet.None
 	case *tlsTransport:
 		tr = ctx
@@ -469,18 +480,30 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
-	if c, ok := gc.Context().(*Conn); ok {
-		c.el.onClose(c, err)
+	switch x := gc.Context().(type) {
+	case *Conn:
+		x.el.onClose(x, err)
+	case *yieldConn:
+		if el := x.el; el != nil && el.yield == x {
+			el.yield, el.yieldArmed = nil, false
+		}
 	}
 	return gnet.None
 }
 
 func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
-	c, ok := gc.Context().(*Conn)
-	if !ok {
+	switch x := gc.Context().(type) {
+	case *Conn:
+		x.el.drainedSinceIO = false
+		x.el.onTraffic(x)
+	case *yieldConn:
+		_, _ = gc.Discard(-1)
+		if x.el != nil {
+			x.el.onYield()
+		}
+	default:
 		return gnet.Close
 	}
-	c.el.onTraffic(c)
 	return gnet.None
 }
 

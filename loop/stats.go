@@ -22,6 +22,10 @@ type Stats struct {
 	// (partial requests): each byte is copied once however slowly it
 	// arrives, so this stays near the size of the partial requests.
 	InputCopied int64
+	// Yields counts the runs of a loop's task queue deferred to after its
+	// next poll of its sockets: tasks that come as fast as the loop runs
+	// them cannot keep it from its connections (see yield.go).
+	Yields int64
 	// Closes counts closed connections by reason: "app" (the application
 	// or the end of an HTTP exchange, e.g. "Connection: close"), "peer",
 	// "idle_timeout", "header_timeout", "read_timeout", "write_timeout",
@@ -64,6 +68,7 @@ func (s *Server) Stats() Stats {
 		st.BadRequests += el.stats.errors.Load()
 		st.ReadPauses += el.stats.paused.Load()
 		st.InputCopied += el.stats.copied.Load()
+		st.Yields += el.stats.yields.Load()
 		for r := reasonApp; r < numReasons; r++ {
 			st.Closes[reasonNames[r]] += el.stats.closes[r].Load()
 		}
@@ -80,6 +85,7 @@ type loopStats struct {
 	errors   atomic.Int64
 	paused   atomic.Int64
 	copied   atomic.Int64
+	yields   atomic.Int64
 	closes   [numReasons]atomic.Int64
 	_        [64]byte // keep loops' counters on separate cache lines
 }
