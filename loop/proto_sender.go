@@ -124,9 +124,10 @@ func (s *Sender) Pending() bool {
 // goroutine.
 func (s *Sender) Wait() <-chan struct{} { return s.state().wake }
 
-// maxSendBatch bounds the writes one task of a Sender makes: gnet runs
-// up to 256 queued tasks between two polls of its sockets, so a producer
-// that keeps its Sender busy must not make each of them long.
+// maxSendBatch bounds the writes one task of a Sender makes: a loop runs
+// at most two drains of its task queue between two polls of its sockets
+// (yield.go), so a producer that keeps its Sender busy must not make each
+// of its tasks long.
 const maxSendBatch = 256
 
 // run writes one batch on the loop, corked: one system call per batch.
