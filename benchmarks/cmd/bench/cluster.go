@@ -88,7 +88,7 @@ const clusterSchema = "streamd-bench-cluster/1"
 type ClusterReport struct {
 	Schema    string         `json:"schema"`
 	Command   string         `json:"command"`
-	Code      string         `json:"code"`   // git describe --always --dirty
+	Code      string         `json:"code"`   // git describe --always, "-dirty" if the code differs (gitDescribe)
 	Commit    string         `json:"commit"` // full hash of HEAD
 	Flags     []FlagValue    `json:"flags"`
 	Plan      map[string]any `json:"plan"`
@@ -713,7 +713,7 @@ func renderCluster(rep *ClusterReport, rawRel string) string {
 		w("> **Partial:** the run was still going when this was written.\n\n")
 	}
 	w("Written by its own run, not by `-full` (which keeps this section as it is).\n\n")
-	w("- **Code:** `%s` (`git describe --always --dirty`; commit %s)", rep.Code, rep.Commit)
+	w("- **Code:** `%s` (`git describe --always`, `-dirty` if code differs from it; commit %s)", rep.Code, rep.Commit)
 	if strings.HasSuffix(rep.Code, "-dirty") {
 		w(" **plus uncommitted changes**")
 	}

@@ -232,3 +232,26 @@ func TestNetHTTPSectionKept(t *testing.T) {
 		t.Errorf("rewritten report lost the net/http section, its order, or kept the old body:\n%s", got)
 	}
 }
+
+// TestBenchOutputIsNotDirt: the driver's own output does not make a run's
+// code "-dirty"; anything else does.
+func TestBenchOutputIsNotDirt(t *testing.T) {
+	for path, want := range map[string]bool{
+		"README.md":                          true,
+		"benchmarks/RESULTS.md":              true,
+		"benchmarks/HOSTILE.md":              true,
+		"benchmarks/charts/fanout.svg":       true,
+		"benchmarks/results/run-abc.json":    true,
+		"benchmarks/out/RESULTS.md":          true,
+		"benchmarks/README.md":               false,
+		"loop/yield.go":                      false,
+		"benchmarks/servers/streamd/main.go": false,
+		"benchmarks/go.mod":                  false,
+		"benchmarks/resultsX/x.json":         false,
+		"docs/README.md":                     false,
+	} {
+		if got := benchOutput(path); got != want {
+			t.Errorf("benchOutput(%q) = %v; want %v", path, got, want)
+		}
+	}
+}

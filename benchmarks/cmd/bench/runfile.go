@@ -21,7 +21,7 @@ const runFileSchema = "streamd-bench-run/1"
 // reader can redo the statistics; `-render` rebuilds the report from it.
 type RunFile struct {
 	Schema    string         `json:"schema"`
-	Code      string         `json:"code"`   // git describe --always --dirty
+	Code      string         `json:"code"`   // git describe --always, "-dirty" if the code differs (gitDescribe)
 	Commit    string         `json:"commit"` // full hash of HEAD
 	Baseline  string         `json:"baseline,omitempty"`
 	Command   string         `json:"command"`
