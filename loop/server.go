@@ -485,7 +485,7 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		x.el.onClose(x, err)
 	case *yieldConn:
 		if el := x.el; el != nil && el.yield == x {
-			el.yield, el.yieldArmed = nil, false
+			el.yieldClosed()
 		}
 	}
 	return gnet.None

@@ -79,6 +79,17 @@ func (el *eventLoop) onYield() {
 	el.runTasks()
 }
 
+// yieldClosed runs on the loop when its yield connection closed (the
+// engine stops, or its peer was closed): drains go back to running at
+// once, and the tasks that waited for a byte that will not come run now.
+func (el *eventLoop) yieldClosed() {
+	armed := el.yieldArmed
+	el.yield, el.yieldArmed = nil, false
+	if armed {
+		el.runTasks()
+	}
+}
+
 // runTasks runs the tasks queued when it was called, one batch. A task
 // posted meanwhile found the queue empty (take swapped it out) and
 // scheduled a drain of its own.

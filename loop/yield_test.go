@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 )
 
 // yieldCase serves /hello on one loop while spin keeps the loop's task
@@ -76,4 +77,39 @@ func TestPostingGoroutineCannotStarveLoop(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestYieldClosedRunsWaitingTasks: tasks that wait for the yield byte run
+// when the yield connection closes instead (the byte will never come).
+// One task on the loop arms the yield without sending the byte, queues a
+// second task (its drain, from gnet's urgent queue in the same pass, sees
+// the yield armed and leaves it queued) and closes the connection's peer,
+// whose end the loop reads only at its next poll.
+func TestYieldClosedRunsWaitingTasks(t *testing.T) {
+	ts := startServer(t, Config{Loops: 1}, nil)
+	el := (*ts.loops.Load())[0]
+	ran := make(chan struct{})
+	setup := make(chan error, 1)
+	if err := el.postControl(func() {
+		if el.yield == nil {
+			setup <- errors.New("the loop has no yield connection")
+			return
+		}
+		el.drainedSinceIO, el.yieldArmed = true, true
+		err := el.postControl(func() { close(ran) })
+		if err == nil {
+			err = el.yield.peer.Close()
+		}
+		setup <- err
+	}); err != nil {
+		t.Fatalf("postControl: %v", err)
+	}
+	if err := <-setup; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ran:
+	case <-time.After(testTimeout):
+		t.Fatal("a task waiting for the yield byte did not run after the yield connection closed")
+	}
 }
