@@ -19,9 +19,10 @@ import (
 // writes one byte to itself when it is asked to drain its queue again
 // before it has served any socket since its last drain. The byte is read
 // in the loop's next poll of its sockets, together with every other
-// connection that is ready, and the queue is drained then. So the loop
-// serves its sockets between any two drains but the first after I/O: at
-// most two drains per round of its poller, however fast tasks come.
+// connection that is ready, and the queue is drained then. So at most two
+// drains run per round of the poller (one among the socket callbacks, on
+// the yield byte; one in gnet's task pass after them), however fast tasks
+// come.
 
 // yieldConn is the context of a loop's yield connection (the gnet side).
 type yieldConn struct {
@@ -46,7 +47,7 @@ func (y *yieldConn) kick() error {
 	return werr
 }
 
-// install makes y the yield connection of el. On the loop.
+// installYield makes y the yield connection of el. On the loop.
 func (el *eventLoop) installYield(y *yieldConn) {
 	if el.yield == nil {
 		y.el = el
