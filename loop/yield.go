@@ -59,7 +59,6 @@ func (el *eventLoop) installYield(y *yieldConn) {
 // since it last did: then it asks for the drain on the yield connection,
 // after the loop's next poll (see above).
 func (el *eventLoop) drainTasks() {
-	el.noteThread()
 	if el.drainedSinceIO && el.yield != nil {
 		if el.yieldArmed {
 			return // the drain after the next poll takes these tasks too
